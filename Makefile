@@ -1,0 +1,106 @@
+# ncc: one non-recursive Makefile (see docs/build.md).
+#   make            build every daemon into $(BUILD)/bin
+#   make run        install what is missing, build, start PostgreSQL and every daemon
+#   make test       the same set-up, then every test under ASan+UBSan
+#   make SANITIZE=address,undefined BUILD=build/asan   a sanitised build
+# Each component adds itself in its own module.mk; sources are found by wildcard.
+
+BUILD    ?= build
+SANITIZE ?=
+CC       ?= gcc
+PROTOC_C ?= protoc-c
+
+OPT      ?= -O2
+CFLAGS   ?= $(OPT) -g
+CFLAGS   += -std=c17 -Wall -Wextra -Werror -Wno-unused-parameter -D_GNU_SOURCE -fPIC \
+            -MMD -MP -Icommon/include -I$(BUILD)/gen -I/usr/include/postgresql
+LDFLAGS  ?=
+ifneq ($(SANITIZE),)
+CFLAGS   += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDFLAGS  += -fsanitize=$(SANITIZE)
+endif
+
+# Libraries every daemon links (all from Debian's -dev packages; see scripts/deps.sh).
+NCC_LIBS := -lczmq -lzmq -lprotobuf-c -lpq -lcjson -lcivetweb -lssl -lcrypto -lpthread -lm
+
+GEN      := $(BUILD)/gen
+PROTO    := $(sort $(wildcard proto/*.proto))
+PROTO_C  := $(patsubst proto/%.proto,$(GEN)/%.pb-c.c,$(PROTO))
+PROTO_H  := $(PROTO_C:.c=.h)
+
+# Everything that must exist before any object compiles (generated headers).
+GENERATED_HEADERS := $(PROTO_H)
+
+.PHONY: all run stop test test-unit test-integration bench fuzz format check-format clean deps db
+all:
+
+# --- generated code -----------------------------------------------------------
+$(GEN)/%.pb-c.c $(GEN)/%.pb-c.h: proto/%.proto
+	@mkdir -p $(GEN)
+	$(PROTOC_C) --proto_path=proto --c_out=$(GEN) $<
+
+# One table of every message descriptor, so the gateway and the bus can turn a
+# type name ("ncc.Ping") into its descriptor without per-message code.
+$(GEN)/ncc_registry.c: $(PROTO_H) scripts/gen-registry.sh
+	@mkdir -p $(GEN)
+	scripts/gen-registry.sh $(GEN) $(notdir $(PROTO_H)) > $@.tmp && mv $@.tmp $@
+
+# SQL migrations embedded in the binary: $(GEN)/sql_<name>.c from <dir>/sql/*.sql.
+define ncc_embed_sql
+$(GEN)/sql_$(1).c: $$(sort $$(wildcard $(2)/sql/*.sql)) scripts/gen-sql.sh
+	@mkdir -p $(GEN)
+	scripts/gen-sql.sh $(1) $$(sort $$(wildcard $(2)/sql/*.sql)) > $$@.tmp && mv $$@.tmp $$@
+endef
+
+# --- objects --------------------------------------------------------------------
+$(BUILD)/obj/%.o: %.c | $(GENERATED_HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+# A daemon: $(call ncc_program,<binary name>,<source list>,<extra libs>)
+define ncc_program
+$(BUILD)/bin/$(1): $(patsubst %.c,$(BUILD)/obj/%.o,$(2)) $(BUILD)/libncc.a
+	@mkdir -p $$(dir $$@)
+	$$(CC) $$(LDFLAGS) -o $$@ $$^ $(3) $$(NCC_LIBS)
+all: $(BUILD)/bin/$(1)
+PROGRAMS += $(BUILD)/bin/$(1)
+endef
+
+# A service: services/<svc>/*.c + its embedded migrations -> ncc-<svc>.
+define ncc_service
+$(call ncc_embed_sql,$(1),services/$(1))
+$(call ncc_program,ncc-$(1),$(wildcard services/$(1)/*.c) $(GEN)/sql_$(1).c,$($(1)_LIBS))
+SERVICES += $(1)
+endef
+
+include common/module.mk
+include gateway/module.mk
+include $(sort $(wildcard services/*/module.mk))
+include tests/module.mk
+include bench/module.mk
+
+# --- set-up and run -------------------------------------------------------------
+deps:
+	scripts/deps.sh
+
+run: deps
+	$(MAKE) all
+	scripts/run.sh foreground
+
+stop:
+	scripts/run.sh stop
+
+test: deps
+	scripts/test.sh
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+check-format:
+	@bad=$$(for f in $$(git ls-files '*.c' '*.h'); do clang-format --dry-run -Werror $$f >/dev/null 2>&1 || echo $$f; done); \
+	if [ -n "$$bad" ]; then echo "not in .clang-format style:"; echo "$$bad"; exit 1; fi
+
+clean:
+	rm -rf build
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,180 @@
+/* bus: requests and events between daemons over ZeroMQ, every message a
+ * protobuf inside an Ncc__Envelope (proto/ncc.proto), framed as
+ * [type frame][packed envelope frame]. See docs/bus.md.
+ *
+ *   RPC:    callers hold a DEALER connected to every copy of a service; the
+ *           service binds a ROUTER. Each request carries a request id; the
+ *           caller waits at most its timeout and then gets -ETIMEDOUT, never
+ *           a hang. A late reply is recognised by its id and dropped.
+ *   Events: a service writes an event into its own outbox table in the same
+ *           transaction as the change (ncc_outbox_add); the publisher gives
+ *           committed rows a gapless per-publisher sequence number and
+ *           publishes them on PUB. Subscribers SUB by type prefix, keep a
+ *           cursor per publisher in their own schema, and ask the publisher
+ *           to replay (ncc.EventReplayRequest over RPC) when they start or see
+ *           a gap, so no event is lost; handlers run once per event.
+ *
+ * Sockets belong to the thread that made them. Library code does not log the
+ * errors it returns. */
+#ifndef NCC_BUS_H
+#define NCC_BUS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <czmq.h>
+#include <protobuf-c/protobuf-c.h>
+#include "ncc.pb-c.h"
+#include "ncc/db.h"
+
+/* Largest frame any bound socket accepts (ZMQ_MAXMSGSIZE). */
+#define NCC_BUS_MAX_MESSAGE (4 * 1024 * 1024)
+
+/* Who asks, and the trace the request belongs to. All borrowed; any may be NULL
+ * (a NULL trace id gets a fresh one). */
+typedef struct {
+    const char *trace_id;
+    const char *actor_id;
+    const char *actor_role;
+} ncc_ctx_t;
+
+/* Fills buf (>= 33 bytes) with 32 random hex characters (request / trace ids). */
+void ncc_bus_random_id(char *buf);
+
+/* Microseconds since the Unix epoch. */
+int64_t ncc_bus_now_us(void);
+
+/* ---- RPC client --------------------------------------------------------- */
+
+typedef struct ncc_rpc_client ncc_rpc_client_t;
+
+/* A DEALER connected to each of `endpoints` (comma-separated, copied).
+ * NULL when an endpoint is malformed. */
+ncc_rpc_client_t *ncc_rpc_client_new(const char *endpoints);
+void ncc_rpc_client_destroy(ncc_rpc_client_t **self_p);
+
+/* Sends `request` and waits up to timeout_ms for the matching reply.
+ * 0: *ret_reply is the reply envelope (caller frees with
+ *    ncc__envelope__free_unpacked(e, NULL)); its type is the reply message's
+ *    name or "ncc.Error" (payload Ncc__Error).
+ * -ETIMEDOUT: no reply in time. -EINVAL: bad arguments. -EIO: socket failure. */
+int ncc_rpc_call(ncc_rpc_client_t *self, const ncc_ctx_t *ctx, const ProtobufCMessage *request,
+                 int timeout_ms, Ncc__Envelope **ret_reply);
+
+/* As ncc_rpc_call with an already packed payload of message type `type`. */
+int ncc_rpc_call_raw(ncc_rpc_client_t *self, const ncc_ctx_t *ctx, const char *type,
+                     const uint8_t *payload, size_t len, int timeout_ms,
+                     Ncc__Envelope **ret_reply);
+
+/* Calls and unpacks: 0 with *ret_message of type `reply_type` (caller frees
+ * with protobuf_c_message_free_unpacked(m, NULL)); -EPROTO when the service
+ * answered an Error (copied into *ret_error when not NULL: caller frees with
+ * ncc__error__free_unpacked) or an unexpected type; the errors of ncc_rpc_call. */
+int ncc_rpc_call_typed(ncc_rpc_client_t *self, const ncc_ctx_t *ctx,
+                       const ProtobufCMessage *request,
+                       const ProtobufCMessageDescriptor *reply_type, int timeout_ms,
+                       ProtobufCMessage **ret_message, Ncc__Error **ret_error);
+
+/* ---- RPC server --------------------------------------------------------- */
+
+typedef struct ncc_rpc_server ncc_rpc_server_t;
+typedef struct ncc_reply ncc_reply_t;
+
+typedef struct {
+    const Ncc__Envelope *envelope; /* borrowed: type, ids, actor */
+    const ProtobufCMessage *message; /* borrowed: the unpacked payload */
+} ncc_request_t;
+
+/* A handler answers with exactly one ncc_reply_message or ncc_reply_error;
+ * one that answers neither makes the server reply 500 "internal". */
+typedef void (*ncc_rpc_handler_fn)(void *arg, const ncc_request_t *request, ncc_reply_t *reply);
+
+/* A ROUTER bound to each of `endpoints` (comma-separated; "tcp://127.0.0.1:0"
+ * style ephemeral ports allowed, see ncc_rpc_server_endpoint). `service` names
+ * the server in replies and logs. NULL when binding fails. */
+ncc_rpc_server_t *ncc_rpc_server_new(const char *endpoints, const char *service);
+void ncc_rpc_server_destroy(ncc_rpc_server_t **self_p);
+
+/* The first endpoint actually bound (ephemeral port resolved); borrowed. */
+const char *ncc_rpc_server_endpoint(ncc_rpc_server_t *self);
+
+/* Routes requests of `type` to fn(arg, ...). 0, or -EEXIST when taken. */
+int ncc_rpc_server_on(ncc_rpc_server_t *self, const ProtobufCMessageDescriptor *type,
+                      ncc_rpc_handler_fn fn, void *arg);
+
+/* The socket to poll for input (for zloop / zpoller). */
+zsock_t *ncc_rpc_server_socket(ncc_rpc_server_t *self);
+
+/* Handles every request waiting on the socket without blocking. Malformed
+ * frames, envelopes or payloads are logged, counted (bus_malformed_total) and
+ * dropped; a request of an unknown type gets Error 400 "unknown_message".
+ * Returns how many messages were read. */
+int ncc_rpc_server_process(ncc_rpc_server_t *self);
+
+/* Replies. `message` is packed at once (not kept). */
+void ncc_reply_message(ncc_reply_t *reply, const ProtobufCMessage *message);
+void ncc_reply_error(ncc_reply_t *reply, int status, const char *code, const char *field,
+                     const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+/* ---- events: outbox, publisher, subscriber ------------------------------ */
+
+/* Inside the caller's open transaction on `db` (whose search_path is the
+ * service's schema): stores `event` in the outbox; it is published after the
+ * commit by ncc_publisher_flush. 0 or -EIO. */
+int ncc_outbox_add(ncc_db_t *db, const ncc_ctx_t *ctx, const ProtobufCMessage *event);
+
+typedef struct ncc_publisher ncc_publisher_t;
+
+/* A PUB bound to `endpoints`, publishing `service`'s outbox. The db handle is
+ * borrowed and used from the caller's thread only. NULL when binding fails. */
+ncc_publisher_t *ncc_publisher_new(ncc_db_t *db, const char *service, const char *endpoints);
+void ncc_publisher_destroy(ncc_publisher_t **self_p);
+
+/* Gives committed, unpublished outbox rows their sequence numbers (gapless,
+ * under an advisory lock shared by every copy of the service) and publishes
+ * them. Returns how many were published, or -EIO. Call after each commit that
+ * added events, and from a timer. */
+int ncc_publisher_flush(ncc_publisher_t *self);
+
+/* Publishes ncc.Heartbeat with the last sequence number. 0 or -EIO. */
+int ncc_publisher_heartbeat(ncc_publisher_t *self);
+
+/* Outbox rows not yet published (for /metrics), or -EIO. */
+int64_t ncc_publisher_depth(ncc_publisher_t *self);
+
+/* Registers the ncc.EventReplayRequest handler on `server`. */
+int ncc_publisher_serve_replay(ncc_publisher_t *self, ncc_rpc_server_t *server);
+
+typedef struct ncc_subscriber ncc_subscriber_t;
+
+/* Called once per event, inside a transaction on `db` that also advances the
+ * cursor: return 0 to commit, a negative errno to roll back and have the event
+ * delivered again later. `message` is the unpacked payload (borrowed). */
+typedef int (*ncc_event_fn)(void *arg, ncc_db_t *db, const Ncc__Envelope *event,
+                            const ProtobufCMessage *message);
+
+/* Subscribes to the events of `publisher` (a service name) published on
+ * `pub_endpoints`; replays are asked of `rpc_endpoints`. The db handle is
+ * borrowed; cursors live in the subscriber's schema (common migration). */
+ncc_subscriber_t *ncc_subscriber_new(ncc_db_t *db, const char *publisher,
+                                     const char *pub_endpoints, const char *rpc_endpoints);
+void ncc_subscriber_destroy(ncc_subscriber_t **self_p);
+
+/* Delivers events whose type starts with `prefix` to fn. 0 or -ENOMEM. */
+int ncc_subscriber_on(ncc_subscriber_t *self, const char *prefix, ncc_event_fn fn, void *arg);
+
+zsock_t *ncc_subscriber_socket(ncc_subscriber_t *self);
+
+/* Handles what is waiting on the socket without blocking; on a gap or a
+ * heartbeat ahead of the cursor, replays from the publisher. Returns the
+ * number of events delivered, or a negative errno. */
+int ncc_subscriber_process(ncc_subscriber_t *self);
+
+/* Replays everything after the cursor (at start and from a timer). Returns
+ * events delivered or a negative errno (-ETIMEDOUT when the publisher is down:
+ * try again later). */
+int ncc_subscriber_catch_up(ncc_subscriber_t *self);
+
+/* The last sequence number applied for this publisher. */
+uint64_t ncc_subscriber_cursor(ncc_subscriber_t *self);
+
+#endif

@@ -1,0 +1,67 @@
+/* db: PostgreSQL access through libpq, parameterised queries only, and the
+ * migration runner. A connection belongs to one thread. Library code here does
+ * not log errors it returns; the caller logs once. */
+#ifndef NCC_DB_H
+#define NCC_DB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <libpq-fe.h>
+
+typedef struct ncc_db ncc_db_t;
+
+/* One migration: file name ("001_init.sql") and its SQL text. Tables of these
+ * are generated from <dir>/sql/*.sql by scripts/gen-sql.sh as
+ * ncc_sql_<name>[] (ending with {NULL, NULL}) and ncc_sql_<name>_count. */
+typedef struct {
+    const char *name;
+    const char *sql;
+} ncc_migration_t;
+
+/* The migrations every service schema gets first (bus outbox, inbox cursors). */
+extern const ncc_migration_t ncc_sql_common[];
+extern const size_t ncc_sql_common_count;
+
+/* Creates a handle; does not connect. `conninfo` is a libpq string or URI
+ * (copied). `schema` (copied, may be NULL) becomes the search_path of every
+ * connection. NULL on allocation failure. */
+ncc_db_t *ncc_db_new(const char *conninfo, const char *schema);
+void ncc_db_destroy(ncc_db_t **self_p);
+
+/* Connects (or reconnects); 0 or -ECONNREFUSED with the reason in
+ * ncc_db_error(). Never blocks longer than the connect_timeout (3 s default). */
+int ncc_db_connect(ncc_db_t *self);
+
+/* True when connected and the server answers. Cheap: checks the socket, and
+ * runs "SELECT 1" at most once per second. */
+bool ncc_db_ready(ncc_db_t *self);
+
+/* The last error text (borrowed, valid until the next call). */
+const char *ncc_db_error(ncc_db_t *self);
+
+/* The underlying connection (borrowed) or NULL when not connected. */
+PGconn *ncc_db_conn(ncc_db_t *self);
+
+/* Runs `sql` with text parameters $1..$n (NULL = SQL NULL). Returns the
+ * result (caller PQclear()s) when it is PGRES_COMMAND_OK or PGRES_TUPLES_OK;
+ * otherwise NULL with ncc_db_error() set and, when present, the SQLSTATE in
+ * ret_sqlstate (6 bytes incl. NUL; may be NULL). Reconnects once when the
+ * connection was lost outside a transaction. */
+PGresult *ncc_db_exec(ncc_db_t *self, const char *sql, int nparams, const char *const *params,
+                      char *ret_sqlstate);
+
+/* As ncc_db_exec for a command whose rows are not needed: 0 or -EIO. */
+int ncc_db_run(ncc_db_t *self, const char *sql, int nparams, const char *const *params);
+
+int ncc_db_begin(ncc_db_t *self);
+int ncc_db_commit(ncc_db_t *self);
+void ncc_db_rollback(ncc_db_t *self); /* safe when no transaction is open */
+bool ncc_db_in_transaction(ncc_db_t *self);
+
+/* Creates `schema` if needed and applies, in order, first ncc_sql_common then
+ * `migrations` (NULL-terminated), each once, each in its own transaction,
+ * under pg_advisory_lock so that copies starting together do not race.
+ * Applied names are recorded in <schema>.schema_migrations. 0 or -EIO. */
+int ncc_db_migrate(ncc_db_t *self, const char *schema, const ncc_migration_t *migrations);
+
+#endif

@@ -1,0 +1,70 @@
+/* service: the frame every ncc daemon runs in, so a service only adds its own
+ * logic. ncc_service_new reads the common configuration, connects to
+ * PostgreSQL (retrying with back-off, not ready meanwhile), applies the
+ * service's migrations, binds the RPC ROUTER and the event PUB, starts the
+ * health server, and answers ncc.Ping, ncc.HealthRequest and
+ * ncc.EventReplayRequest. ncc_service_run owns one zloop: SIGTERM drains and
+ * returns 0, SIGHUP reloads the configuration.
+ *
+ * Settings (NAME is the service name in capitals, defaults in
+ * docs/configuration.md): NCC_DATABASE_URL, NCC_LOG_LEVEL,
+ * NCC_<NAME>_RPC_BIND, NCC_<NAME>_PUB_BIND, NCC_<NAME>_HEALTH_LISTEN, and for
+ * each service it talks to NCC_<OTHER>_RPC and NCC_<OTHER>_PUB. */
+#ifndef NCC_SERVICE_H
+#define NCC_SERVICE_H
+
+#include "ncc/bus.h"
+#include "ncc/config.h"
+#include "ncc/db.h"
+#include "ncc/log.h"
+
+typedef struct ncc_service ncc_service_t;
+
+typedef struct {
+    const char *name;                   /* "history": schema, log and metric name */
+    const ncc_migration_t *migrations;  /* ncc_sql_<name>, NULL-terminated */
+    const ncc_config_entry_t *config;   /* the service's own settings, or NULL */
+    void *config_target;                /* filled from `config` */
+} ncc_service_options_t;
+
+/* The services of ncc, in port order (index i listens on 7100+i, 7200+i, 9100+i). */
+extern const char *const ncc_service_names[];
+
+/* Default endpoints for service `name`, written into buf: kind is "rpc",
+ * "pub" or "health". -ENOENT for an unknown service. */
+int ncc_service_default_endpoint(const char *name, const char *kind, char *buf, size_t len);
+
+/* Reads settings (argv: --help prints them), logs start-up, binds sockets and
+ * the health port. NULL (after logging why) on bad configuration or a port in
+ * use; the database may still be down: the loop keeps retrying. */
+ncc_service_t *ncc_service_new(const ncc_service_options_t *options, int argc, char **argv);
+void ncc_service_destroy(ncc_service_t **self_p);
+
+/* Registers an RPC handler (before ncc_service_run). 0 or -EEXIST. */
+int ncc_service_on(ncc_service_t *self, const ProtobufCMessageDescriptor *type,
+                   ncc_rpc_handler_fn fn, void *arg);
+
+/* Subscribes to `publisher`'s events whose type starts with `prefix`. */
+int ncc_service_subscribe(ncc_service_t *self, const char *publisher, const char *prefix,
+                          ncc_event_fn fn, void *arg);
+
+/* Runs fn(arg) every interval_ms on the loop (after the database is ready). */
+typedef void (*ncc_service_timer_fn)(void *arg);
+int ncc_service_every(ncc_service_t *self, int interval_ms, ncc_service_timer_fn fn, void *arg);
+
+/* Called on the loop once the database is connected and migrated. */
+typedef void (*ncc_service_ready_fn)(void *arg);
+void ncc_service_on_ready(ncc_service_t *self, ncc_service_ready_fn fn, void *arg);
+
+/* Borrowed handles, valid for the life of the service, loop thread only. */
+ncc_db_t *ncc_service_db(ncc_service_t *self);
+ncc_publisher_t *ncc_service_publisher(ncc_service_t *self);
+const char *ncc_service_name(ncc_service_t *self);
+
+/* A client to another service (made on first use, kept). NULL for an unknown name. */
+ncc_rpc_client_t *ncc_service_client(ncc_service_t *self, const char *service);
+
+/* Blocks until SIGTERM/SIGINT. Returns the process exit code (0 after a clean drain). */
+int ncc_service_run(ncc_service_t *self);
+
+#endif

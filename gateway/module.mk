@@ -1,0 +1,1 @@
+# ncc-gateway: filled in by the gateway work.
