@@ -13,7 +13,7 @@ PROTOC_C ?= protoc-c
 OPT      ?= -O2
 CFLAGS   ?= $(OPT) -g
 CFLAGS   += -std=c17 -Wall -Wextra -Werror -Wno-unused-parameter -D_GNU_SOURCE -fPIC \
-            -MMD -MP -Icommon/include -I$(BUILD)/gen -I/usr/include/postgresql
+            -MMD -MP -Icommon/include -Itests/support -I$(BUILD)/gen -I/usr/include/postgresql
 LDFLAGS  ?=
 ifneq ($(SANITIZE),)
 CFLAGS   += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=undefined
@@ -78,6 +78,7 @@ include gateway/module.mk
 include $(sort $(wildcard services/*/module.mk))
 include tests/module.mk
 include bench/module.mk
+include fuzz/module.mk
 
 # --- set-up and run -------------------------------------------------------------
 deps:

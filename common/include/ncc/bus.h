@@ -30,7 +30,8 @@
 #define NCC_BUS_MAX_MESSAGE (4 * 1024 * 1024)
 
 /* Who asks, and the trace the request belongs to. All borrowed; any may be NULL
- * (a NULL trace id gets a fresh one). */
+ * (as may the ctx pointer). A NULL trace id takes the trace of the request
+ * this thread is handling (ncc_log_trace), else a fresh one. */
 typedef struct {
     const char *trace_id;
     const char *actor_id;
@@ -52,23 +53,28 @@ typedef struct ncc_rpc_client ncc_rpc_client_t;
 ncc_rpc_client_t *ncc_rpc_client_new(const char *endpoints);
 void ncc_rpc_client_destroy(ncc_rpc_client_t **self_p);
 
+/* Replies this client dropped: late answers to calls that had timed out,
+ * unknown request ids, malformed messages. */
+uint64_t ncc_rpc_client_dropped(ncc_rpc_client_t *self);
+
 /* Sends `request` and waits up to timeout_ms for the matching reply.
  * 0: *ret_reply is the reply envelope (caller frees with
  *    ncc__envelope__free_unpacked(e, NULL)); its type is the reply message's
  *    name or "ncc.Error" (payload Ncc__Error).
- * -ETIMEDOUT: no reply in time. -EINVAL: bad arguments. -EIO: socket failure. */
+ * -ETIMEDOUT: no copy connected or no reply in time. -EINVAL: bad arguments.
+ * -EMSGSIZE: request larger than NCC_BUS_MAX_MESSAGE. -EIO: socket failure. */
 int ncc_rpc_call(ncc_rpc_client_t *self, const ncc_ctx_t *ctx, const ProtobufCMessage *request,
                  int timeout_ms, Ncc__Envelope **ret_reply);
 
 /* As ncc_rpc_call with an already packed payload of message type `type`. */
 int ncc_rpc_call_raw(ncc_rpc_client_t *self, const ncc_ctx_t *ctx, const char *type,
-                     const uint8_t *payload, size_t len, int timeout_ms,
-                     Ncc__Envelope **ret_reply);
+                     const uint8_t *payload, size_t len, int timeout_ms, Ncc__Envelope **ret_reply);
 
 /* Calls and unpacks: 0 with *ret_message of type `reply_type` (caller frees
  * with protobuf_c_message_free_unpacked(m, NULL)); -EPROTO when the service
  * answered an Error (copied into *ret_error when not NULL: caller frees with
- * ncc__error__free_unpacked) or an unexpected type; the errors of ncc_rpc_call. */
+ * ncc__error__free_unpacked; it is set to NULL otherwise) or an unexpected
+ * type; the errors of ncc_rpc_call. */
 int ncc_rpc_call_typed(ncc_rpc_client_t *self, const ncc_ctx_t *ctx,
                        const ProtobufCMessage *request,
                        const ProtobufCMessageDescriptor *reply_type, int timeout_ms,
@@ -80,7 +86,7 @@ typedef struct ncc_rpc_server ncc_rpc_server_t;
 typedef struct ncc_reply ncc_reply_t;
 
 typedef struct {
-    const Ncc__Envelope *envelope; /* borrowed: type, ids, actor */
+    const Ncc__Envelope *envelope;   /* borrowed: type, ids, actor */
     const ProtobufCMessage *message; /* borrowed: the unpacked payload */
 } ncc_request_t;
 
@@ -129,10 +135,13 @@ typedef struct ncc_publisher ncc_publisher_t;
 ncc_publisher_t *ncc_publisher_new(ncc_db_t *db, const char *service, const char *endpoints);
 void ncc_publisher_destroy(ncc_publisher_t **self_p);
 
+/* The first endpoint actually bound (ephemeral port resolved); borrowed. */
+const char *ncc_publisher_endpoint(ncc_publisher_t *self);
+
 /* Gives committed, unpublished outbox rows their sequence numbers (gapless,
  * under an advisory lock shared by every copy of the service) and publishes
  * them. Returns how many were published, or -EIO. Call after each commit that
- * added events, and from a timer. */
+ * added events, and from a timer; never inside an open transaction (-EBUSY). */
 int ncc_publisher_flush(ncc_publisher_t *self);
 
 /* Publishes ncc.Heartbeat with the last sequence number. 0 or -EIO. */
@@ -141,25 +150,37 @@ int ncc_publisher_heartbeat(ncc_publisher_t *self);
 /* Outbox rows not yet published (for /metrics), or -EIO. */
 int64_t ncc_publisher_depth(ncc_publisher_t *self);
 
-/* Registers the ncc.EventReplayRequest handler on `server`. */
+/* Registers the ncc.EventReplayRequest handler on `server` (which must be
+ * served from the thread that uses the publisher's db). 0 or -EEXIST. */
 int ncc_publisher_serve_replay(ncc_publisher_t *self, ncc_rpc_server_t *server);
+
+/* Deletes published outbox rows older than older_than_seconds (at most 10000
+ * per call: call again while it returns that many). A subscriber whose cursor
+ * is behind the pruned rows skips them with an error log (bus.events_lost),
+ * so keep them longer than any subscriber may stay down. Returns the number
+ * deleted, or -EIO. */
+int64_t ncc_publisher_prune(ncc_publisher_t *self, int64_t older_than_seconds);
 
 typedef struct ncc_subscriber ncc_subscriber_t;
 
 /* Called once per event, inside a transaction on `db` that also advances the
  * cursor: return 0 to commit, a negative errno to roll back and have the event
- * delivered again later. `message` is the unpacked payload (borrowed). */
+ * delivered again later (the subscriber then stops until the next catch-up,
+ * so events stay in order). The handler must not commit or roll back itself.
+ * `message` is the unpacked payload (borrowed). */
 typedef int (*ncc_event_fn)(void *arg, ncc_db_t *db, const Ncc__Envelope *event,
                             const ProtobufCMessage *message);
 
 /* Subscribes to the events of `publisher` (a service name) published on
  * `pub_endpoints`; replays are asked of `rpc_endpoints`. The db handle is
  * borrowed; cursors live in the subscriber's schema (common migration). */
-ncc_subscriber_t *ncc_subscriber_new(ncc_db_t *db, const char *publisher,
-                                     const char *pub_endpoints, const char *rpc_endpoints);
+ncc_subscriber_t *ncc_subscriber_new(ncc_db_t *db, const char *publisher, const char *pub_endpoints,
+                                     const char *rpc_endpoints);
 void ncc_subscriber_destroy(ncc_subscriber_t **self_p);
 
-/* Delivers events whose type starts with `prefix` to fn. 0 or -ENOMEM. */
+/* Delivers events whose type starts with `prefix` to fn ("" for all). When
+ * several registrations match, each is called, in registration order, in the
+ * same transaction. 0, -EINVAL or -ENOMEM. */
 int ncc_subscriber_on(ncc_subscriber_t *self, const char *prefix, ncc_event_fn fn, void *arg);
 
 zsock_t *ncc_subscriber_socket(ncc_subscriber_t *self);
@@ -169,9 +190,10 @@ zsock_t *ncc_subscriber_socket(ncc_subscriber_t *self);
  * number of events delivered, or a negative errno. */
 int ncc_subscriber_process(ncc_subscriber_t *self);
 
-/* Replays everything after the cursor (at start and from a timer). Returns
- * events delivered or a negative errno (-ETIMEDOUT when the publisher is down:
- * try again later). */
+/* Replays everything after the cursor (at start and from a timer; it blocks
+ * for at most about a second per replay request). Returns events delivered
+ * or a negative errno (-ETIMEDOUT when the publisher is down: try again
+ * later; the handler's error when one failed). */
 int ncc_subscriber_catch_up(ncc_subscriber_t *self);
 
 /* The last sequence number applied for this publisher. */

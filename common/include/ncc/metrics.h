@@ -9,16 +9,16 @@
 #include <stdint.h>
 
 typedef enum {
-    NCC_METRIC_REQUESTS,      /* ncc_requests_total: RPC or HTTP requests handled */
-    NCC_METRIC_ERRORS,        /* ncc_errors_total: requests answered with an error */
-    NCC_METRIC_BUS_IN,        /* ncc_bus_messages_in_total */
-    NCC_METRIC_BUS_OUT,       /* ncc_bus_messages_out_total */
-    NCC_METRIC_BUS_MALFORMED, /* ncc_bus_malformed_total: dropped frames / envelopes */
-    NCC_METRIC_BUS_TIMEOUTS,  /* ncc_bus_timeouts_total: RPC calls that timed out */
+    NCC_METRIC_REQUESTS,         /* ncc_requests_total: RPC or HTTP requests handled */
+    NCC_METRIC_ERRORS,           /* ncc_errors_total: requests answered with an error */
+    NCC_METRIC_BUS_IN,           /* ncc_bus_messages_in_total */
+    NCC_METRIC_BUS_OUT,          /* ncc_bus_messages_out_total */
+    NCC_METRIC_BUS_MALFORMED,    /* ncc_bus_malformed_total: dropped frames / envelopes */
+    NCC_METRIC_BUS_TIMEOUTS,     /* ncc_bus_timeouts_total: RPC calls that timed out */
     NCC_METRIC_EVENTS_PUBLISHED, /* ncc_events_published_total */
     NCC_METRIC_EVENTS_APPLIED,   /* ncc_events_applied_total */
     NCC_METRIC_EVENTS_REPLAYED,  /* ncc_events_replayed_total */
-    NCC_METRIC_DB_ERRORS,     /* ncc_db_errors_total */
+    NCC_METRIC_DB_ERRORS,        /* ncc_db_errors_total: failed statements (db.c counts them) */
     NCC_METRIC_COUNTER_COUNT
 } ncc_metric_counter_t;
 

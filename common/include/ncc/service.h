@@ -21,11 +21,18 @@
 typedef struct ncc_service ncc_service_t;
 
 typedef struct {
-    const char *name;                   /* "history": schema, log and metric name */
-    const ncc_migration_t *migrations;  /* ncc_sql_<name>, NULL-terminated */
-    const ncc_config_entry_t *config;   /* the service's own settings, or NULL */
-    void *config_target;                /* filled from `config` */
+    const char *name;                  /* "history": schema, log and metric name */
+    const ncc_migration_t *migrations; /* ncc_sql_<name>, NULL-terminated */
+    const ncc_config_entry_t *config;  /* the service's own settings, or NULL */
+    void *config_target;               /* filled from `config` */
+    /* The service's own object: made after the frame (handlers registered
+     * here), destroyed before it. Either may be NULL. */
+    void *(*create)(ncc_service_t *service);
+    void (*destroy)(void **state_p);
 } ncc_service_options_t;
+
+/* The whole life of a daemon: new, create, run, destroy. Returns the exit code. */
+int ncc_service_main(const ncc_service_options_t *options, int argc, char **argv);
 
 /* The services of ncc, in port order (index i listens on 7100+i, 7200+i, 9100+i). */
 extern const char *const ncc_service_names[];

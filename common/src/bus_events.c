@@ -1,0 +1,871 @@
+/* bus_events: events that are never lost (ncc/bus.h, docs/bus.md).
+ *
+ *   outbox      ncc_outbox_add writes the event into the service's outbox table
+ *               in the caller's transaction, so it exists iff the change does.
+ *   publisher   ncc_publisher_flush, under pg_advisory_xact_lock shared by every
+ *               copy of the service, numbers the committed unnumbered rows
+ *               last_seq+1.. (outbox_state), commits, then sends each on PUB as
+ *               [type][envelope] with envelope.publisher and envelope.seq set.
+ *               Numbers are given only to committed rows, in a transaction that
+ *               either commits all of them or none: the sequence has no gaps.
+ *               It also answers ncc.EventReplayRequest from the outbox and
+ *               publishes ncc.Heartbeat{last_seq}.
+ *   subscriber  SUB on the publisher's PUB endpoints, filtered by the
+ *               registered prefixes (plus ncc.Heartbeat), and a cursor per
+ *               publisher in inbox_cursor. seq == cursor+1 is applied;
+ *               seq <= cursor is a duplicate; seq > cursor+1, or a heartbeat
+ *               ahead of the cursor, means something was missed (or filtered
+ *               out by prefix): replay from cursor+1, applying the matching
+ *               events and stepping the cursor over the others.
+ *
+ * Each application runs in one transaction that locks the cursor row and
+ * re-checks seq > cursor, so copies of a subscribing service sharing the
+ * cursor apply each event once. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bus_internal.h"
+#include "ncc/bus.h"
+#include "ncc/log.h"
+#include "ncc/metrics.h"
+#include "ncc/registry.h"
+
+/* Rows numbered per flush transaction. */
+#define S_FLUSH_BATCH 500
+/* Events per replay reply: asked by the subscriber, capped by the publisher. */
+#define S_REPLAY_ASK 500
+#define S_REPLAY_MAX 1000
+/* The subscriber's replay requests wait this long. */
+#define S_REPLAY_TIMEOUT_MS 1000
+/* After a failed replay or handler, no automatic catch-up for this long. */
+#define S_RETRY_US (1000 * 1000)
+/* Messages read per ncc_subscriber_process call. */
+#define S_MAX_BATCH 1000
+/* Rows deleted per ncc_publisher_prune call. */
+#define S_PRUNE_BATCH 10000
+
+static const char s_heartbeat_type[] = "ncc.Heartbeat";
+
+/* Reads the first column of the first row as an unsigned number. */
+static int s_result_u64(PGresult *res, int row, int column, uint64_t *ret_value)
+{
+    if (PQntuples(res) <= row || PQgetisnull(res, row, column))
+        return -EIO;
+    return ncc_bus_parse_u64(PQgetvalue(res, row, column), ret_value) == 0 ? 0 : -EIO;
+}
+
+/* Runs a one-row, one-number query. 0 or -EIO. */
+static int s_query_u64(ncc_db_t *db, const char *sql, int nparams, const char *const *params,
+                       uint64_t *ret_value)
+{
+    PGresult *res = ncc_db_exec(db, sql, nparams, params, NULL);
+    if (!res)
+        return -EIO;
+    int rc = s_result_u64(res, 0, 0, ret_value);
+    PQclear(res);
+    return rc;
+}
+
+/* ---- outbox ------------------------------------------------------------- */
+
+int ncc_outbox_add(ncc_db_t *db, const ncc_ctx_t *ctx, const ProtobufCMessage *event)
+{
+    char fresh_trace[33];
+    if (!db || !event)
+        return -EINVAL;
+    size_t len = protobuf_c_message_get_packed_size(event);
+    if (len > NCC_BUS_MAX_EVENT)
+        return -EMSGSIZE;
+    uint8_t *packed = malloc(len + 1);
+    if (!packed)
+        return -ENOMEM;
+    protobuf_c_message_pack(event, packed);
+    char *hex = ncc_bus_hex_encode(packed, len);
+    free(packed);
+    if (!hex)
+        return -ENOMEM;
+    const char *params[] = {
+        event->descriptor->name,
+        ncc_bus_trace_for(ctx, fresh_trace),
+        ctx ? ctx->actor_id : NULL,
+        hex,
+    };
+    int rc = ncc_db_run(db,
+                        "insert into outbox (type, trace_id, actor_id, payload)"
+                        " values ($1, $2, $3, decode($4, 'hex'))",
+                        4, params);
+    free(hex);
+    return rc < 0 ? -EIO : 0;
+}
+
+/* ---- publisher ---------------------------------------------------------- */
+
+struct ncc_publisher {
+    ncc_db_t *db;   /* borrowed; used from the owner's thread */
+    char *service;  /* publisher name in envelopes and the lock key, owned */
+    zsock_t *pub;   /* PUB bound to every endpoint */
+    char *endpoint; /* first endpoint as bound (port resolved), owned */
+};
+
+static int s_bind_one(void *arg, const char *endpoint)
+{
+    ncc_publisher_t *self = arg;
+    if (zsock_bind(self->pub, "%s", endpoint) < 0)
+        return -EADDRINUSE;
+    if (!self->endpoint) {
+        self->endpoint = zsock_last_endpoint(self->pub);
+        if (!self->endpoint)
+            return -ENOMEM;
+    }
+    return 0;
+}
+
+ncc_publisher_t *ncc_publisher_new(ncc_db_t *db, const char *service, const char *endpoints)
+{
+    if (!db || !service || !*service)
+        return NULL;
+    ncc_publisher_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->db = db;
+    self->service = strdup(service);
+    self->pub = zsock_new(ZMQ_PUB);
+    if (!self->service || !self->pub)
+        goto fail;
+    zsock_set_maxmsgsize(self->pub, NCC_BUS_MAX_MESSAGE);
+    /* Unsent events are not lost: subscribers replay them from the outbox. */
+    zsock_set_linger(self->pub, 0);
+    if (ncc_bus_endpoints_each(endpoints, s_bind_one, self) < 0)
+        goto fail;
+    return self;
+fail:
+    ncc_publisher_destroy(&self);
+    return NULL;
+}
+
+void ncc_publisher_destroy(ncc_publisher_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    ncc_publisher_t *self = *self_p;
+    zsock_destroy(&self->pub);
+    free(self->endpoint);
+    free(self->service);
+    free(self);
+    *self_p = NULL;
+}
+
+const char *ncc_publisher_endpoint(ncc_publisher_t *self)
+{
+    return self->endpoint;
+}
+
+/* Fills `event` from row `row` of a result whose columns are seq, type,
+ * trace_id, actor_id, hex payload, created_at (us). The strings point into
+ * res; *ret_payload is allocated (caller frees). 0 or -EIO / -ENOMEM. */
+static int s_row_event(ncc_publisher_t *self, PGresult *res, int row, Ncc__Envelope *event,
+                       uint8_t **ret_payload)
+{
+    uint64_t seq = 0;
+    uint64_t created = 0;
+    if (s_result_u64(res, row, 0, &seq) < 0 || PQgetisnull(res, row, 4))
+        return -EIO;
+    uint8_t *payload = NULL;
+    size_t len = 0;
+    int rc = ncc_bus_hex_decode(PQgetvalue(res, row, 4), &payload, &len);
+    if (rc < 0)
+        return rc == -ENOMEM ? rc : -EIO;
+    *event = (Ncc__Envelope)NCC__ENVELOPE__INIT;
+    event->type = PQgetvalue(res, row, 1);
+    event->trace_id = PQgetisnull(res, row, 2) ? NULL : PQgetvalue(res, row, 2);
+    event->actor_id = PQgetisnull(res, row, 3) ? NULL : PQgetvalue(res, row, 3);
+    event->publisher = self->service;
+    event->has_seq = true;
+    event->seq = seq;
+    event->has_sent_at_us = true;
+    event->sent_at_us =
+        s_result_u64(res, row, 5, &created) == 0 ? (int64_t)created : ncc_bus_now_us();
+    event->has_payload = true;
+    event->payload.len = len;
+    event->payload.data = payload;
+    *ret_payload = payload;
+    return 0;
+}
+
+/* Numbers up to S_FLUSH_BATCH committed rows in one transaction. 0 with the
+ * numbered rows in *ret_rows (caller PQclears; ordered by seq), or -EIO. */
+static int s_number_batch(ncc_publisher_t *self, PGresult **ret_rows)
+{
+    ncc_db_t *db = self->db;
+    PGresult *rows = NULL;
+    int rc = -EIO;
+    char last_text[24];
+    char batch_text[16];
+    uint64_t last = 0;
+
+    if (ncc_db_begin(db) < 0)
+        return -EIO;
+    const char *lock_params[] = {self->service};
+    if (ncc_db_run(db, "select pg_advisory_xact_lock(hashtext($1::text || '.outbox'))", 1,
+                   lock_params) < 0)
+        goto out;
+    if (s_query_u64(db, "select last_seq from outbox_state where id = 1", 0, NULL, &last) < 0)
+        goto out;
+    snprintf(last_text, sizeof last_text, "%" PRIu64, last);
+    snprintf(batch_text, sizeof batch_text, "%d", S_FLUSH_BATCH);
+    const char *number_params[] = {last_text, batch_text};
+    rows = ncc_db_exec(db,
+                       "with pending as ("
+                       "  select id, row_number() over (order by id) as n from outbox"
+                       "  where seq is null order by id limit $2::int),"
+                       " numbered as ("
+                       "  update outbox o set seq = $1::bigint + p.n, published_at = now()"
+                       "  from pending p where o.id = p.id"
+                       "  returning o.seq, o.type, o.trace_id, o.actor_id, o.payload, o.created_at)"
+                       " select seq, type, trace_id, actor_id, encode(payload, 'hex'),"
+                       "  (extract(epoch from created_at) * 1000000)::bigint"
+                       " from numbered order by seq",
+                       2, number_params, NULL);
+    if (!rows)
+        goto out;
+    if (PQntuples(rows) > 0) {
+        snprintf(last_text, sizeof last_text, "%" PRIu64, last + (uint64_t)PQntuples(rows));
+        const char *state_params[] = {last_text};
+        if (ncc_db_run(db, "update outbox_state set last_seq = $1::bigint where id = 1", 1,
+                       state_params) < 0)
+            goto out;
+    }
+    if (ncc_db_commit(db) < 0)
+        goto out;
+    *ret_rows = rows;
+    rows = NULL;
+    rc = 0;
+out:
+    if (rc < 0)
+        ncc_db_rollback(db);
+    PQclear(rows);
+    return rc;
+}
+
+int ncc_publisher_flush(ncc_publisher_t *self)
+{
+    int published = 0;
+    if (!self)
+        return -EINVAL;
+    if (ncc_db_in_transaction(self->db))
+        return -EBUSY;
+    for (;;) {
+        /* The common case, nothing to do, costs one indexed query. */
+        uint64_t pending = 0;
+        if (s_query_u64(self->db,
+                        "select count(*) from (select 1 from outbox where seq is null limit 1) p",
+                        0, NULL, &pending) < 0)
+            return published > 0 ? published : -EIO;
+        if (pending == 0)
+            break;
+
+        PGresult *rows = NULL;
+        if (s_number_batch(self, &rows) < 0)
+            return published > 0 ? published : -EIO;
+        int count = PQntuples(rows);
+        for (int i = 0; i < count; i++) {
+            Ncc__Envelope event;
+            uint8_t *payload = NULL;
+            if (s_row_event(self, rows, i, &event, &payload) < 0)
+                continue; /* numbered and stored: subscribers will replay it */
+            if (ncc_bus_send(self->pub, NULL, &event, ZFRAME_DONTWAIT) == 0)
+                ncc_metrics_inc(NCC_METRIC_EVENTS_PUBLISHED);
+            free(payload);
+        }
+        PQclear(rows);
+        published += count;
+        if (count < S_FLUSH_BATCH)
+            break;
+    }
+    return published;
+}
+
+int ncc_publisher_heartbeat(ncc_publisher_t *self)
+{
+    uint64_t last = 0;
+    if (!self)
+        return -EINVAL;
+    if (s_query_u64(self->db, "select last_seq from outbox_state where id = 1", 0, NULL, &last) < 0)
+        return -EIO;
+    Ncc__Heartbeat heartbeat = NCC__HEARTBEAT__INIT;
+    heartbeat.has_last_seq = true;
+    heartbeat.last_seq = last;
+    uint8_t payload[16];
+    size_t len = ncc__heartbeat__pack(&heartbeat, payload);
+
+    Ncc__Envelope envelope = NCC__ENVELOPE__INIT;
+    envelope.type = (char *)s_heartbeat_type;
+    envelope.publisher = self->service;
+    envelope.has_sent_at_us = true;
+    envelope.sent_at_us = ncc_bus_now_us();
+    envelope.has_payload = true;
+    envelope.payload.len = len;
+    envelope.payload.data = payload;
+    return ncc_bus_send(self->pub, NULL, &envelope, ZFRAME_DONTWAIT) == 0 ? 0 : -EIO;
+}
+
+int64_t ncc_publisher_depth(ncc_publisher_t *self)
+{
+    uint64_t depth = 0;
+    if (!self)
+        return -EINVAL;
+    if (s_query_u64(self->db, "select count(*) from outbox where seq is null", 0, NULL, &depth) < 0)
+        return -EIO;
+    ncc_metrics_set(NCC_METRIC_OUTBOX_DEPTH, (int64_t)depth);
+    return (int64_t)depth;
+}
+
+int64_t ncc_publisher_prune(ncc_publisher_t *self, int64_t older_than_seconds)
+{
+    char age[24];
+    char batch[16];
+    if (!self || older_than_seconds < 0)
+        return -EINVAL;
+    snprintf(age, sizeof age, "%" PRId64, older_than_seconds);
+    snprintf(batch, sizeof batch, "%d", S_PRUNE_BATCH);
+    const char *params[] = {age, batch};
+    PGresult *res = ncc_db_exec(self->db,
+                                "delete from outbox where id in ("
+                                " select id from outbox where seq is not null"
+                                " and published_at < now() - make_interval(secs => $1::bigint)"
+                                " order by id limit $2::int)",
+                                2, params, NULL);
+    if (!res)
+        return -EIO;
+    uint64_t deleted = 0;
+    int rc = ncc_bus_parse_u64(PQcmdTuples(res), &deleted);
+    PQclear(res);
+    return rc < 0 ? -EIO : (int64_t)deleted;
+}
+
+/* Answers EventReplayRequest{from_seq, max} with the numbered events from
+ * from_seq on, in order, and last_seq. */
+static void s_on_replay(void *arg, const ncc_request_t *request, ncc_reply_t *reply)
+{
+    ncc_publisher_t *self = arg;
+    const Ncc__EventReplayRequest *ask = (const Ncc__EventReplayRequest *)request->message;
+    PGresult *rows = NULL;
+    Ncc__Envelope *events = NULL;
+    Ncc__Envelope **pointers = NULL;
+    uint8_t **payloads = NULL;
+    int count = 0;
+    uint64_t last = 0;
+    char from_text[24];
+    char last_text[24];
+    char max_text[16];
+
+    uint64_t from = ask->has_from_seq && ask->from_seq > 0 ? ask->from_seq : 1;
+    uint32_t max = ask->has_max && ask->max > 0 ? ask->max : S_REPLAY_ASK;
+    if (max > S_REPLAY_MAX)
+        max = S_REPLAY_MAX;
+    if (from > INT64_MAX) {
+        ncc_reply_error(reply, 400, "invalid_field", "from_seq", "from_seq out of range");
+        return;
+    }
+    /* last_seq first, and events only up to it, so the reply is consistent
+     * even when a flush commits in between. */
+    if (s_query_u64(self->db, "select last_seq from outbox_state where id = 1", 0, NULL, &last) < 0)
+        goto unavailable;
+    snprintf(from_text, sizeof from_text, "%" PRIu64, from);
+    snprintf(last_text, sizeof last_text, "%" PRIu64, last);
+    snprintf(max_text, sizeof max_text, "%" PRIu32, max);
+    const char *params[] = {from_text, last_text, max_text};
+    rows = ncc_db_exec(self->db,
+                       "select seq, type, trace_id, actor_id, encode(payload, 'hex'),"
+                       " (extract(epoch from created_at) * 1000000)::bigint"
+                       " from outbox where seq between $1::bigint and $2::bigint"
+                       " order by seq limit $3::int",
+                       3, params, NULL);
+    if (!rows)
+        goto unavailable;
+
+    int total = PQntuples(rows);
+    events = calloc((size_t)total + 1, sizeof *events);
+    pointers = calloc((size_t)total + 1, sizeof *pointers);
+    payloads = calloc((size_t)total + 1, sizeof *payloads);
+    if (!events || !pointers || !payloads) {
+        ncc_reply_error(reply, 500, "internal", NULL, "out of memory");
+        goto out;
+    }
+    /* Stop before the reply outgrows a message; at least one event always
+     * fits, as the outbox refuses events above NCC_BUS_MAX_EVENT. */
+    size_t size = 64;
+    for (int i = 0; i < total; i++) {
+        if (s_row_event(self, rows, i, &events[count], &payloads[count]) < 0) {
+            ncc_reply_error(reply, 500, "internal", NULL, "unreadable outbox row");
+            goto out;
+        }
+        size += ncc__envelope__get_packed_size(&events[count]) + 16;
+        if (count > 0 && size > NCC_BUS_MAX_MESSAGE - 64 * 1024) {
+            free(payloads[count]);
+            payloads[count] = NULL;
+            break;
+        }
+        pointers[count] = &events[count];
+        count++;
+    }
+    Ncc__EventReplayReply answer = NCC__EVENT_REPLAY_REPLY__INIT;
+    answer.n_events = (size_t)count;
+    answer.events = pointers;
+    answer.has_last_seq = true;
+    answer.last_seq = last;
+    ncc_reply_message(reply, &answer.base);
+    goto out;
+unavailable:
+    ncc_reply_error(reply, 503, "service_unavailable", NULL, "outbox unavailable");
+out:
+    if (payloads)
+        for (int i = 0; i <= count; i++)
+            free(payloads[i]);
+    free(payloads);
+    free(pointers);
+    free(events);
+    PQclear(rows);
+}
+
+int ncc_publisher_serve_replay(ncc_publisher_t *self, ncc_rpc_server_t *server)
+{
+    return ncc_rpc_server_on(server, &ncc__event_replay_request__descriptor, s_on_replay, self);
+}
+
+/* ---- subscriber --------------------------------------------------------- */
+
+typedef struct {
+    char *prefix;    /* type prefix, owned */
+    ncc_event_fn fn; /* the handler */
+    void *arg;       /* borrowed, passed to fn */
+} s_handler_t;
+
+struct ncc_subscriber {
+    ncc_db_t *db;             /* borrowed; used from the owner's thread */
+    char *publisher;          /* the publishing service's name, owned */
+    zsock_t *sub;             /* SUB connected to every pub endpoint */
+    ncc_rpc_client_t *replay; /* to the publisher's RPC endpoints, owned */
+    s_handler_t *handlers;    /* registrations, owned array */
+    size_t handler_count;     /* entries in handlers */
+    uint64_t cursor;          /* last applied seq, as last read or written */
+    bool cursor_loaded;       /* cursor was read from inbox_cursor */
+    bool blocked;             /* a handler failed: wait for the next catch-up */
+    int64_t retry_after_us;   /* monotonic: no automatic catch-up before */
+    uint64_t reported_behind; /* last_seq last warned about as behind the cursor */
+};
+
+static int s_connect_one(void *arg, const char *endpoint)
+{
+    return zsock_connect((zsock_t *)arg, "%s", endpoint) == 0 ? 0 : -EINVAL;
+}
+
+ncc_subscriber_t *ncc_subscriber_new(ncc_db_t *db, const char *publisher, const char *pub_endpoints,
+                                     const char *rpc_endpoints)
+{
+    if (!db || !publisher || !*publisher)
+        return NULL;
+    ncc_subscriber_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->db = db;
+    self->publisher = strdup(publisher);
+    self->sub = zsock_new(ZMQ_SUB);
+    if (!self->publisher || !self->sub)
+        goto fail;
+    zsock_set_maxmsgsize(self->sub, NCC_BUS_MAX_MESSAGE);
+    zsock_set_linger(self->sub, 0);
+    zsock_set_subscribe(self->sub, s_heartbeat_type);
+    if (ncc_bus_endpoints_each(pub_endpoints, s_connect_one, self->sub) < 0)
+        goto fail;
+    self->replay = ncc_rpc_client_new(rpc_endpoints);
+    if (!self->replay)
+        goto fail;
+    return self;
+fail:
+    ncc_subscriber_destroy(&self);
+    return NULL;
+}
+
+void ncc_subscriber_destroy(ncc_subscriber_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    ncc_subscriber_t *self = *self_p;
+    ncc_rpc_client_destroy(&self->replay);
+    zsock_destroy(&self->sub);
+    for (size_t i = 0; i < self->handler_count; i++)
+        free(self->handlers[i].prefix);
+    free(self->handlers);
+    free(self->publisher);
+    free(self);
+    *self_p = NULL;
+}
+
+int ncc_subscriber_on(ncc_subscriber_t *self, const char *prefix, ncc_event_fn fn, void *arg)
+{
+    if (!self || !prefix || !fn)
+        return -EINVAL;
+    s_handler_t *handlers =
+        realloc(self->handlers, (self->handler_count + 1) * sizeof *self->handlers);
+    if (!handlers)
+        return -ENOMEM;
+    self->handlers = handlers;
+    char *copy = strdup(prefix);
+    if (!copy)
+        return -ENOMEM;
+    handlers[self->handler_count++] = (s_handler_t){.prefix = copy, .fn = fn, .arg = arg};
+    zsock_set_subscribe(self->sub, prefix);
+    return 0;
+}
+
+zsock_t *ncc_subscriber_socket(ncc_subscriber_t *self)
+{
+    return self->sub;
+}
+
+uint64_t ncc_subscriber_cursor(ncc_subscriber_t *self)
+{
+    return self->cursor;
+}
+
+static bool s_matches(ncc_subscriber_t *self, const char *type)
+{
+    for (size_t i = 0; i < self->handler_count; i++)
+        if (strncmp(type, self->handlers[i].prefix, strlen(self->handlers[i].prefix)) == 0)
+            return true;
+    return false;
+}
+
+/* Reads the cursor from inbox_cursor (0 when absent). 0 or -EIO. */
+static int s_load_cursor(ncc_subscriber_t *self)
+{
+    const char *params[] = {self->publisher};
+    PGresult *res = ncc_db_exec(self->db, "select last_seq from inbox_cursor where publisher = $1",
+                                1, params, NULL);
+    if (!res)
+        return -EIO;
+    uint64_t cursor = 0;
+    int rc = PQntuples(res) == 0 ? 0 : s_result_u64(res, 0, 0, &cursor);
+    PQclear(res);
+    if (rc < 0)
+        return rc;
+    /* The cursor only moves forward; another copy may have moved it. */
+    if (cursor > self->cursor || !self->cursor_loaded)
+        self->cursor = cursor;
+    self->cursor_loaded = true;
+    return 0;
+}
+
+/* Moves the cursor to at least `seq` without applying anything: every event
+ * up to seq is known to be handled or of no interest. 0 or -EIO. */
+static int s_advance(ncc_subscriber_t *self, uint64_t seq)
+{
+    char seq_text[24];
+    uint64_t cursor = 0;
+    snprintf(seq_text, sizeof seq_text, "%" PRIu64, seq);
+    const char *params[] = {self->publisher, seq_text};
+    if (s_query_u64(self->db,
+                    "insert into inbox_cursor (publisher, last_seq) values ($1, $2::bigint)"
+                    " on conflict (publisher) do update"
+                    " set last_seq = greatest(inbox_cursor.last_seq, excluded.last_seq)"
+                    " returning last_seq",
+                    2, params, &cursor) < 0)
+        return -EIO;
+    self->cursor = cursor;
+    return 0;
+}
+
+/* Calls the matching handlers for `event` (whose payload unpacked as
+ * `message`) in one transaction with the cursor row locked. 1 when applied,
+ * 0 when another copy had applied it, a negative errno when a handler or the
+ * database failed (rolled back; the subscriber is blocked). */
+static int s_apply(ncc_subscriber_t *self, const Ncc__Envelope *event,
+                   const ProtobufCMessage *message)
+{
+    ncc_db_t *db = self->db;
+    char seq_text[24];
+    char *saved_trace = NULL;
+    uint64_t cursor = 0;
+    bool handler_failed = false;
+    int rc = -EIO;
+
+    snprintf(seq_text, sizeof seq_text, "%" PRIu64, event->seq);
+    const char *params[] = {self->publisher, seq_text};
+    if (ncc_db_begin(db) < 0)
+        goto out;
+    if (ncc_db_run(db,
+                   "insert into inbox_cursor (publisher, last_seq) values ($1, 0)"
+                   " on conflict (publisher) do nothing",
+                   1, params) < 0)
+        goto out;
+    if (s_query_u64(db, "select last_seq from inbox_cursor where publisher = $1 for update", 1,
+                    params, &cursor) < 0)
+        goto out;
+    if (cursor >= event->seq) {
+        /* Another copy of this service applied it meanwhile. */
+        rc = ncc_db_commit(db) < 0 ? -EIO : 0;
+        if (rc == 0 && cursor > self->cursor)
+            self->cursor = cursor;
+        goto out;
+    }
+
+    if (ncc_log_trace())
+        saved_trace = strdup(ncc_log_trace());
+    ncc_log_set_trace(event->trace_id);
+    rc = 0;
+    for (size_t i = 0; i < self->handler_count && rc >= 0; i++) {
+        const s_handler_t *handler = &self->handlers[i];
+        if (strncmp(event->type, handler->prefix, strlen(handler->prefix)) == 0)
+            rc = handler->fn(handler->arg, db, event, message);
+    }
+    if (rc < 0) {
+        handler_failed = true;
+        ncc_warn("bus.event_failed", "%s event %" PRIu64 " (%s) failed: %s; retrying later",
+                 self->publisher, event->seq, event->type, strerror(-rc));
+        ncc_log_set_trace(saved_trace);
+        goto out;
+    }
+    ncc_log_set_trace(saved_trace);
+    rc = -EIO;
+    if (ncc_db_run(db, "update inbox_cursor set last_seq = $2::bigint where publisher = $1", 2,
+                   params) < 0)
+        goto out;
+    if (ncc_db_commit(db) < 0)
+        goto out;
+    self->cursor = event->seq;
+    ncc_metrics_inc(NCC_METRIC_EVENTS_APPLIED);
+    rc = 1;
+out:
+    if (rc < 0) {
+        if (!handler_failed)
+            ncc_warn("bus.event_failed",
+                     "%s event %" PRIu64 " (%s) not applied: database: %s; retrying later",
+                     self->publisher, event->seq, event->type, ncc_db_error(db));
+        ncc_db_rollback(db);
+        self->blocked = true;
+        self->retry_after_us = zclock_usecs() + S_RETRY_US;
+    }
+    free(saved_trace);
+    return rc;
+}
+
+/* What to do with an event the subscriber has in hand, in sequence. */
+typedef enum {
+    S_EVENT_APPLY, /* matching, payload unpacked: *ret_message is set */
+    S_EVENT_SKIP,  /* not of interest, or unusable: step the cursor over it */
+} s_event_kind_t;
+
+static s_event_kind_t s_classify(ncc_subscriber_t *self, const Ncc__Envelope *event,
+                                 ProtobufCMessage **ret_message)
+{
+    char shown[65];
+    if (!s_matches(self, event->type))
+        return S_EVENT_SKIP;
+    /* A matching event that cannot be read never will be (a replay returns
+     * the same bytes): skip it rather than stop the stream behind it. */
+    const ProtobufCMessageDescriptor *type = ncc_registry_find(event->type);
+    if (!type) {
+        ncc_bus_malformed(self->publisher, "event %" PRIu64 " of unknown type %s skipped",
+                          event->seq, ncc_bus_printable(event->type, shown));
+        return S_EVENT_SKIP;
+    }
+    size_t len = 0;
+    const uint8_t *data = ncc_bus_payload(event, &len);
+    ProtobufCMessage *message = protobuf_c_message_unpack(type, NULL, len, data);
+    if (!message) {
+        ncc_bus_malformed(self->publisher, "event %" PRIu64 " %s does not unpack; skipped",
+                          event->seq, type->name);
+        return S_EVENT_SKIP;
+    }
+    *ret_message = message;
+    return S_EVENT_APPLY;
+}
+
+/* Handles the next event in sequence (seq == cursor+1, or, in a replay,
+ * with every event between the cursor and seq known to be skippable).
+ * 1 applied, 0 skipped or already applied, negative errno on failure. */
+static int s_deliver(ncc_subscriber_t *self, const Ncc__Envelope *event)
+{
+    ProtobufCMessage *message = NULL;
+    if (s_classify(self, event, &message) == S_EVENT_SKIP)
+        return s_advance(self, event->seq);
+    int rc = s_apply(self, event, message);
+    protobuf_c_message_free_unpacked(message, NULL);
+    return rc;
+}
+
+/* Asks the publisher for everything after the cursor until caught up with
+ * the last_seq it reports. With `known`, `target` is a sequence number
+ * already announced (heartbeat, event): nothing is asked when the cursor has
+ * reached it. Returns events applied, or a negative errno when none were and
+ * something failed. */
+static int s_catch_up(ncc_subscriber_t *self, bool known, uint64_t target)
+{
+    int applied = 0;
+    int rc = 0;
+    char shown[65];
+
+    self->blocked = false;
+    if (s_load_cursor(self) < 0)
+        return -EIO;
+    if (known && self->cursor >= target)
+        return 0;
+
+    for (;;) {
+        uint64_t before = self->cursor;
+        Ncc__EventReplayRequest ask = NCC__EVENT_REPLAY_REQUEST__INIT;
+        ask.has_from_seq = true;
+        ask.from_seq = before + 1;
+        ask.has_max = true;
+        ask.max = S_REPLAY_ASK;
+        ProtobufCMessage *answer = NULL;
+        Ncc__Error *error = NULL;
+        rc = ncc_rpc_call_typed(self->replay, NULL, &ask.base, &ncc__event_replay_reply__descriptor,
+                                S_REPLAY_TIMEOUT_MS, &answer, &error);
+        if (rc < 0) {
+            if (error) {
+                ncc_warn("bus.replay_failed", "%s refused a replay: %d %s", self->publisher,
+                         error->status, ncc_bus_printable(error->code, shown));
+                ncc__error__free_unpacked(error, NULL);
+            }
+            self->retry_after_us = zclock_usecs() + S_RETRY_US;
+            break;
+        }
+        Ncc__EventReplayReply *reply = (Ncc__EventReplayReply *)answer;
+        uint64_t last = reply->has_last_seq ? reply->last_seq : 0;
+        uint64_t skip_to = 0; /* the cursor may move here without applying */
+        uint64_t expected = before + 1;
+        for (size_t i = 0; i < reply->n_events; i++) {
+            const Ncc__Envelope *event = reply->events[i];
+            if (!event->has_seq || !event->type || event->seq < expected)
+                continue;
+            if (event->publisher && strcmp(event->publisher, self->publisher) != 0) {
+                ncc_bus_malformed(self->publisher, "replay returned an event of %s",
+                                  ncc_bus_printable(event->publisher, shown));
+                continue;
+            }
+            if (event->seq > expected)
+                ncc_error("bus.events_lost",
+                          "%s events %" PRIu64 "..%" PRIu64
+                          " were pruned from its outbox before this service applied them",
+                          self->publisher, expected, event->seq - 1);
+            expected = event->seq + 1;
+            if (event->seq <= self->cursor)
+                continue; /* another copy applied it: the cursor jumped */
+            ncc_metrics_inc(NCC_METRIC_EVENTS_REPLAYED);
+            ProtobufCMessage *message = NULL;
+            if (s_classify(self, event, &message) == S_EVENT_SKIP) {
+                skip_to = event->seq;
+                continue;
+            }
+            /* Everything between the cursor and this event is skippable. */
+            rc = s_apply(self, event, message);
+            protobuf_c_message_free_unpacked(message, NULL);
+            if (rc < 0)
+                break;
+            applied += rc;
+        }
+        if (rc >= 0 && reply->n_events == 0 && last > self->cursor) {
+            ncc_error("bus.events_lost",
+                      "%s events %" PRIu64 "..%" PRIu64
+                      " were pruned from its outbox before this service applied them",
+                      self->publisher, self->cursor + 1, last);
+            skip_to = last;
+        }
+        if (last < self->cursor && self->reported_behind != last) {
+            self->reported_behind = last;
+            ncc_warn("bus.publisher_behind",
+                     "%s reports last_seq %" PRIu64 " below this service's cursor %" PRIu64
+                     " (was its outbox reset?)",
+                     self->publisher, last, self->cursor);
+        }
+        int failed = rc;
+        if (skip_to > self->cursor && s_advance(self, skip_to) < 0 && failed >= 0)
+            failed = -EIO;
+        protobuf_c_message_free_unpacked(answer, NULL);
+        rc = failed;
+        if (rc < 0 || self->cursor >= last || self->cursor == before)
+            break;
+    }
+    if (rc < 0 && applied == 0)
+        return rc;
+    return applied;
+}
+
+int ncc_subscriber_catch_up(ncc_subscriber_t *self)
+{
+    if (!self)
+        return -EINVAL;
+    return s_catch_up(self, false, 0);
+}
+
+/* True when the loop may start a catch-up on its own now. */
+static bool s_may_catch_up(ncc_subscriber_t *self)
+{
+    return zclock_usecs() >= self->retry_after_us;
+}
+
+int ncc_subscriber_process(ncc_subscriber_t *self)
+{
+    int delivered = 0;
+    int failure = 0;
+    int count = 0;
+    char shown[65];
+
+    if (!self)
+        return -EINVAL;
+    while (count < S_MAX_BATCH && (zsock_events(self->sub) & ZMQ_POLLIN)) {
+        zmsg_t *msg = zmsg_recv(self->sub);
+        if (!msg)
+            break;
+        count++;
+        ncc_metrics_inc(NCC_METRIC_BUS_IN);
+        Ncc__Envelope *event = NULL;
+        if (ncc_bus_parse(&msg, false, self->publisher, NULL, &event) < 0)
+            continue;
+        int rc = 0;
+        if (!event->publisher || strcmp(event->publisher, self->publisher) != 0) {
+            ncc_bus_malformed(self->publisher, "%s from publisher '%s'",
+                              ncc_bus_printable(event->type, shown),
+                              ncc_bus_printable(event->publisher, shown));
+        } else if (strcmp(event->type, s_heartbeat_type) == 0) {
+            size_t len = 0;
+            const uint8_t *data = ncc_bus_payload(event, &len);
+            Ncc__Heartbeat *heartbeat = ncc__heartbeat__unpack(NULL, len, data);
+            if (!heartbeat) {
+                ncc_bus_malformed(self->publisher, "heartbeat does not unpack");
+            } else {
+                uint64_t last = heartbeat->has_last_seq ? heartbeat->last_seq : 0;
+                ncc__heartbeat__free_unpacked(heartbeat, NULL);
+                if ((!self->cursor_loaded || last > self->cursor) && s_may_catch_up(self))
+                    rc = s_catch_up(self, true, last);
+            }
+        } else if (!event->has_seq || event->seq == 0) {
+            ncc_bus_malformed(self->publisher, "%s event without seq",
+                              ncc_bus_printable(event->type, shown));
+        } else if (self->blocked) {
+            /* Waiting to retry a failed event: this one comes again by replay. */
+        } else if (!self->cursor_loaded && s_load_cursor(self) < 0) {
+            rc = -EIO;
+        } else if (event->seq <= self->cursor) {
+            ncc_debug("bus.duplicate_event", "%s event %" PRIu64 " already applied",
+                      self->publisher, event->seq);
+        } else if (event->seq == self->cursor + 1) {
+            rc = s_deliver(self, event);
+        } else if (s_may_catch_up(self)) {
+            /* A gap: missed, or filtered out by prefix. The replay includes
+             * this event. */
+            rc = s_catch_up(self, true, event->seq);
+        }
+        ncc__envelope__free_unpacked(event, NULL);
+        if (rc > 0)
+            delivered += rc;
+        else if (rc < 0)
+            failure = rc;
+    }
+    return delivered > 0 || failure == 0 ? delivered : failure;
+}

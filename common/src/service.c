@@ -1,0 +1,753 @@
+/* service: the frame every ncc daemon runs in (see ncc/service.h).
+ *
+ * One thread, one zloop. The loop owns the RPC ROUTER, the event PUB, every
+ * SUB and the database connection. Periodic work (database reconnects,
+ * outbox flush, heartbeats, subscriber catch-up, signals) runs from timers,
+ * in the manner of Redis's serverCron. */
+#include "ncc/service.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ncc/health.h"
+#include "ncc/metrics.h"
+#include "ncc/version.h"
+
+#define S_MAX_HANDLERS      256
+#define S_MAX_SUBSCRIBERS   16
+#define S_MAX_TIMERS        32
+#define S_MAX_CLIENTS       16
+#define S_DB_RETRY_FIRST_MS 100
+#define S_CRON_MS           100
+
+const char *const ncc_service_names[] = {
+    "directory", "calls", "history", "faq", "sms", "summary", "report", NULL,
+};
+
+/* The settings every daemon shares; env names are made per service. */
+typedef struct {
+    char *database_url;         /* NCC_DATABASE_URL */
+    ncc_log_level_t log_level;  /* NCC_LOG_LEVEL */
+    char *rpc_bind;             /* NCC_<NAME>_RPC_BIND */
+    char *pub_bind;             /* NCC_<NAME>_PUB_BIND */
+    char *health_listen;        /* NCC_<NAME>_HEALTH_LISTEN */
+    int db_retry_max_ms;        /* NCC_DB_RETRY_MAX_MS: ceiling of the reconnect back-off */
+    int flush_ms;               /* NCC_OUTBOX_FLUSH_MS: safety-net outbox flush period */
+    int catch_up_ms;            /* NCC_EVENT_CATCH_UP_MS: subscriber catch-up period */
+    int outbox_retention_hours; /* NCC_OUTBOX_RETENTION_HOURS: events kept for replay */
+} s_settings_t;
+
+/* One registered handler, wrapped so that requests are refused with 503
+ * while the database is not ready. */
+typedef struct {
+    ncc_service_t *service; /* back pointer */
+    ncc_rpc_handler_fn fn;  /* the service's handler */
+    void *arg;              /* its argument */
+} s_handler_t;
+
+typedef struct {
+    ncc_service_timer_fn fn; /* called every interval_ms once ready */
+    void *arg;
+    int interval_ms;
+    int id; /* zloop timer id, or -1 before ready */
+} s_timer_t;
+
+typedef struct {
+    char *name; /* service name */
+    ncc_rpc_client_t *client;
+} s_client_t;
+
+typedef struct {
+    char *publisher; /* service name */
+    ncc_subscriber_t *subscriber;
+} s_subscription_t;
+
+struct ncc_service {
+    char *name;                    /* "history" */
+    char *upper;                   /* "HISTORY" */
+    char instance[96];             /* host:pid */
+    int64_t started_at_us;         /* for Pong and uptime */
+    ncc_service_options_t options; /* copy of the caller's options */
+    ncc_config_entry_t *table;     /* common settings table (env names owned) */
+    s_settings_t settings;         /* filled from table */
+    ncc_db_t *db;                  /* the service's connection */
+    ncc_rpc_server_t *server;      /* ROUTER */
+    ncc_publisher_t *publisher;    /* PUB + outbox */
+    ncc_health_t *health;          /* /healthz /readyz /metrics */
+    zloop_t *loop;                 /* the one loop */
+    bool db_ready;                 /* connected and migrated */
+    bool migrated;                 /* migrations applied once */
+    int db_retry_ms;               /* current back-off */
+    int64_t db_next_try_us;        /* when to try again */
+    int64_t last_flush_us, last_catch_up_us, last_heartbeat_us, last_check_us, last_prune_us;
+    s_handler_t handlers[S_MAX_HANDLERS];
+    size_t handler_count;
+    s_timer_t timers[S_MAX_TIMERS];
+    size_t timer_count;
+    s_client_t clients[S_MAX_CLIENTS];
+    size_t client_count;
+    s_subscription_t subscriptions[S_MAX_SUBSCRIBERS];
+    size_t subscription_count;
+    ncc_service_ready_fn ready_fn; /* the service's on-ready hook */
+    void *ready_arg;
+};
+
+static volatile sig_atomic_t s_stop_requested;
+static volatile sig_atomic_t s_reload_requested;
+
+static void s_on_signal(int signum)
+{
+    if (signum == SIGHUP)
+        s_reload_requested = 1;
+    else
+        s_stop_requested = 1;
+}
+
+static int s_service_index(const char *name)
+{
+    for (int i = 0; ncc_service_names[i]; i++)
+        if (strcmp(ncc_service_names[i], name) == 0)
+            return i;
+    return -1;
+}
+
+int ncc_service_default_endpoint(const char *name, const char *kind, char *buf, size_t len)
+{
+    int index = s_service_index(name);
+    if (index < 0)
+        return -ENOENT;
+    int n;
+    if (strcmp(kind, "rpc") == 0)
+        n = snprintf(buf, len, "tcp://127.0.0.1:%d", 7100 + index);
+    else if (strcmp(kind, "pub") == 0)
+        n = snprintf(buf, len, "tcp://127.0.0.1:%d", 7200 + index);
+    else if (strcmp(kind, "health") == 0)
+        n = snprintf(buf, len, "127.0.0.1:%d", 9100 + index);
+    else
+        return -EINVAL;
+    return (n < 0 || (size_t)n >= len) ? -ENOSPC : 0;
+}
+
+static char *s_upper(const char *name)
+{
+    char *upper = strdup(name);
+    if (!upper)
+        return NULL;
+    for (char *p = upper; *p; p++)
+        *p = (char)toupper((unsigned char)*p);
+    return upper;
+}
+
+/* The endpoint list other daemons use to reach `service` (kind "rpc"|"pub"):
+ * NCC_<NAME>_<KIND> or the default. Caller frees. */
+static char *s_peer_endpoints(const char *service, const char *kind)
+{
+    char *upper = s_upper(service);
+    char *kind_upper = s_upper(kind);
+    char *result = NULL;
+    if (!upper || !kind_upper)
+        goto out;
+    char env[96];
+    snprintf(env, sizeof env, "NCC_%s_%s", upper, kind_upper);
+    const char *value = getenv(env);
+    if (value && *value) {
+        result = strdup(value);
+    } else {
+        char buf[128];
+        if (ncc_service_default_endpoint(service, kind, buf, sizeof buf) == 0)
+            result = strdup(buf);
+    }
+out:
+    free(upper);
+    free(kind_upper);
+    return result;
+}
+
+/* Builds the common settings table with this service's variable names. */
+static ncc_config_entry_t *s_table_new(const char *name, const char *upper)
+{
+    char rpc[128], pub[128], health[128];
+    if (ncc_service_default_endpoint(name, "rpc", rpc, sizeof rpc) < 0) {
+        /* A service outside the port table (tests, tools) binds ephemeral ports. */
+        snprintf(rpc, sizeof rpc, "tcp://127.0.0.1:*");
+        snprintf(pub, sizeof pub, "tcp://127.0.0.1:*");
+        snprintf(health, sizeof health, "127.0.0.1:0");
+    } else {
+        ncc_service_default_endpoint(name, "pub", pub, sizeof pub);
+        ncc_service_default_endpoint(name, "health", health, sizeof health);
+    }
+    const ncc_config_entry_t model[] = {
+        {"NCC_DATABASE_URL", NCC_CONFIG_STRING, "postgresql://ncc@127.0.0.1:5433/ncc",
+         offsetof(s_settings_t, database_url), 0, 0, false, true,
+         "PostgreSQL connection (libpq URI or key=value)"},
+        {"NCC_LOG_LEVEL", NCC_CONFIG_LOGLEVEL, "info", offsetof(s_settings_t, log_level), 0, 0,
+         true, false, "debug, info, warn or error"},
+        {"NCC_%s_RPC_BIND", NCC_CONFIG_STRING, rpc, offsetof(s_settings_t, rpc_bind), 0, 0, false,
+         false, "where this daemon's ROUTER binds (comma-separated ZeroMQ endpoints)"},
+        {"NCC_%s_PUB_BIND", NCC_CONFIG_STRING, pub, offsetof(s_settings_t, pub_bind), 0, 0, false,
+         false, "where this daemon's event PUB binds"},
+        {"NCC_%s_HEALTH_LISTEN", NCC_CONFIG_STRING, health, offsetof(s_settings_t, health_listen),
+         0, 0, false, false, "address:port of /healthz, /readyz and /metrics"},
+        {"NCC_DB_RETRY_MAX_MS", NCC_CONFIG_INT, "5000", offsetof(s_settings_t, db_retry_max_ms),
+         100, 600000, true, false, "longest wait between database reconnect attempts"},
+        {"NCC_OUTBOX_FLUSH_MS", NCC_CONFIG_INT, "500", offsetof(s_settings_t, flush_ms), 10, 60000,
+         true, false, "period of the safety-net outbox flush"},
+        {"NCC_EVENT_CATCH_UP_MS", NCC_CONFIG_INT, "2000", offsetof(s_settings_t, catch_up_ms), 100,
+         600000, true, false, "period of the subscriber catch-up (replay after a gap)"},
+        {"NCC_OUTBOX_RETENTION_HOURS", NCC_CONFIG_INT, "336",
+         offsetof(s_settings_t, outbox_retention_hours), 1, 87600, true, false,
+         "how long published events stay replayable (a subscriber down longer loses them)"},
+        {NULL, 0, NULL, 0, 0, 0, false, false, NULL},
+    };
+    size_t n = sizeof model / sizeof model[0];
+    ncc_config_entry_t *table = calloc(n, sizeof *table);
+    if (!table)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        table[i] = model[i];
+        if (model[i].env) {
+            char env[128];
+            snprintf(env, sizeof env, model[i].env, upper);
+            table[i].env = strdup(env);
+        }
+        if (model[i].default_value)
+            table[i].default_value = strdup(model[i].default_value);
+        if ((model[i].env && !table[i].env) ||
+            (model[i].default_value && !table[i].default_value)) {
+            table[i + 1].env = NULL; /* terminate for the cleanup below */
+            goto fail;
+        }
+    }
+    return table;
+fail:
+    for (size_t i = 0; table[i].env; i++) {
+        free((char *)table[i].env);
+        free((char *)table[i].default_value);
+    }
+    free(table);
+    return NULL;
+}
+
+static void s_table_destroy(ncc_config_entry_t **table_p)
+{
+    ncc_config_entry_t *table = *table_p;
+    if (!table)
+        return;
+    for (size_t i = 0; table[i].env; i++) {
+        free((char *)table[i].env);
+        free((char *)table[i].default_value);
+    }
+    free(table);
+    *table_p = NULL;
+}
+
+/* ---- built-in handlers ---------------------------------------------------- */
+
+static void s_on_ping(void *arg, const ncc_request_t *request, ncc_reply_t *reply)
+{
+    ncc_service_t *self = arg;
+    const Ncc__Ping *ping = (const Ncc__Ping *)request->message;
+    Ncc__Pong pong = NCC__PONG__INIT;
+    pong.message = ping->message;
+    pong.service = self->name;
+    pong.instance = self->instance;
+    pong.has_started_at_us = true;
+    pong.started_at_us = self->started_at_us;
+    ncc_reply_message(reply, &pong.base);
+}
+
+static void s_on_health(void *arg, const ncc_request_t *request, ncc_reply_t *reply)
+{
+    ncc_service_t *self = arg;
+    Ncc__HealthReply health = NCC__HEALTH_REPLY__INIT;
+    health.service = self->name;
+    health.instance = self->instance;
+    health.has_ready = health.has_database = health.has_bus = true;
+    health.ready = self->db_ready;
+    health.database = self->db_ready;
+    health.bus = true; /* we are answering on it */
+    health.version = NCC_VERSION;
+    health.has_uptime_s = true;
+    health.uptime_s = (ncc_bus_now_us() - self->started_at_us) / 1000000;
+    if (self->db_ready) {
+        int64_t depth = ncc_publisher_depth(self->publisher);
+        if (depth >= 0) {
+            health.has_outbox_depth = true;
+            health.outbox_depth = (uint64_t)depth;
+        }
+    }
+    ncc_reply_message(reply, &health.base);
+}
+
+/* Wraps every service handler: no database, no work (503, the caller retries). */
+static void s_dispatch(void *arg, const ncc_request_t *request, ncc_reply_t *reply)
+{
+    s_handler_t *handler = arg;
+    if (!handler->service->db_ready) {
+        ncc_reply_error(reply, 503, "service_unavailable", NULL,
+                        "%s is not ready (database unreachable)", handler->service->name);
+        return;
+    }
+    handler->fn(handler->arg, request, reply);
+}
+
+/* ---- readiness and periodic work ----------------------------------------- */
+
+static void s_set_ready(ncc_service_t *self, bool ready, const char *reason)
+{
+    if (self->db_ready != ready)
+        ncc_info(ready ? "service.ready" : "service.not_ready", "%s", reason ? reason : "ready");
+    self->db_ready = ready;
+    ncc_health_set_ready(self->health, ready, reason);
+}
+
+static void s_start_timers(ncc_service_t *self);
+
+static int s_timer_fire(zloop_t *loop, int timer_id, void *arg)
+{
+    s_timer_t *timer = arg;
+    timer->fn(timer->arg);
+    return 0;
+}
+
+/* Connects and migrates; on failure backs off exponentially. */
+static void s_try_database(ncc_service_t *self, int64_t now)
+{
+    if (now < self->db_next_try_us)
+        return;
+    int rc = ncc_db_connect(self->db);
+    if (rc == 0 && !self->migrated) {
+        rc = ncc_db_migrate(self->db, self->name, self->options.migrations);
+        if (rc == 0) {
+            self->migrated = true;
+            ncc_info("db.migrated", "schema %s is current", self->name);
+        } else {
+            ncc_error("db.migrate_failed", "%s", ncc_db_error(self->db));
+        }
+    }
+    if (rc == 0) {
+        self->db_retry_ms = S_DB_RETRY_FIRST_MS;
+        s_set_ready(self, true, NULL);
+        if (self->ready_fn) {
+            self->ready_fn(self->ready_arg);
+            self->ready_fn = NULL; /* once */
+        }
+        s_start_timers(self);
+        return;
+    }
+    ncc_metrics_inc(NCC_METRIC_DB_ERRORS);
+    ncc_warn("db.unavailable", "retrying in %d ms: %s", self->db_retry_ms, ncc_db_error(self->db));
+    self->db_next_try_us = now + (int64_t)self->db_retry_ms * 1000;
+    self->db_retry_ms *= 2;
+    if (self->db_retry_ms > self->settings.db_retry_max_ms)
+        self->db_retry_ms = self->settings.db_retry_max_ms;
+}
+
+/* NCC_CONFIG_FILE names an optional file of KEY=VALUE lines (as systemd's
+ * EnvironmentFile) read at start and again on SIGHUP: the process environment
+ * cannot be changed from outside, so this is what makes a reload useful.
+ * Values from the file win over the inherited environment. */
+static int s_load_config_file(void)
+{
+    const char *path = getenv("NCC_CONFIG_FILE");
+    if (!path || !*path)
+        return 0;
+    FILE *file = fopen(path, "r");
+    if (!file) {
+        ncc_error("config.file_unreadable", "NCC_CONFIG_FILE %s: %s", path, strerror(errno));
+        return -errno;
+    }
+    char line[4096];
+    int lineno = 0, rc = 0;
+    while (fgets(line, sizeof line, file)) {
+        lineno++;
+        line[strcspn(line, "\r\n")] = '\0';
+        char *key = line;
+        while (*key == ' ' || *key == '\t')
+            key++;
+        if (*key == '\0' || *key == '#')
+            continue;
+        char *eq = strchr(key, '=');
+        if (!eq || eq == key || strncmp(key, "NCC_", 4) != 0) {
+            ncc_error("config.file_invalid", "%s:%d: expected NCC_NAME=value", path, lineno);
+            rc = -EINVAL;
+            continue;
+        }
+        *eq = '\0';
+        setenv(key, eq + 1, 1);
+    }
+    fclose(file);
+    return rc;
+}
+
+static void s_reload(ncc_service_t *self)
+{
+    char err[256];
+    if (s_load_config_file() < 0) {
+        ncc_error("config.reload_failed",
+                  "configuration file unreadable (running configuration kept)");
+        return;
+    }
+    if (ncc_config_reload(self->table, &self->settings, err, sizeof err) < 0) {
+        ncc_error("config.reload_failed", "%s (running configuration kept)", err);
+        return;
+    }
+    if (self->options.config &&
+        ncc_config_reload(self->options.config, self->options.config_target, err, sizeof err) < 0) {
+        ncc_error("config.reload_failed", "%s (running configuration kept)", err);
+        return;
+    }
+    ncc_log_init(self->name, self->settings.log_level);
+    ncc_info("config.reloaded", "configuration reloaded (log level %s)",
+             (const char *[]){"debug", "info", "warn", "error"}[self->settings.log_level]);
+}
+
+/* The cron: signals, database health, outbox, heartbeats, catch-up. */
+static int s_cron(zloop_t *loop, int timer_id, void *arg)
+{
+    ncc_service_t *self = arg;
+    if (s_stop_requested)
+        return -1; /* ends zloop_start: ncc_service_run drains */
+    if (s_reload_requested) {
+        s_reload_requested = 0;
+        s_reload(self);
+    }
+    int64_t now = ncc_bus_now_us();
+    if (!self->db_ready) {
+        s_try_database(self, now);
+        return 0;
+    }
+    if (now - self->last_check_us >= 1000000) {
+        self->last_check_us = now;
+        if (!ncc_db_ready(self->db)) {
+            s_set_ready(self, false, "database unreachable");
+            self->db_next_try_us = 0;
+            return 0;
+        }
+        ncc_publisher_depth(self->publisher); /* refreshes the ncc_outbox_depth gauge */
+    }
+    if (now - self->last_flush_us >= (int64_t)self->settings.flush_ms * 1000) {
+        self->last_flush_us = now;
+        if (ncc_publisher_flush(self->publisher) < 0)
+            ncc_warn("outbox.flush_failed", "%s", ncc_db_error(self->db));
+    }
+    if (now - self->last_heartbeat_us >= 1000000) {
+        self->last_heartbeat_us = now;
+        ncc_publisher_heartbeat(self->publisher);
+    }
+    if (now - self->last_prune_us >= (int64_t)3600 * 1000000) {
+        self->last_prune_us = now;
+        if (ncc_publisher_prune(self->publisher,
+                                (int64_t)self->settings.outbox_retention_hours * 3600) < 0)
+            ncc_warn("outbox.prune_failed", "%s", ncc_db_error(self->db));
+    }
+    if (now - self->last_catch_up_us >= (int64_t)self->settings.catch_up_ms * 1000) {
+        self->last_catch_up_us = now;
+        for (size_t i = 0; i < self->subscription_count; i++)
+            ncc_subscriber_catch_up(self->subscriptions[i].subscriber);
+    }
+    return 0;
+}
+
+static int s_on_rpc(zloop_t *loop, zsock_t *reader, void *arg)
+{
+    ncc_service_t *self = arg;
+    ncc_rpc_server_process(self->server);
+    return s_stop_requested ? -1 : 0;
+}
+
+static int s_on_event(zloop_t *loop, zsock_t *reader, void *arg)
+{
+    ncc_subscriber_t *subscriber = arg;
+    ncc_subscriber_process(subscriber);
+    return 0;
+}
+
+static void s_start_timers(ncc_service_t *self)
+{
+    for (size_t i = 0; i < self->timer_count; i++) {
+        s_timer_t *timer = &self->timers[i];
+        if (timer->id < 0)
+            timer->id = zloop_timer(self->loop, (size_t)timer->interval_ms, 0, s_timer_fire, timer);
+    }
+}
+
+/* ---- life cycle ------------------------------------------------------------ */
+
+ncc_service_t *ncc_service_new(const ncc_service_options_t *options, int argc, char **argv)
+{
+    ncc_service_t *self = NULL;
+    char err[256];
+    if (!options || !options->name)
+        return NULL;
+
+    self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->options = *options;
+    self->name = strdup(options->name);
+    self->upper = s_upper(options->name);
+    if (!self->name || !self->upper)
+        goto fail;
+    self->table = s_table_new(self->name, self->upper);
+    if (!self->table)
+        goto fail;
+
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            char program[64];
+            snprintf(program, sizeof program, "ncc-%s", self->name);
+            ncc_config_print_help(program, self->table);
+            if (options->config)
+                ncc_config_print_help(program, options->config);
+            exit(0);
+        }
+    }
+
+    ncc_log_init(self->name, NCC_LOG_INFO);
+    if (s_load_config_file() < 0)
+        goto fail;
+    if (ncc_config_load(self->table, &self->settings, err, sizeof err) < 0 ||
+        (options->config &&
+         ncc_config_load(options->config, options->config_target, err, sizeof err) < 0)) {
+        ncc_error("config.invalid", "%s", err);
+        goto fail;
+    }
+    ncc_log_init(self->name, self->settings.log_level);
+
+    char host[64] = "localhost";
+    gethostname(host, sizeof host - 1);
+    snprintf(self->instance, sizeof self->instance, "%s:%d", host, (int)getpid());
+    self->started_at_us = ncc_bus_now_us();
+    self->db_retry_ms = S_DB_RETRY_FIRST_MS;
+
+    /* Our signal handling, not CZMQ's: SIGTERM drains, SIGHUP reloads. */
+    zsys_handler_set(NULL);
+    struct sigaction action = {0};
+    action.sa_handler = s_on_signal;
+    sigemptyset(&action.sa_mask);
+    sigaction(SIGTERM, &action, NULL);
+    sigaction(SIGINT, &action, NULL);
+    sigaction(SIGHUP, &action, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    self->db = ncc_db_new(self->settings.database_url, self->name);
+    if (!self->db)
+        goto fail;
+    self->server = ncc_rpc_server_new(self->settings.rpc_bind, self->name);
+    if (!self->server) {
+        ncc_error("bus.bind_failed", "cannot bind RPC on %s", self->settings.rpc_bind);
+        goto fail;
+    }
+    self->publisher = ncc_publisher_new(self->db, self->name, self->settings.pub_bind);
+    if (!self->publisher) {
+        ncc_error("bus.bind_failed", "cannot bind PUB on %s", self->settings.pub_bind);
+        goto fail;
+    }
+    ncc_health_options_t health_options = {.service = self->name,
+                                           .listen = self->settings.health_listen};
+    self->health = ncc_health_new(&health_options);
+    if (!self->health) {
+        ncc_error("health.bind_failed", "cannot serve health on %s", self->settings.health_listen);
+        goto fail;
+    }
+    ncc_health_set_ready(self->health, false, "starting: database not connected yet");
+
+    if (ncc_rpc_server_on(self->server, &ncc__ping__descriptor, s_on_ping, self) < 0 ||
+        ncc_rpc_server_on(self->server, &ncc__health_request__descriptor, s_on_health, self) < 0 ||
+        ncc_publisher_serve_replay(self->publisher, self->server) < 0)
+        goto fail;
+
+    self->loop = zloop_new();
+    if (!self->loop)
+        goto fail;
+    zloop_set_nonstop(self->loop, true);
+    if (zloop_reader(self->loop, ncc_rpc_server_socket(self->server), s_on_rpc, self) < 0 ||
+        zloop_timer(self->loop, S_CRON_MS, 0, s_cron, self) < 0)
+        goto fail;
+
+    ncc_info("service.start", "ncc-%s %s starting: rpc %s, pub %s, health %s", self->name,
+             NCC_VERSION, ncc_rpc_server_endpoint(self->server), self->settings.pub_bind,
+             self->settings.health_listen);
+    return self;
+fail:
+    ncc_service_destroy(&self);
+    return NULL;
+}
+
+void ncc_service_destroy(ncc_service_t **self_p)
+{
+    ncc_service_t *self = *self_p;
+    if (!self)
+        return;
+    for (size_t i = 0; i < self->subscription_count; i++) {
+        ncc_subscriber_destroy(&self->subscriptions[i].subscriber);
+        free(self->subscriptions[i].publisher);
+    }
+    for (size_t i = 0; i < self->client_count; i++) {
+        ncc_rpc_client_destroy(&self->clients[i].client);
+        free(self->clients[i].name);
+    }
+    zloop_destroy(&self->loop);
+    ncc_health_destroy(&self->health);
+    ncc_publisher_destroy(&self->publisher);
+    ncc_rpc_server_destroy(&self->server);
+    ncc_db_destroy(&self->db);
+    if (self->table) {
+        ncc_config_free(self->table, &self->settings);
+        s_table_destroy(&self->table);
+    }
+    if (self->options.config)
+        ncc_config_free(self->options.config, self->options.config_target);
+    free(self->name);
+    free(self->upper);
+    free(self);
+    *self_p = NULL;
+}
+
+int ncc_service_on(ncc_service_t *self, const ProtobufCMessageDescriptor *type,
+                   ncc_rpc_handler_fn fn, void *arg)
+{
+    if (self->handler_count >= S_MAX_HANDLERS)
+        return -ENOSPC;
+    s_handler_t *handler = &self->handlers[self->handler_count];
+    handler->service = self;
+    handler->fn = fn;
+    handler->arg = arg;
+    int rc = ncc_rpc_server_on(self->server, type, s_dispatch, handler);
+    if (rc == 0)
+        self->handler_count++;
+    return rc;
+}
+
+int ncc_service_subscribe(ncc_service_t *self, const char *publisher, const char *prefix,
+                          ncc_event_fn fn, void *arg)
+{
+    s_subscription_t *subscription = NULL;
+    for (size_t i = 0; i < self->subscription_count; i++)
+        if (strcmp(self->subscriptions[i].publisher, publisher) == 0)
+            subscription = &self->subscriptions[i];
+    if (!subscription) {
+        if (self->subscription_count >= S_MAX_SUBSCRIBERS)
+            return -ENOSPC;
+        char *pub = s_peer_endpoints(publisher, "pub");
+        char *rpc = s_peer_endpoints(publisher, "rpc");
+        ncc_subscriber_t *subscriber =
+            (pub && rpc) ? ncc_subscriber_new(self->db, publisher, pub, rpc) : NULL;
+        free(pub);
+        free(rpc);
+        if (!subscriber)
+            return -EINVAL;
+        subscription = &self->subscriptions[self->subscription_count];
+        subscription->publisher = strdup(publisher);
+        subscription->subscriber = subscriber;
+        if (!subscription->publisher) {
+            ncc_subscriber_destroy(&subscription->subscriber);
+            return -ENOMEM;
+        }
+        self->subscription_count++;
+        if (zloop_reader(self->loop, ncc_subscriber_socket(subscriber), s_on_event, subscriber) < 0)
+            return -EIO;
+    }
+    return ncc_subscriber_on(subscription->subscriber, prefix, fn, arg);
+}
+
+int ncc_service_every(ncc_service_t *self, int interval_ms, ncc_service_timer_fn fn, void *arg)
+{
+    if (self->timer_count >= S_MAX_TIMERS || interval_ms <= 0)
+        return -EINVAL;
+    s_timer_t *timer = &self->timers[self->timer_count++];
+    timer->fn = fn;
+    timer->arg = arg;
+    timer->interval_ms = interval_ms;
+    timer->id = -1;
+    if (self->db_ready)
+        s_start_timers(self);
+    return 0;
+}
+
+void ncc_service_on_ready(ncc_service_t *self, ncc_service_ready_fn fn, void *arg)
+{
+    self->ready_fn = fn;
+    self->ready_arg = arg;
+}
+
+ncc_db_t *ncc_service_db(ncc_service_t *self)
+{
+    return self->db;
+}
+
+ncc_publisher_t *ncc_service_publisher(ncc_service_t *self)
+{
+    return self->publisher;
+}
+
+const char *ncc_service_name(ncc_service_t *self)
+{
+    return self->name;
+}
+
+ncc_rpc_client_t *ncc_service_client(ncc_service_t *self, const char *service)
+{
+    for (size_t i = 0; i < self->client_count; i++)
+        if (strcmp(self->clients[i].name, service) == 0)
+            return self->clients[i].client;
+    if (self->client_count >= S_MAX_CLIENTS || s_service_index(service) < 0)
+        return NULL;
+    char *endpoints = s_peer_endpoints(service, "rpc");
+    ncc_rpc_client_t *client = endpoints ? ncc_rpc_client_new(endpoints) : NULL;
+    free(endpoints);
+    char *name = strdup(service);
+    if (!client || !name) {
+        ncc_rpc_client_destroy(&client);
+        free(name);
+        return NULL;
+    }
+    self->clients[self->client_count].name = name;
+    self->clients[self->client_count].client = client;
+    self->client_count++;
+    return client;
+}
+
+int ncc_service_run(ncc_service_t *self)
+{
+    s_try_database(self, ncc_bus_now_us());
+    /* zloop_start returns 0 when a signal interrupts its poll (SIGHUP too):
+     * go on until a handler ends it (-1) after SIGTERM. */
+    while (zloop_start(self->loop) == 0 && !s_stop_requested)
+        ;
+
+    /* Drain: answer what already arrived, publish what was committed. */
+    ncc_info("service.stopping", "draining");
+    ncc_rpc_server_process(self->server);
+    if (self->db_ready && ncc_publisher_flush(self->publisher) < 0)
+        ncc_warn("outbox.flush_failed", "at shutdown: %s", ncc_db_error(self->db));
+    ncc_info("service.stop", "stopped cleanly");
+    return 0;
+}
+
+int ncc_service_main(const ncc_service_options_t *options, int argc, char **argv)
+{
+    ncc_service_t *service = ncc_service_new(options, argc, argv);
+    if (!service)
+        return 1;
+    void *state = NULL;
+    if (options->create) {
+        state = options->create(service);
+        if (!state) {
+            ncc_error("service.create_failed", "could not set up ncc-%s", options->name);
+            ncc_service_destroy(&service);
+            return 1;
+        }
+    }
+    int rc = ncc_service_run(service);
+    if (options->destroy)
+        options->destroy(&state);
+    ncc_service_destroy(&service);
+    return rc;
+}

@@ -1,0 +1,179 @@
+/* ncc_test: helpers for tests that start real daemons (see ncc_test.h). */
+#include "ncc_test.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+const char *ncct_bin_dir(void)
+{
+    const char *dir = getenv("NCC_TEST_BIN_DIR");
+    return dir && *dir ? dir : "build/asan/bin";
+}
+
+int ncct_free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0)
+        return -1;
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof addr;
+    int port = -1;
+    if (bind(fd, (struct sockaddr *)&addr, sizeof addr) == 0 &&
+        getsockname(fd, (struct sockaddr *)&addr, &len) == 0)
+        port = ntohs(addr.sin_port);
+    close(fd);
+    return port;
+}
+
+pid_t ncct_spawn(const char *program, const char *const *env, const char *log_path)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", ncct_bin_dir(), program);
+    pid_t pid = fork();
+    if (pid != 0)
+        return pid;
+    for (size_t i = 0; env && env[i]; i++) {
+        char *pair = strdup(env[i]);
+        char *eq = pair ? strchr(pair, '=') : NULL;
+        if (eq) {
+            *eq = '\0';
+            setenv(pair, eq + 1, 1);
+        }
+        free(pair);
+    }
+    int fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (fd >= 0) {
+        dup2(fd, STDOUT_FILENO);
+        dup2(fd, STDERR_FILENO);
+        close(fd);
+    }
+    execl(path, path, (char *)NULL);
+    fprintf(stderr, "exec %s: %s\n", path, strerror(errno));
+    _exit(127);
+}
+
+long long ncct_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int ncct_wait_exit(pid_t pid, int timeout_ms)
+{
+    long long deadline = ncct_now_ms() + timeout_ms;
+    int status;
+    while (ncct_now_ms() < deadline) {
+        pid_t done = waitpid(pid, &status, WNOHANG);
+        if (done == pid)
+            return status;
+        usleep(20 * 1000);
+    }
+    return -1;
+}
+
+void ncct_kill(pid_t pid)
+{
+    if (pid <= 0)
+        return;
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+}
+
+typedef struct {
+    char *data;
+    size_t len;
+} s_buffer_t;
+
+static size_t s_collect(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+    s_buffer_t *buffer = userdata;
+    size_t n = size * nmemb;
+    char *grown = realloc(buffer->data, buffer->len + n + 1);
+    if (!grown)
+        return 0;
+    memcpy(grown + buffer->len, ptr, n);
+    buffer->len += n;
+    grown[buffer->len] = '\0';
+    buffer->data = grown;
+    return n;
+}
+
+long ncct_http(const char *method, const char *url, const char *body, char **ret_body)
+{
+    CURL *curl = curl_easy_init();
+    if (!curl)
+        return -1;
+    s_buffer_t buffer = {0};
+    struct curl_slist *headers = NULL;
+    curl_easy_setopt(curl, CURLOPT_URL, url);
+    curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 0L);
+    curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 0L);
+    curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 10000L);
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, s_collect);
+    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &buffer);
+    if (body) {
+        headers = curl_slist_append(headers, "Content-Type: application/json");
+        curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+        curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
+    }
+    long status = -1;
+    if (curl_easy_perform(curl) == CURLE_OK)
+        curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+    curl_slist_free_all(headers);
+    curl_easy_cleanup(curl);
+    if (ret_body)
+        *ret_body = buffer.data;
+    else
+        free(buffer.data);
+    return status;
+}
+
+bool ncct_wait_status(const char *url, long status, int timeout_ms)
+{
+    long long deadline = ncct_now_ms() + timeout_ms;
+    while (ncct_now_ms() < deadline) {
+        if (ncct_http("GET", url, NULL, NULL) == status)
+            return true;
+        usleep(50 * 1000);
+    }
+    return false;
+}
+
+char *ncct_read_file(const char *path)
+{
+    FILE *file = fopen(path, "rb");
+    if (!file)
+        return NULL;
+    size_t cap = 4096, len = 0;
+    char *data = malloc(cap);
+    size_t n;
+    while (data && (n = fread(data + len, 1, cap - len - 1, file)) > 0) {
+        len += n;
+        if (cap - len < 2) {
+            char *grown = realloc(data, cap * 2);
+            if (!grown) {
+                free(data);
+                data = NULL;
+                break;
+            }
+            data = grown;
+            cap *= 2;
+        }
+    }
+    fclose(file);
+    if (data)
+        data[len] = '\0';
+    return data;
+}

@@ -1,0 +1,41 @@
+/* ncc_test: helpers for tests that start real daemons and talk HTTP to them. */
+#ifndef NCC_TEST_H
+#define NCC_TEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+/* Where the daemons under test are: NCC_TEST_BIN_DIR, default "build/asan/bin". */
+const char *ncct_bin_dir(void);
+
+/* A TCP port on 127.0.0.1 that was free a moment ago. */
+int ncct_free_port(void);
+
+/* Starts `program` (a name in ncct_bin_dir) with the current environment plus
+ * `env` (NULL-terminated "KEY=VALUE" strings), stdout and stderr appended to
+ * `log_path`. Returns the pid or -1. */
+pid_t ncct_spawn(const char *program, const char *const *env, const char *log_path);
+
+/* Waits up to timeout_ms for pid to exit. Returns its wait status, or -1 on
+ * time-out (the process is then left running). */
+int ncct_wait_exit(pid_t pid, int timeout_ms);
+
+/* Sends SIGKILL and reaps. */
+void ncct_kill(pid_t pid);
+
+/* GET (or another method with a body) through libcurl, certificates not
+ * verified (self-signed). Returns the HTTP status, or -1 when no answer came.
+ * *ret_body (may be NULL) gets the body; caller frees. */
+long ncct_http(const char *method, const char *url, const char *body, char **ret_body);
+
+/* Polls url until it answers `status` or timeout_ms passes. */
+bool ncct_wait_status(const char *url, long status, int timeout_ms);
+
+/* Reads a whole file (caller frees) or NULL. */
+char *ncct_read_file(const char *path);
+
+/* Milliseconds on a monotonic clock. */
+long long ncct_now_ms(void);
+
+#endif
