@@ -12,6 +12,11 @@ $(BUILD)/fuzz/fuzz_json: $(FUZZ_JSON_SRC) | $(GENERATED_HEADERS)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $(FUZZ_JSON_SRC) -lprotobuf-c -lcjson -lm
 FUZZ_TARGETS += $(BUILD)/fuzz/fuzz_json
 
+fuzz-deps:
+	NCC_DEPS_EXTRA="clang libclang-rt-14-dev" scripts/deps.sh
+$(FUZZ_TARGETS): | fuzz-deps
+.PHONY: fuzz-deps
+
 fuzz: $(FUZZ_TARGETS)
 	@for t in $(FUZZ_TARGETS); do \
 	    name=$$(basename $$t); corpus=$(BUILD)/fuzz/corpus-$$name; mkdir -p $$corpus; \
