@@ -29,6 +29,7 @@ services=(directory calls history faq sms summary report)
 daemons=("${services[@]}" gateway)
 
 secret_names=(NCC_PBX_WEBHOOK_SECRET NCC_SMS_RECEIPT_SECRET NCC_DATA_KEYS NCC_BUS_ACTOR_KEY
+    NCC_BLIND_INDEX_KEY
     NCC_BOOTSTRAP_ADMIN_LOGIN NCC_BOOTSTRAP_ADMIN_PASSWORD NCC_BOOTSTRAP_ADMIN_TOTP_SECRET)
 
 say() {
@@ -118,7 +119,8 @@ random_hex() { # $1 bytes as hex
 new_secret() {
     case $1 in
     NCC_DATA_KEYS) printf 'k1:%s\n' "$(head -c 32 /dev/urandom | base64 -w0)" ;;
-    NCC_BUS_ACTOR_KEY | NCC_PBX_WEBHOOK_SECRET | NCC_SMS_RECEIPT_SECRET) random_hex 32 ;;
+    NCC_BUS_ACTOR_KEY | NCC_BLIND_INDEX_KEY) head -c 32 /dev/urandom | base64 -w0 && echo ;;
+    NCC_PBX_WEBHOOK_SECRET | NCC_SMS_RECEIPT_SECRET) random_hex 32 ;;
     NCC_BOOTSTRAP_ADMIN_LOGIN) echo admin ;;
     NCC_BOOTSTRAP_ADMIN_PASSWORD) random_alnum 20 ;;
     NCC_BOOTSTRAP_ADMIN_TOTP_SECRET) head -c 20 /dev/urandom | base32 -w0 | tr -d '=' && echo ;;

@@ -348,7 +348,7 @@ int64_t ncc_publisher_prune(ncc_publisher_t *self, int64_t older_than_seconds)
 
 /* Answers EventReplayRequest{from_seq, max} with the numbered events from
  * from_seq on, in order, and last_seq. */
-static void s_on_replay(void *arg, const ncc_request_t *request, ncc_reply_t *reply)
+void ncc_publisher_on_replay(void *arg, const ncc_request_t *request, ncc_reply_t *reply)
 {
     ncc_publisher_t *self = arg;
     const Ncc__EventReplayRequest *ask = (const Ncc__EventReplayRequest *)request->message;
@@ -433,7 +433,8 @@ out:
 
 int ncc_publisher_serve_replay(ncc_publisher_t *self, ncc_rpc_server_t *server)
 {
-    return ncc_rpc_server_on(server, &ncc__event_replay_request__descriptor, s_on_replay, self);
+    return ncc_rpc_server_on(server, &ncc__event_replay_request__descriptor,
+                             ncc_publisher_on_replay, self);
 }
 
 /* ---- subscriber --------------------------------------------------------- */
@@ -724,8 +725,11 @@ static int s_catch_up(ncc_subscriber_t *self, bool known, uint64_t target)
         ask.max = S_REPLAY_ASK;
         ProtobufCMessage *answer = NULL;
         Ncc__Error *error = NULL;
-        rc = ncc_rpc_call_typed(self->replay, NULL, &ask.base, &ncc__event_replay_reply__descriptor,
-                                S_REPLAY_TIMEOUT_MS, &answer, &error);
+        /* Replays carry personal data: only daemons may ask (role "system"). */
+        static const ncc_ctx_t system_ctx = {.actor_id = "svc:subscriber", .actor_role = "system"};
+        rc = ncc_rpc_call_typed(self->replay, &system_ctx, &ask.base,
+                                &ncc__event_replay_reply__descriptor, S_REPLAY_TIMEOUT_MS, &answer,
+                                &error);
         if (rc < 0) {
             if (error) {
                 ncc_warn("bus.replay_failed", "%s refused a replay: %d %s", self->publisher,

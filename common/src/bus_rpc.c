@@ -27,6 +27,7 @@
 
 #include "bus_internal.h"
 #include "ncc/bus.h"
+#include "ncc/crypto.h"
 #include "ncc/log.h"
 #include "ncc/metrics.h"
 
@@ -133,16 +134,22 @@ int ncc_rpc_call_raw(ncc_rpc_client_t *self, const ncc_ctx_t *ctx, const char *t
         request.actor_id = (char *)ctx->actor_id;
     if (ctx && ctx->actor_role)
         request.actor_role = (char *)ctx->actor_role;
-    request.has_payload = true;
+    if (ctx && ctx->actor_address)
+        request.actor_address = (char *)ctx->actor_address;
     request.payload.len = len;
     request.payload.data = (uint8_t *)(payload ? payload : empty);
     request.has_timeout_ms = true;
     request.timeout_ms = timeout_ms;
+    request.has_payload = true;
+    /* With a bus actor key, every request proves who it acts for. */
+    if (ncc_actor_key_present() && ncc_actor_sign(&request) < 0)
+        return -EIO;
 
     int64_t deadline = zclock_usecs() + (int64_t)timeout_ms * 1000;
     /* With ZMQ_IMMEDIATE the send blocks until some copy is connected. */
     zsock_set_sndtimeo(self->dealer, timeout_ms);
     int rc = ncc_bus_send(self->dealer, NULL, &request, 0);
+    free(request.actor_proof.data);
     if (rc == -EAGAIN)
         goto timeout;
     if (rc < 0)

@@ -620,3 +620,42 @@ out:
     PQfreemem(ident);
     return rc;
 }
+
+/* Statements that give `role` what the application needs in `schema`, one per
+ * row: usage of the schema, all DML on ordinary tables, only SELECT and INSERT
+ * on tables whose comment says "ncc:append-only" (the audit log), and the
+ * sequences. Built by the server with format(%I), so names are quoted. */
+static const char s_grant_sql[] =
+    "WITH t AS ("
+    "  SELECT n.nspname AS s, c.relname AS r, "
+    "         coalesce(obj_description(c.oid, 'pg_class'), '') LIKE '%ncc:append-only%' AS ao "
+    "  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+    "  WHERE n.nspname = $1 AND c.relkind IN ('r', 'p')) "
+    "SELECT stmt FROM ("
+    "  SELECT 1 AS ord, format('GRANT USAGE ON SCHEMA %I TO %I', $1::text, $2::text) AS stmt "
+    "  UNION ALL SELECT 2, format('GRANT SELECT, INSERT, UPDATE, DELETE ON %I.%I TO %I', "
+    "                             s, r, $2::text) FROM t WHERE NOT ao "
+    "  UNION ALL SELECT 3, format('REVOKE ALL ON %I.%I FROM %I', s, r, $2::text) FROM t WHERE ao "
+    "  UNION ALL SELECT 4, format('GRANT SELECT, INSERT ON %I.%I TO %I', s, r, $2::text) "
+    "            FROM t WHERE ao "
+    "  UNION ALL SELECT 5, format('GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA %I TO "
+    "%I', "
+    "                             $1::text, $2::text)"
+    ") g ORDER BY ord";
+
+int ncc_db_grant_app(ncc_db_t *self, const char *schema, const char *role)
+{
+    if (!schema || !role || !*role)
+        return -EINVAL;
+    const char *params[] = {schema, role};
+    PGresult *res = ncc_db_exec(self, s_grant_sql, 2, params, NULL);
+    if (!res)
+        return -EIO;
+    int rc = 0;
+    for (int i = 0; i < PQntuples(res) && rc == 0; i++) {
+        if (s_run_raw(self, PQgetvalue(res, i, 0), "grant") < 0)
+            rc = -EIO;
+    }
+    PQclear(res);
+    return rc;
+}

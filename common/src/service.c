@@ -14,8 +14,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ncc/crypto.h"
 #include "ncc/health.h"
 #include "ncc/metrics.h"
+#include "ncc/roles.h"
 #include "ncc/version.h"
 
 #define S_MAX_HANDLERS      256
@@ -24,6 +26,7 @@
 #define S_MAX_CLIENTS       16
 #define S_DB_RETRY_FIRST_MS 100
 #define S_CRON_MS           100
+#define S_ACTOR_MAX_SKEW_S  300 /* clocks must be synchronised (docs/operations.md) */
 
 const char *const ncc_service_names[] = {
     "directory", "calls", "history", "faq", "sms", "summary", "report", NULL,
@@ -32,6 +35,7 @@ const char *const ncc_service_names[] = {
 /* The settings every daemon shares; env names are made per service. */
 typedef struct {
     char *database_url;         /* NCC_DATABASE_URL */
+    char *database_owner_url;   /* NCC_DATABASE_OWNER_URL: migrations, if set */
     ncc_log_level_t log_level;  /* NCC_LOG_LEVEL */
     char *rpc_bind;             /* NCC_<NAME>_RPC_BIND */
     char *pub_bind;             /* NCC_<NAME>_PUB_BIND */
@@ -47,6 +51,7 @@ typedef struct {
 typedef struct {
     ncc_service_t *service; /* back pointer */
     ncc_rpc_handler_fn fn;  /* the service's handler */
+    unsigned roles;         /* ncc/roles.h mask admitted; 0 = anyone */
     void *arg;              /* its argument */
 } s_handler_t;
 
@@ -71,6 +76,7 @@ struct ncc_service {
     char *name;                    /* "history" */
     char *upper;                   /* "HISTORY" */
     char instance[96];             /* host:pid */
+    char actor_id[64];             /* "svc:<name>": the daemon acting for itself */
     int64_t started_at_us;         /* for Pong and uptime */
     ncc_service_options_t options; /* copy of the caller's options */
     ncc_config_entry_t *table;     /* common settings table (env names owned) */
@@ -185,6 +191,10 @@ static ncc_config_entry_t *s_table_new(const char *name, const char *upper)
         {"NCC_DATABASE_URL", NCC_CONFIG_STRING, "postgresql://ncc@127.0.0.1:5433/ncc",
          offsetof(s_settings_t, database_url), 0, 0, false, true,
          "PostgreSQL connection (libpq URI or key=value)"},
+        {"NCC_DATABASE_OWNER_URL", NCC_CONFIG_STRING, NULL,
+         offsetof(s_settings_t, database_owner_url), 0, 0, false, true,
+         "the schema owner's connection, used only to migrate; the daemon then runs as the "
+         "NCC_DATABASE_URL role with DML only (and no UPDATE/DELETE on append-only tables)"},
         {"NCC_LOG_LEVEL", NCC_CONFIG_LOGLEVEL, "info", offsetof(s_settings_t, log_level), 0, 0,
          true, false, "debug, info, warn or error"},
         {"NCC_%s_RPC_BIND", NCC_CONFIG_STRING, rpc, offsetof(s_settings_t, rpc_bind), 0, 0, false,
@@ -288,6 +298,21 @@ static void s_on_health(void *arg, const ncc_request_t *request, ncc_reply_t *re
 static void s_dispatch(void *arg, const ncc_request_t *request, ncc_reply_t *reply)
 {
     s_handler_t *handler = arg;
+    const Ncc__Envelope *envelope = request->envelope;
+    if (handler->roles) {
+        if (ncc_actor_key_present() && !ncc_actor_verify(envelope, S_ACTOR_MAX_SKEW_S)) {
+            ncc_warn("bus.invalid_actor", "refused %s: actor proof missing or invalid",
+                     envelope->type);
+            ncc_reply_error(reply, 401, "invalid_actor", NULL, "the request's actor is not proven");
+            return;
+        }
+        unsigned roles = ncc_roles_parse(envelope->actor_role ? envelope->actor_role : "");
+        if (!(roles & handler->roles)) {
+            ncc_reply_error(reply, 403, "forbidden", NULL, "role not allowed for %s",
+                            envelope->type);
+            return;
+        }
+    }
     if (!handler->service->db_ready) {
         ncc_reply_error(reply, 503, "service_unavailable", NULL,
                         "%s is not ready (database unreachable)", handler->service->name);
@@ -315,6 +340,27 @@ static int s_timer_fire(zloop_t *loop, int timer_id, void *arg)
     return 0;
 }
 
+/* Applies the migrations: as the schema owner when NCC_DATABASE_OWNER_URL is
+ * set (then grants the application role what it needs), else as ourselves. */
+static int s_migrate(ncc_service_t *self)
+{
+    const char *owner_url = self->settings.database_owner_url;
+    if (!owner_url || !*owner_url)
+        return ncc_db_migrate(self->db, self->name, self->options.migrations);
+    ncc_db_t *owner = ncc_db_new(owner_url, self->name);
+    if (!owner)
+        return -ENOMEM;
+    int rc = ncc_db_connect(owner);
+    if (rc == 0)
+        rc = ncc_db_migrate(owner, self->name, self->options.migrations);
+    if (rc == 0)
+        rc = ncc_db_grant_app(owner, self->name, PQuser(ncc_db_conn(self->db)));
+    if (rc < 0)
+        ncc_error("db.migrate_failed", "as owner: %s", ncc_db_error(owner));
+    ncc_db_destroy(&owner);
+    return rc;
+}
+
 /* Connects and migrates; on failure backs off exponentially. */
 static void s_try_database(ncc_service_t *self, int64_t now)
 {
@@ -322,7 +368,7 @@ static void s_try_database(ncc_service_t *self, int64_t now)
         return;
     int rc = ncc_db_connect(self->db);
     if (rc == 0 && !self->migrated) {
-        rc = ncc_db_migrate(self->db, self->name, self->options.migrations);
+        rc = s_migrate(self);
         if (rc == 0) {
             self->migrated = true;
             ncc_info("db.migrated", "schema %s is current", self->name);
@@ -523,6 +569,15 @@ ncc_service_t *ncc_service_new(const ncc_service_options_t *options, int argc, c
     char host[64] = "localhost";
     gethostname(host, sizeof host - 1);
     snprintf(self->instance, sizeof self->instance, "%s:%d", host, (int)getpid());
+    snprintf(self->actor_id, sizeof self->actor_id, "svc:%s", self->name);
+    int key_rc = ncc_actor_key_from_env();
+    if (key_rc == -EINVAL) {
+        ncc_error("config.invalid", "NCC_BUS_ACTOR_KEY must be 32 bytes in base64");
+        goto fail;
+    }
+    if (key_rc == -ENOKEY)
+        ncc_warn("bus.actor_key_missing",
+                 "NCC_BUS_ACTOR_KEY is not set: actors on the bus are NOT verified");
     self->started_at_us = ncc_bus_now_us();
     self->db_retry_ms = S_DB_RETRY_FIRST_MS;
 
@@ -560,7 +615,8 @@ ncc_service_t *ncc_service_new(const ncc_service_options_t *options, int argc, c
 
     if (ncc_rpc_server_on(self->server, &ncc__ping__descriptor, s_on_ping, self) < 0 ||
         ncc_rpc_server_on(self->server, &ncc__health_request__descriptor, s_on_health, self) < 0 ||
-        ncc_publisher_serve_replay(self->publisher, self->server) < 0)
+        ncc_service_on(self, &ncc__event_replay_request__descriptor, NCC_ROLE_SYSTEM,
+                       ncc_publisher_on_replay, self->publisher) < 0)
         goto fail;
 
     self->loop = zloop_new();
@@ -610,7 +666,7 @@ void ncc_service_destroy(ncc_service_t **self_p)
     *self_p = NULL;
 }
 
-int ncc_service_on(ncc_service_t *self, const ProtobufCMessageDescriptor *type,
+int ncc_service_on(ncc_service_t *self, const ProtobufCMessageDescriptor *type, unsigned roles,
                    ncc_rpc_handler_fn fn, void *arg)
 {
     if (self->handler_count >= S_MAX_HANDLERS)
@@ -619,6 +675,7 @@ int ncc_service_on(ncc_service_t *self, const ProtobufCMessageDescriptor *type,
     handler->service = self;
     handler->fn = fn;
     handler->arg = arg;
+    handler->roles = roles;
     int rc = ncc_rpc_server_on(self->server, type, s_dispatch, handler);
     if (rc == 0)
         self->handler_count++;
@@ -675,6 +732,34 @@ void ncc_service_on_ready(ncc_service_t *self, ncc_service_ready_fn fn, void *ar
 {
     self->ready_fn = fn;
     self->ready_arg = arg;
+}
+
+ncc_actor_t ncc_request_actor(const ncc_request_t *request)
+{
+    const Ncc__Envelope *envelope = request->envelope;
+    ncc_actor_t actor = {
+        .id = envelope->actor_id ? envelope->actor_id : "",
+        .roles = ncc_roles_parse(envelope->actor_role ? envelope->actor_role : ""),
+        .address = envelope->actor_address ? envelope->actor_address : "",
+        .trace_id = envelope->trace_id ? envelope->trace_id : "",
+    };
+    return actor;
+}
+
+ncc_ctx_t ncc_request_ctx(const ncc_request_t *request)
+{
+    const Ncc__Envelope *envelope = request->envelope;
+    ncc_ctx_t ctx = {.trace_id = envelope->trace_id,
+                     .actor_id = envelope->actor_id,
+                     .actor_role = envelope->actor_role,
+                     .actor_address = envelope->actor_address};
+    return ctx;
+}
+
+ncc_ctx_t ncc_service_ctx(ncc_service_t *self)
+{
+    ncc_ctx_t ctx = {.actor_id = self->actor_id, .actor_role = "system"};
+    return ctx;
 }
 
 ncc_db_t *ncc_service_db(ncc_service_t *self)

@@ -35,7 +35,8 @@
 typedef struct {
     const char *trace_id;
     const char *actor_id;
-    const char *actor_role;
+    const char *actor_role;    /* comma-separated roles, e.g. "operator,supervisor" */
+    const char *actor_address; /* the user's address, for the audit log */
 } ncc_ctx_t;
 
 /* Fills buf (>= 33 bytes) with 32 random hex characters (request / trace ids). */
@@ -153,6 +154,10 @@ int64_t ncc_publisher_depth(ncc_publisher_t *self);
 /* Registers the ncc.EventReplayRequest handler on `server` (which must be
  * served from the thread that uses the publisher's db). 0 or -EEXIST. */
 int ncc_publisher_serve_replay(ncc_publisher_t *self, ncc_rpc_server_t *server);
+
+/* The replay handler itself (arg: the publisher), for frames that register
+ * it behind their own role check (ncc/service.h admits only "system"). */
+void ncc_publisher_on_replay(void *arg, const ncc_request_t *request, ncc_reply_t *reply);
 
 /* Deletes published outbox rows older than older_than_seconds (at most 10000
  * per call: call again while it returns that many). A subscriber whose cursor

@@ -86,4 +86,11 @@ bool ncc_db_in_transaction(ncc_db_t *self);
  * 0, -EBUSY inside a transaction, -ECONNREFUSED, or -EIO. */
 int ncc_db_migrate(ncc_db_t *self, const char *schema, const ncc_migration_t *migrations);
 
+/* Run as the owner of `schema` after migrating: grants the application role
+ * `role` usage of the schema, all DML on its tables except those whose comment
+ * contains "ncc:append-only" (SELECT and INSERT only: the audit log), and its
+ * sequences. So the role the daemons run as cannot rewrite history.
+ * 0, -EINVAL or -EIO. */
+int ncc_db_grant_app(ncc_db_t *self, const char *schema, const char *role);
+
 #endif

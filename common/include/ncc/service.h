@@ -47,9 +47,31 @@ int ncc_service_default_endpoint(const char *name, const char *kind, char *buf, 
 ncc_service_t *ncc_service_new(const ncc_service_options_t *options, int argc, char **argv);
 void ncc_service_destroy(ncc_service_t **self_p);
 
-/* Registers an RPC handler (before ncc_service_run). 0 or -EEXIST. */
-int ncc_service_on(ncc_service_t *self, const ProtobufCMessageDescriptor *type,
+/* Registers an RPC handler (before ncc_service_run) for actors holding one of
+ * `roles` (ncc/roles.h mask). When NCC_BUS_ACTOR_KEY is set, the request must
+ * carry a valid actor proof (ncc/crypto.h) whose roles intersect `roles`:
+ * otherwise it is refused with 401 "invalid_actor" or 403 "forbidden" before
+ * fn runs. roles == 0 admits any caller (only for messages that reveal and
+ * change nothing). While the database is down, requests get 503. 0 or -EEXIST. */
+int ncc_service_on(ncc_service_t *self, const ProtobufCMessageDescriptor *type, unsigned roles,
                    ncc_rpc_handler_fn fn, void *arg);
+
+/* The actor of a request as the envelope states it (verified by the frame
+ * when a key is set). Strings borrowed from the envelope; "" when absent. */
+typedef struct {
+    const char *id;      /* user id, or "svc:<name>" for a daemon */
+    unsigned roles;      /* ncc/roles.h mask parsed from actor_role */
+    const char *address; /* the user's address as the gateway saw it */
+    const char *trace_id;
+} ncc_actor_t;
+ncc_actor_t ncc_request_actor(const ncc_request_t *request);
+
+/* The context to pass to ncc_rpc_call / ncc_outbox_add when acting for the
+ * same actor (e.g. a service calling another on the user's behalf). */
+ncc_ctx_t ncc_request_ctx(const ncc_request_t *request);
+
+/* The context of the daemon itself (actor "svc:<name>", role "system"). */
+ncc_ctx_t ncc_service_ctx(ncc_service_t *self);
 
 /* Subscribes to `publisher`'s events whose type starts with `prefix`. */
 int ncc_service_subscribe(ncc_service_t *self, const char *publisher, const char *prefix,
