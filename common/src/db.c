@@ -659,3 +659,24 @@ int ncc_db_grant_app(ncc_db_t *self, const char *schema, const char *role)
     PQclear(res);
     return rc;
 }
+
+int ncc_db_migrate_with_owner(ncc_db_t *self, const char *owner_conninfo, const char *schema,
+                              const ncc_migration_t *migrations)
+{
+    if (!owner_conninfo || !*owner_conninfo)
+        return ncc_db_migrate(self, schema, migrations);
+    if (!self->conn)
+        return -ECONNREFUSED;
+    ncc_db_t *owner = ncc_db_new(owner_conninfo, schema);
+    if (!owner)
+        return -ENOMEM;
+    int rc = ncc_db_connect(owner);
+    if (rc == 0)
+        rc = ncc_db_migrate(owner, schema, migrations);
+    if (rc == 0)
+        rc = ncc_db_grant_app(owner, schema, PQuser(self->conn));
+    if (rc < 0)
+        s_set_error(self, ncc_db_sqlstate(owner), "as the schema owner: %s", ncc_db_error(owner));
+    ncc_db_destroy(&owner);
+    return rc;
+}

@@ -340,24 +340,12 @@ static int s_timer_fire(zloop_t *loop, int timer_id, void *arg)
     return 0;
 }
 
-/* Applies the migrations: as the schema owner when NCC_DATABASE_OWNER_URL is
- * set (then grants the application role what it needs), else as ourselves. */
 static int s_migrate(ncc_service_t *self)
 {
-    const char *owner_url = self->settings.database_owner_url;
-    if (!owner_url || !*owner_url)
-        return ncc_db_migrate(self->db, self->name, self->options.migrations);
-    ncc_db_t *owner = ncc_db_new(owner_url, self->name);
-    if (!owner)
-        return -ENOMEM;
-    int rc = ncc_db_connect(owner);
-    if (rc == 0)
-        rc = ncc_db_migrate(owner, self->name, self->options.migrations);
-    if (rc == 0)
-        rc = ncc_db_grant_app(owner, self->name, PQuser(ncc_db_conn(self->db)));
+    int rc = ncc_db_migrate_with_owner(self->db, self->settings.database_owner_url, self->name,
+                                       self->options.migrations);
     if (rc < 0)
-        ncc_error("db.migrate_failed", "as owner: %s", ncc_db_error(owner));
-    ncc_db_destroy(&owner);
+        ncc_error("db.migrate_failed", "%s", ncc_db_error(self->db));
     return rc;
 }
 
@@ -372,8 +360,6 @@ static void s_try_database(ncc_service_t *self, int64_t now)
         if (rc == 0) {
             self->migrated = true;
             ncc_info("db.migrated", "schema %s is current", self->name);
-        } else {
-            ncc_error("db.migrate_failed", "%s", ncc_db_error(self->db));
         }
     }
     if (rc == 0) {

@@ -496,3 +496,55 @@ Test(db, connect_timeout_comes_from_the_url_when_given)
     PQclear(res);
     ncc_db_destroy(&handle);
 }
+
+/* ---- the schema owner and the application role ----------------------------- */
+
+static const ncc_migration_t owned[] = {
+    {"001_tables.sql", "CREATE TABLE notes (id bigserial PRIMARY KEY, body text);\n"
+                       "CREATE TABLE trail (id bigserial PRIMARY KEY, what text);\n"
+                       "COMMENT ON TABLE trail IS 'ncc:append-only: the audit trail';\n"},
+    {NULL, NULL},
+};
+
+/* Migrated by the owner (NCC_DATABASE_OWNER_URL, set by scripts/pg.sh), the
+ * application role may change ordinary tables but only add to append-only ones. */
+Test(db, app_role_cannot_rewrite_append_only_tables)
+{
+    const char *owner_url = getenv("NCC_DATABASE_OWNER_URL");
+    cr_assert(owner_url && owner_url[0],
+              "NCC_DATABASE_OWNER_URL is not set: run scripts/pg.sh start; . var/env");
+    char own_schema[64];
+    snprintf(own_schema, sizeof own_schema, "test_db_owned_%ld", (long)getpid());
+    ncc_db_t *app = ncc_db_new(url, own_schema);
+    cr_assert_eq(ncc_db_connect(app), 0, "%s", ncc_db_error(app));
+    cr_assert_eq(ncc_db_migrate_with_owner(app, owner_url, own_schema, owned), 0, "%s",
+                 ncc_db_error(app));
+
+    /* Ordinary table: full DML. */
+    cr_assert_eq(ncc_db_run(app, "INSERT INTO notes (body) VALUES ('a')", 0, NULL), 0, "%s",
+                 ncc_db_error(app));
+    cr_assert_eq(ncc_db_run(app, "UPDATE notes SET body = 'b'", 0, NULL), 0, "%s",
+                 ncc_db_error(app));
+    cr_assert_eq(ncc_db_run(app, "DELETE FROM notes", 0, NULL), 0, "%s", ncc_db_error(app));
+
+    /* Append-only table: insert and read, never change or remove. */
+    cr_assert_eq(ncc_db_run(app, "INSERT INTO trail (what) VALUES ('login')", 0, NULL), 0, "%s",
+                 ncc_db_error(app));
+    cr_assert_eq(count(app, "SELECT count(*) FROM trail WHERE what <> $1", "x"), 1);
+    cr_assert_eq(ncc_db_run(app, "UPDATE trail SET what = 'forged'", 0, NULL), -EIO);
+    cr_assert_str_eq(ncc_db_sqlstate(app), "42501", "insufficient_privilege expected");
+    cr_assert_eq(ncc_db_run(app, "DELETE FROM trail", 0, NULL), -EIO);
+    cr_assert_str_eq(ncc_db_sqlstate(app), "42501");
+    cr_assert_eq(ncc_db_run(app, "TRUNCATE trail", 0, NULL), -EIO);
+    /* Nor can it take the table over. */
+    cr_assert_eq(ncc_db_run(app, "DROP TABLE trail", 0, NULL), -EIO);
+    cr_assert_eq(count(app, "SELECT count(*) FROM trail WHERE what <> $1", "x"), 1);
+    ncc_db_destroy(&app);
+
+    ncc_db_t *owner = ncc_db_new(owner_url, NULL);
+    cr_assert_eq(ncc_db_connect(owner), 0);
+    char sql[160];
+    snprintf(sql, sizeof sql, "DROP SCHEMA %s CASCADE", own_schema);
+    cr_assert_eq(ncc_db_run(owner, sql, 0, NULL), 0, "%s", ncc_db_error(owner));
+    ncc_db_destroy(&owner);
+}

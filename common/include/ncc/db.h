@@ -93,4 +93,11 @@ int ncc_db_migrate(ncc_db_t *self, const char *schema, const ncc_migration_t *mi
  * 0, -EINVAL or -EIO. */
 int ncc_db_grant_app(ncc_db_t *self, const char *schema, const char *role);
 
+/* What a daemon does at start: when owner_conninfo is set (and not empty),
+ * connects as the schema owner, migrates and grants the role `self` is
+ * connected as (ncc_db_grant_app); otherwise migrates through `self`. `self`
+ * must be connected. Errors land in ncc_db_error(self). 0 or a negative errno. */
+int ncc_db_migrate_with_owner(ncc_db_t *self, const char *owner_conninfo, const char *schema,
+                              const ncc_migration_t *migrations);
+
 #endif
