@@ -336,3 +336,44 @@ char *ncc_config_describe(const ncc_config_entry_t *table, const void *target)
     }
     return text;
 }
+
+/* NCC_CONFIG_FILE names an optional file of NCC_NAME=value lines (as
+ * systemd's EnvironmentFile), read at start and again on SIGHUP: a process's
+ * environment cannot be changed from outside, so this is what makes a reload
+ * useful. Values from the file win over the inherited environment. */
+int ncc_config_load_file(char *err, size_t errlen)
+{
+    const char *path = getenv("NCC_CONFIG_FILE");
+    if (!path || !*path)
+        return 0;
+    FILE *file = fopen(path, "r");
+    if (!file) {
+        int rc = -errno;
+        snprintf(err, errlen, "NCC_CONFIG_FILE %s: %s", path, strerror(errno));
+        return rc;
+    }
+    char line[4096];
+    int lineno = 0, rc = 0;
+    while (fgets(line, sizeof line, file)) {
+        lineno++;
+        line[strcspn(line, "\r\n")] = '\0';
+        char *key = line;
+        while (*key == ' ' || *key == '\t')
+            key++;
+        if (*key == '\0' || *key == '#')
+            continue;
+        char *eq = strchr(key, '=');
+        if (!eq || eq == key || strncmp(key, "NCC_", 4) != 0) {
+            snprintf(err, errlen, "%s:%d: expected NCC_NAME=value", path, lineno);
+            rc = -EINVAL;
+            break;
+        }
+        *eq = '\0';
+        if (setenv(key, eq + 1, 1) < 0) {
+            rc = -errno;
+            break;
+        }
+    }
+    fclose(file);
+    return rc;
+}

@@ -380,40 +380,13 @@ static void s_try_database(ncc_service_t *self, int64_t now)
         self->db_retry_ms = self->settings.db_retry_max_ms;
 }
 
-/* NCC_CONFIG_FILE names an optional file of KEY=VALUE lines (as systemd's
- * EnvironmentFile) read at start and again on SIGHUP: the process environment
- * cannot be changed from outside, so this is what makes a reload useful.
- * Values from the file win over the inherited environment. */
+/* The NCC_CONFIG_FILE values into the environment (ncc/config.h). */
 static int s_load_config_file(void)
 {
-    const char *path = getenv("NCC_CONFIG_FILE");
-    if (!path || !*path)
-        return 0;
-    FILE *file = fopen(path, "r");
-    if (!file) {
-        ncc_error("config.file_unreadable", "NCC_CONFIG_FILE %s: %s", path, strerror(errno));
-        return -errno;
-    }
-    char line[4096];
-    int lineno = 0, rc = 0;
-    while (fgets(line, sizeof line, file)) {
-        lineno++;
-        line[strcspn(line, "\r\n")] = '\0';
-        char *key = line;
-        while (*key == ' ' || *key == '\t')
-            key++;
-        if (*key == '\0' || *key == '#')
-            continue;
-        char *eq = strchr(key, '=');
-        if (!eq || eq == key || strncmp(key, "NCC_", 4) != 0) {
-            ncc_error("config.file_invalid", "%s:%d: expected NCC_NAME=value", path, lineno);
-            rc = -EINVAL;
-            continue;
-        }
-        *eq = '\0';
-        setenv(key, eq + 1, 1);
-    }
-    fclose(file);
+    char err[256];
+    int rc = ncc_config_load_file(err, sizeof err);
+    if (rc < 0)
+        ncc_error("config.file_invalid", "%s", err);
     return rc;
 }
 

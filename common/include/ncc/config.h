@@ -50,4 +50,13 @@ void ncc_config_print_help(const char *program, const ncc_config_entry_t *table)
  * NULL on allocation failure. */
 char *ncc_config_describe(const ncc_config_entry_t *table, const void *target);
 
+/* NCC_CONFIG_FILE, when set, names a file of NCC_NAME=value lines (blank
+ * lines and # comments allowed), as systemd's EnvironmentFile: read at start
+ * and again on SIGHUP, its values set into the environment (winning over the
+ * inherited ones) before ncc_config_load / ncc_config_reload. The process
+ * environment cannot be changed from outside, so this is what makes a reload
+ * useful. 0 (also when unset), or a negative errno with a message naming the
+ * file and line in err. */
+int ncc_config_load_file(char *err, size_t errlen);
+
 #endif

@@ -1,0 +1,628 @@
+/* api: the generic /api/v1 handler, the health fan-out and /healthz (api.h). */
+#include "api.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "http.h"
+#include "ncc/bus.h"
+#include "ncc/json.h"
+#include "ncc/log.h"
+#include "ncc/registry.h"
+#include "ncc/service.h"
+#include "routes.h"
+
+struct gw_api {
+    size_t service_count;               /* services known (ncc_service_names) */
+    const char *names[GW_MAX_SERVICES]; /* borrowed from ncc_service_names */
+    char *endpoints[GW_MAX_SERVICES];   /* owned copies of NCC_<SERVICE>_RPC */
+    atomic_int max_body_bytes;          /* NCC_MAX_BODY_BYTES (reloadable) */
+    atomic_int bus_timeout_ms;          /* NCC_BUS_TIMEOUT_MS (reloadable) */
+    atomic_int health_timeout_ms;       /* NCC_GATEWAY_HEALTH_TIMEOUT_MS (reloadable) */
+    atomic_int in_flight;               /* API requests being handled */
+    atomic_bool draining;               /* SIGTERM: refuse new API requests */
+};
+
+static int64_t s_now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+gw_api_t *gw_api_new(const gw_settings_t *settings, char *err, size_t errlen)
+{
+    gw_api_t *self = calloc(1, sizeof *self);
+    if (!self) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    self->service_count = settings->service_count;
+    for (size_t i = 0; i < self->service_count; i++) {
+        self->names[i] = ncc_service_names[i];
+        self->endpoints[i] = strdup(settings->values.rpc[i]);
+        if (!self->endpoints[i]) {
+            snprintf(err, errlen, "out of memory");
+            goto fail;
+        }
+        /* A malformed endpoint list fails now, not on the first request. */
+        ncc_rpc_client_t *probe = ncc_rpc_client_new(self->endpoints[i]);
+        if (!probe) {
+            snprintf(err, errlen, "the RPC endpoints of %s are malformed: \"%s\"", self->names[i],
+                     self->endpoints[i]);
+            goto fail;
+        }
+        ncc_rpc_client_destroy(&probe);
+    }
+    gw_api_set_limits(self, &settings->values);
+    return self;
+fail:
+    gw_api_destroy(&self);
+    return NULL;
+}
+
+void gw_api_destroy(gw_api_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    gw_api_t *self = *self_p;
+    for (size_t i = 0; i < GW_MAX_SERVICES; i++)
+        free(self->endpoints[i]);
+    free(self);
+    *self_p = NULL;
+}
+
+void gw_api_set_limits(gw_api_t *self, const gw_settings_values_t *values)
+{
+    atomic_store(&self->max_body_bytes, values->max_body_bytes);
+    atomic_store(&self->bus_timeout_ms, values->bus_timeout_ms);
+    atomic_store(&self->health_timeout_ms, values->health_timeout_ms);
+}
+
+static int s_service_index(const gw_api_t *self, const char *name)
+{
+    for (size_t i = 0; i < self->service_count; i++)
+        if (strcmp(self->names[i], name) == 0)
+            return (int)i;
+    return -1;
+}
+
+/* ---- request building ------------------------------------------------------- */
+
+static bool s_method_has_body(const char *method)
+{
+    return strcmp(method, "POST") == 0 || strcmp(method, "PUT") == 0 ||
+           strcmp(method, "PATCH") == 0;
+}
+
+/* "application/json", optionally followed by parameters (charset). */
+static bool s_is_json_type(const char *content_type)
+{
+    static const char json[] = "application/json";
+    if (!content_type || strncasecmp(content_type, json, sizeof json - 1) != 0)
+        return false;
+    char next = content_type[sizeof json - 1];
+    return next == '\0' || next == ';' || next == ' ';
+}
+
+/* Adds one query pair to `query`: a key given twice becomes an array. */
+static int s_query_add(cJSON *query, const char *key, const char *value)
+{
+    cJSON *item = cJSON_CreateString(value);
+    if (!item)
+        return -ENOMEM;
+    cJSON *existing = cJSON_GetObjectItemCaseSensitive(query, key);
+    if (!existing) {
+        cJSON_AddItemToObject(query, key, item);
+        return 0;
+    }
+    if (!cJSON_IsArray(existing)) {
+        cJSON *array = cJSON_CreateArray();
+        if (!array) {
+            cJSON_Delete(item);
+            return -ENOMEM;
+        }
+        cJSON_AddItemToArray(array, cJSON_Duplicate(existing, true));
+        cJSON_ReplaceItemInObjectCaseSensitive(query, key, array);
+        existing = array;
+    }
+    cJSON_AddItemToArray(existing, item);
+    return 0;
+}
+
+/* The query string as a JSON object of strings (arrays for repeated keys)
+ * into *ret_query (caller deletes). 0; -EINVAL when a decoded key or value
+ * holds a NUL byte (%00), which a C string would silently cut; -ENOMEM. */
+static int s_query_object(const char *query_string, cJSON **ret_query)
+{
+    int rc = -ENOMEM;
+    char *key = NULL, *value = NULL;
+    cJSON *query = cJSON_CreateObject();
+    if (!query)
+        goto out;
+    size_t total = query_string ? strlen(query_string) : 0;
+    key = malloc(total + 1);
+    value = malloc(total + 1);
+    if (!key || !value)
+        goto out;
+    for (const char *pair = query_string ? query_string : ""; *pair;) {
+        size_t len = strcspn(pair, "&");
+        const char *eq = memchr(pair, '=', len);
+        size_t key_len = eq ? (size_t)(eq - pair) : len;
+        if (key_len > 0) {
+            int k = mg_url_decode(pair, (int)key_len, key, (int)total + 1, 1);
+            int v =
+                eq ? mg_url_decode(eq + 1, (int)(len - key_len - 1), value, (int)total + 1, 1) : 0;
+            if (k < 0 || v < 0)
+                goto out;
+            value[v] = '\0';
+            if (strlen(key) != (size_t)k || strlen(value) != (size_t)v) {
+                rc = -EINVAL;
+                goto out;
+            }
+            if (k > 0 && s_query_add(query, key, value) < 0)
+                goto out;
+        }
+        pair += len;
+        if (*pair == '&')
+            pair++;
+    }
+    *ret_query = query;
+    query = NULL;
+    rc = 0;
+out:
+    free(key);
+    free(value);
+    cJSON_Delete(query);
+    return rc;
+}
+
+/* ---- responses ---------------------------------------------------------------- */
+
+static int s_send_json_error(struct mg_connection *conn, const ncc_json_error_t *err)
+{
+    int status = strcmp(err->code, "out_of_memory") == 0 ? 500 : 400;
+    return gw_http_send_error(conn, status, err->code[0] ? err->code : "invalid_json", err->field,
+                              "%s", err->message[0] ? err->message : "invalid request");
+}
+
+static int s_send_message(struct mg_connection *conn, int status, const ProtobufCMessage *message)
+{
+    char *text = ncc_pb_to_json_text(message);
+    if (!text)
+        return gw_http_send_error(conn, 500, "internal", NULL, "the reply cannot be written");
+    gw_http_send(conn, status, GW_JSON_TYPE, text, strlen(text), NULL, NULL);
+    free(text);
+    return status;
+}
+
+/* The service's reply envelope as the HTTP answer. */
+static int s_send_reply(struct mg_connection *conn, const gw_route_t *route, const char *service,
+                        const Ncc__Envelope *reply)
+{
+    size_t len = reply->has_payload ? reply->payload.len : 0;
+    const uint8_t *data = reply->has_payload ? reply->payload.data : NULL;
+    if (reply->type && strcmp(reply->type, ncc__error__descriptor.name) == 0) {
+        Ncc__Error *error = ncc__error__unpack(NULL, len, data);
+        if (!error) {
+            ncc_warn("api.bad_reply", "%s sent an ncc.Error that does not unpack", service);
+            return gw_http_send_error(conn, 502, "bad_gateway", NULL,
+                                      "the %s service sent an unreadable answer", service);
+        }
+        int status =
+            error->has_status && error->status >= 400 && error->status <= 599 ? error->status : 500;
+        int rc = gw_http_send_error(conn, status, error->code ? error->code : "internal",
+                                    error->field, "%s", error->message ? error->message : "");
+        ncc__error__free_unpacked(error, NULL);
+        return rc;
+    }
+    const ProtobufCMessageDescriptor *desc = reply->type ? ncc_registry_find(reply->type) : NULL;
+    ProtobufCMessage *message = desc ? protobuf_c_message_unpack(desc, NULL, len, data) : NULL;
+    if (!message) {
+        ncc_warn("api.bad_reply", "%s sent a reply of unknown or unreadable type", service);
+        return gw_http_send_error(conn, 502, "bad_gateway", NULL,
+                                  "the %s service sent an unreadable answer", service);
+    }
+    int rc = s_send_message(conn, (route->flags & GW_ROUTE_CREATED) ? 201 : 200, message);
+    protobuf_c_message_free_unpacked(message, NULL);
+    return rc;
+}
+
+/* ---- the generic route ---------------------------------------------------------- */
+
+/* Reads, checks and parses the body of a POST/PUT/PATCH. On success
+ * *ret_object is the body (an object; caller deletes), and *ret_strict, when
+ * ret_strict is not NULL, the body alone converted without lenience (caller
+ * frees; NULL for an empty body). Otherwise the error response has been sent
+ * and its status is returned (> 0). */
+static int s_read_json_body(gw_api_t *self, struct mg_connection *conn,
+                            const ProtobufCMessageDescriptor *desc, cJSON **ret_object,
+                            ProtobufCMessage **ret_strict)
+{
+    char *body = NULL;
+    size_t len = 0;
+    int status;
+    ncc_json_error_t err;
+    size_t max = (size_t)atomic_load(&self->max_body_bytes);
+
+    int rc = gw_http_read_body(conn, max, &body, &len);
+    if (rc == -EFBIG) {
+        /* The rest of the body is not read: this connection cannot be reused. */
+        mg_disable_connection_keep_alive(conn);
+        return gw_http_send_error(conn, 413, "too_large", NULL,
+                                  "the request body is larger than %zu bytes", max);
+    }
+    if (rc < 0) {
+        mg_disable_connection_keep_alive(conn);
+        return gw_http_send_error(conn, rc == -ENOMEM ? 500 : 400, "invalid_body", NULL,
+                                  "the request body could not be read");
+    }
+    if (len == 0) {
+        free(body);
+        *ret_object = cJSON_CreateObject();
+        if (ret_strict)
+            *ret_strict = NULL;
+        return *ret_object ? 0 : gw_http_send_error(conn, 500, "internal", NULL, "out of memory");
+    }
+    if (!s_is_json_type(mg_get_header(conn, "Content-Type"))) {
+        status = gw_http_send_error(conn, 415, "unsupported_media_type", NULL,
+                                    "the body must be sent as application/json");
+        goto out;
+    }
+    /* The body alone, strictly: JSON syntax, an object, known fields, exact types. */
+    ProtobufCMessage *strict = NULL;
+    if (ncc_json_parse_pb(desc, body, len, 0, &strict, &err) < 0) {
+        status = s_send_json_error(conn, &err);
+        goto out;
+    }
+    *ret_object = cJSON_ParseWithLength(body, len);
+    if (!*ret_object) {
+        protobuf_c_message_free_unpacked(strict, NULL);
+        status = gw_http_send_error(conn, 500, "internal", NULL, "out of memory");
+        goto out;
+    }
+    if (ret_strict)
+        *ret_strict = strict;
+    else
+        protobuf_c_message_free_unpacked(strict, NULL);
+    status = 0;
+out:
+    free(body);
+    return status;
+}
+
+/* Query pairs and path params into `object` (the body or {}). A query key
+ * that the body also has is refused; path params win over both. 0 or the
+ * status of the error response sent. */
+static int s_merge_params(struct mg_connection *conn, cJSON *object, const cJSON *query,
+                          const gw_route_match_t *match, const char *skip_param)
+{
+    for (const cJSON *item = query->child; item; item = item->next) {
+        if (cJSON_GetObjectItemCaseSensitive(object, item->string))
+            return gw_http_send_error(conn, 400, "invalid_field", item->string,
+                                      "given both in the query string and in the body");
+        cJSON *copy = cJSON_Duplicate(item, true);
+        if (!copy)
+            return gw_http_send_error(conn, 500, "internal", NULL, "out of memory");
+        cJSON_AddItemToObject(object, item->string, copy);
+    }
+    for (size_t i = 0; i < match->param_count; i++) {
+        const gw_route_param_t *param = &match->params[i];
+        char name[64];
+        if (param->name_len >= sizeof name)
+            continue;
+        memcpy(name, param->name, param->name_len);
+        name[param->name_len] = '\0';
+        if (skip_param && strcmp(name, skip_param) == 0)
+            continue;
+        char *value = strndup(param->value, param->value_len);
+        cJSON *item = value ? cJSON_CreateString(value) : NULL;
+        free(value);
+        if (!item)
+            return gw_http_send_error(conn, 500, "internal", NULL, "out of memory");
+        if (cJSON_GetObjectItemCaseSensitive(object, name))
+            cJSON_ReplaceItemInObjectCaseSensitive(object, name, item);
+        else
+            cJSON_AddItemToObject(object, name, item);
+    }
+    return 0;
+}
+
+static int s_call(gw_api_t *self, struct mg_connection *conn, gw_thread_t *thread,
+                  const gw_route_t *route, int index, const ProtobufCMessage *request)
+{
+    const char *service = self->names[index];
+    int timeout_ms = atomic_load(&self->bus_timeout_ms);
+    if (!thread->clients[index]) {
+        thread->clients[index] = ncc_rpc_client_new(self->endpoints[index]);
+        if (!thread->clients[index])
+            return gw_http_send_error(conn, 503, "service_unavailable", NULL,
+                                      "the %s service cannot be reached", service);
+    }
+    ncc_ctx_t ctx = {.trace_id = thread->trace_id};
+    Ncc__Envelope *reply = NULL;
+    int rc = ncc_rpc_call(thread->clients[index], &ctx, request, timeout_ms, &reply);
+    if (rc == -EMSGSIZE)
+        return gw_http_send_error(conn, 413, "too_large", NULL, "the request is too large");
+    if (rc < 0) {
+        if (rc != -ETIMEDOUT) {
+            /* A socket in trouble is replaced on the next request. */
+            ncc_warn("api.bus_error", "%s: %s", service, strerror(-rc));
+            ncc_rpc_client_destroy(&thread->clients[index]);
+        }
+        return gw_http_send_error(conn, 503, "service_unavailable", NULL,
+                                  "the %s service did not answer within %d ms", service,
+                                  timeout_ms);
+    }
+    int status = s_send_reply(conn, route, service, reply);
+    ncc__envelope__free_unpacked(reply, NULL);
+    return status;
+}
+
+static int s_generic(gw_api_t *self, struct mg_connection *conn, gw_thread_t *thread,
+                     const gw_route_match_t *match)
+{
+    const gw_route_t *route = match->route;
+    const struct mg_request_info *info = mg_get_request_info(conn);
+    cJSON *object = NULL, *query = NULL;
+    ProtobufCMessage *request = NULL;
+    ncc_json_error_t err;
+    int status;
+
+    /* The service: fixed, or named by a path param ("{service}"). */
+    char service_buf[64], param_name[64] = "";
+    const char *service = route->service;
+    if (service[0] == '{') {
+        size_t len = strlen(service);
+        snprintf(param_name, sizeof param_name, "%.*s", (int)(len - 2), service + 1);
+        service = gw_route_param(match, param_name, service_buf, sizeof service_buf);
+    }
+    int index = service ? s_service_index(self, service) : -1;
+    if (index < 0)
+        return gw_http_send_error(conn, 404, "not_found", param_name, "no such service");
+
+    const ProtobufCMessageDescriptor *desc = ncc_registry_find(route->request_type);
+    if (!desc) {
+        ncc_error("api.bad_route", "%s %s: unknown request type %s", route->method, route->pattern,
+                  route->request_type);
+        return gw_http_send_error(conn, 500, "internal", NULL, "this endpoint is misconfigured");
+    }
+
+    bool has_params = (info->query_string && *info->query_string) ||
+                      match->param_count > (param_name[0] ? 1u : 0u);
+    if (s_method_has_body(info->request_method)) {
+        ProtobufCMessage *strict = NULL;
+        status = s_read_json_body(self, conn, desc, &object, has_params ? NULL : &strict);
+        if (status > 0)
+            goto out;
+        if (!has_params) {
+            /* The body is the whole request: it is already converted. */
+            static const uint8_t empty[1];
+            request = strict ? strict : protobuf_c_message_unpack(desc, NULL, 0, empty);
+            if (!request) {
+                status = gw_http_send_error(conn, 500, "internal", NULL, "out of memory");
+                goto out;
+            }
+        }
+    } else {
+        object = cJSON_CreateObject();
+        if (!object) {
+            status = gw_http_send_error(conn, 500, "internal", NULL, "out of memory");
+            goto out;
+        }
+    }
+
+    if (!request) {
+        int rc = s_query_object(info->query_string, &query);
+        if (rc < 0) {
+            status = rc == -EINVAL
+                         ? gw_http_send_error(conn, 400, "invalid_query", NULL,
+                                              "the query string holds a NUL byte")
+                         : gw_http_send_error(conn, 500, "internal", NULL, "out of memory");
+            goto out;
+        }
+        status = s_merge_params(conn, object, query, match, param_name[0] ? param_name : NULL);
+        if (status > 0)
+            goto out;
+        if (ncc_json_to_pb(desc, object, NCC_JSON_STRINGS_AS_SCALARS, &request, &err) < 0) {
+            status = s_send_json_error(conn, &err);
+            goto out;
+        }
+    }
+    status = s_call(self, conn, thread, route, index, request);
+out:
+    if (request)
+        protobuf_c_message_free_unpacked(request, NULL);
+    cJSON_Delete(object);
+    cJSON_Delete(query);
+    return status;
+}
+
+/* ---- GET /api/v1/health: every service asked at once ---------------------------------- */
+
+/* One service's health probe, run on its own short-lived thread with its own
+ * DEALER (sockets are never shared between threads). */
+typedef struct {
+    const char *name;      /* borrowed: service name */
+    const char *endpoints; /* borrowed: its RPC endpoints */
+    const char *trace_id;  /* borrowed: the HTTP request's trace */
+    int timeout_ms;
+    int rc;               /* ncc_rpc_call's result */
+    Ncc__Envelope *reply; /* owned when rc == 0 */
+    int64_t latency_us;
+    pthread_t thread;
+    bool threaded; /* joined at the end when true */
+} s_probe_t;
+
+static void *s_probe_run(void *arg)
+{
+    s_probe_t *probe = arg;
+    int64_t started = s_now_us();
+    ncc_rpc_client_t *client = ncc_rpc_client_new(probe->endpoints);
+    probe->rc = -EINVAL;
+    if (client) {
+        Ncc__HealthRequest request = NCC__HEALTH_REQUEST__INIT;
+        ncc_ctx_t ctx = {.trace_id = probe->trace_id};
+        probe->rc = ncc_rpc_call(client, &ctx, &request.base, probe->timeout_ms, &probe->reply);
+    }
+    ncc_rpc_client_destroy(&client);
+    probe->latency_us = s_now_us() - started;
+    return NULL;
+}
+
+/* The status of one probe; *ret_detail (caller frees) when the service sent
+ * its HealthReply. */
+static const char *s_probe_status(const s_probe_t *probe, Ncc__HealthReply **ret_detail)
+{
+    *ret_detail = NULL;
+    if (probe->rc < 0 || !probe->reply || !probe->reply->type)
+        return "down";
+    const Ncc__Envelope *reply = probe->reply;
+    size_t len = reply->has_payload ? reply->payload.len : 0;
+    const uint8_t *data = reply->has_payload ? reply->payload.data : NULL;
+    if (strcmp(reply->type, ncc__health_reply__descriptor.name) != 0)
+        return "not_ready"; /* it answers, with an error */
+    Ncc__HealthReply *detail = ncc__health_reply__unpack(NULL, len, data);
+    if (!detail)
+        return "not_ready";
+    *ret_detail = detail;
+    return detail->has_ready && detail->ready ? "up" : "not_ready";
+}
+
+static int s_health(gw_api_t *self, struct mg_connection *conn, gw_thread_t *thread)
+{
+    size_t n = self->service_count;
+    s_probe_t probes[GW_MAX_SERVICES];
+    Ncc__ServiceHealth items[GW_MAX_SERVICES];
+    Ncc__ServiceHealth *item_ptrs[GW_MAX_SERVICES];
+    Ncc__HealthReply *details[GW_MAX_SERVICES] = {0};
+    int timeout_ms = atomic_load(&self->health_timeout_ms);
+
+    memset(probes, 0, sizeof probes);
+    for (size_t i = 0; i < n; i++) {
+        probes[i].name = self->names[i];
+        probes[i].endpoints = self->endpoints[i];
+        probes[i].trace_id = thread->trace_id;
+        probes[i].timeout_ms = timeout_ms;
+        probes[i].threaded = pthread_create(&probes[i].thread, NULL, s_probe_run, &probes[i]) == 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (probes[i].threaded)
+            pthread_join(probes[i].thread, NULL);
+        else
+            s_probe_run(&probes[i]); /* no thread to spare: ask in turn */
+    }
+
+    bool all_up = true;
+    for (size_t i = 0; i < n; i++) {
+        Ncc__ServiceHealth *item = &items[i];
+        ncc__service_health__init(item);
+        item->name = (char *)probes[i].name;
+        item->status = (char *)s_probe_status(&probes[i], &details[i]);
+        item->detail = details[i];
+        item->has_latency_ms = true;
+        item->latency_ms = (int32_t)((probes[i].latency_us + 500) / 1000);
+        item_ptrs[i] = item;
+        all_up = all_up && strcmp(item->status, "up") == 0;
+    }
+    Ncc__HealthSummary summary = NCC__HEALTH_SUMMARY__INIT;
+    summary.status = all_up ? "ok" : "degraded";
+    summary.n_services = n;
+    summary.services = item_ptrs;
+    int status = s_send_message(conn, all_up ? 200 : 503, &summary.base);
+
+    for (size_t i = 0; i < n; i++) {
+        if (details[i])
+            ncc__health_reply__free_unpacked(details[i], NULL);
+        if (probes[i].reply)
+            ncc__envelope__free_unpacked(probes[i].reply, NULL);
+    }
+    return status;
+}
+
+/* ---- entry points ---------------------------------------------------------------- */
+
+int gw_api_drain(gw_api_t *self, int timeout_ms)
+{
+    atomic_store(&self->draining, true);
+    int64_t deadline = s_now_us() + (int64_t)timeout_ms * 1000;
+    while (atomic_load(&self->in_flight) > 0 && s_now_us() < deadline) {
+        struct timespec pause = {.tv_nsec = 10 * 1000 * 1000};
+        nanosleep(&pause, NULL);
+    }
+    return atomic_load(&self->in_flight);
+}
+
+int gw_api_longest_request_ms(gw_api_t *self)
+{
+    int bus = atomic_load(&self->bus_timeout_ms);
+    int health = atomic_load(&self->health_timeout_ms);
+    return bus > health ? bus : health;
+}
+
+static int s_handle(gw_api_t *self, struct mg_connection *conn)
+{
+    const struct mg_request_info *info = mg_get_request_info(conn);
+    gw_thread_t *thread = gw_thread_of(conn);
+    if (!thread)
+        return gw_http_send_error(conn, 500, "internal", NULL, "worker thread not initialised");
+
+    gw_route_match_t match;
+    char allow[64];
+    int rc = gw_routes_find(gw_routes, info->request_method, info->local_uri, &match, allow,
+                            sizeof allow);
+    if (rc == -EOPNOTSUPP) {
+        static const char body[] = "{\"error\":{\"code\":\"method_not_allowed\","
+                                   "\"message\":\"this endpoint does not take that method\"}}";
+        return gw_http_send(conn, 405, GW_JSON_TYPE, body, sizeof body - 1, "Allow", allow);
+    }
+    if (rc < 0)
+        return gw_http_send_error(conn, 404, "not_found", NULL, "no such endpoint");
+
+    switch (match.route->kind) {
+    case GW_ROUTE_HEALTH:
+        return s_health(self, conn, thread);
+    case GW_ROUTE_GENERIC:
+    default:
+        return s_generic(self, conn, thread, &match);
+    }
+}
+
+int gw_api_handle(struct mg_connection *conn, void *cbdata)
+{
+    gw_api_t *self = cbdata;
+    /* Counted before the draining flag is read: gw_api_drain sets the flag
+     * before it reads the count, so every request is either refused here or
+     * waited for there. */
+    atomic_fetch_add(&self->in_flight, 1);
+    int status;
+    if (atomic_load(&self->draining)) {
+        mg_disable_connection_keep_alive(conn);
+        status = gw_http_send_error(conn, 503, "service_unavailable", NULL,
+                                    "the gateway is shutting down");
+    } else {
+        status = s_handle(self, conn);
+    }
+    atomic_fetch_sub(&self->in_flight, 1);
+    return status;
+}
+
+int gw_api_healthz(struct mg_connection *conn, void *cbdata)
+{
+    static const char body[] = "{\"status\":\"ok\"}";
+    const struct mg_request_info *info = mg_get_request_info(conn);
+    if (strcmp(info->request_method, "GET") != 0 && strcmp(info->request_method, "HEAD") != 0) {
+        static const char refused[] = "{\"error\":{\"code\":\"method_not_allowed\","
+                                      "\"message\":\"use GET\"}}";
+        return gw_http_send(conn, 405, GW_JSON_TYPE, refused, sizeof refused - 1, "Allow",
+                            "GET, HEAD");
+    }
+    return gw_http_send(conn, 200, GW_JSON_TYPE, body, sizeof body - 1, NULL, NULL);
+}

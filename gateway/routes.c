@@ -1,0 +1,188 @@
+/* routes: the /api/v1 route table (data) and its matcher. To add an endpoint:
+ * a request message in proto/, a line here, a handler in the service
+ * (docs/gateway.md). */
+#include "routes.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+/* clang-format off */
+const gw_route_t gw_routes[] = {
+    /* method   pattern                              service      request type       roles         flags            kind */
+    {"GET",  "/api/v1/health",                  NULL,        NULL,              NCC_ROLES_USERS, GW_ROUTE_PUBLIC, GW_ROUTE_HEALTH},
+    {"GET",  "/api/v1/services/{service}/ping", "{service}", "ncc.Ping",        NCC_ROLES_USERS, 0,               GW_ROUTE_GENERIC},
+    {"POST", "/api/v1/services/{service}/ping", "{service}", "ncc.Ping",        NCC_ROLES_USERS, 0,               GW_ROUTE_GENERIC},
+    {NULL, NULL, NULL, NULL, 0, 0, GW_ROUTE_GENERIC},
+};
+/* clang-format on */
+
+/* The next segment of a path or pattern starting at *p (just after a '/'):
+ * its start and length; *p moves past it and its trailing '/'. False at the
+ * end. */
+static bool s_next_segment(const char **p, const char **ret_start, size_t *ret_len, bool *ret_more)
+{
+    if (!*p)
+        return false;
+    const char *start = *p;
+    const char *slash = strchr(start, '/');
+    *ret_start = start;
+    *ret_len = slash ? (size_t)(slash - start) : strlen(start);
+    *ret_more = slash != NULL;
+    *p = slash ? slash + 1 : NULL;
+    return true;
+}
+
+static bool s_is_param(const char *segment, size_t len)
+{
+    return len >= 3 && segment[0] == '{' && segment[len - 1] == '}';
+}
+
+/* Matches one pattern against a path; params written into *match. */
+static bool s_match(const char *pattern, const char *path, gw_route_match_t *match)
+{
+    if (pattern[0] != '/' || path[0] != '/')
+        return false;
+    const char *pp = pattern + 1, *sp = path + 1;
+    match->param_count = 0;
+    for (;;) {
+        const char *pseg = NULL, *sseg = NULL;
+        size_t plen = 0, slen = 0;
+        bool pmore = false, smore = false;
+        bool have_p = s_next_segment(&pp, &pseg, &plen, &pmore);
+        bool have_s = s_next_segment(&sp, &sseg, &slen, &smore);
+        if (!have_p || !have_s)
+            return have_p == have_s;
+        if (s_is_param(pseg, plen)) {
+            if (slen == 0 || match->param_count >= GW_ROUTE_MAX_PARAMS)
+                return false;
+            gw_route_param_t *param = &match->params[match->param_count++];
+            param->name = pseg + 1;
+            param->name_len = plen - 2;
+            param->value = sseg;
+            param->value_len = slen;
+        } else if (plen != slen || memcmp(pseg, sseg, plen) != 0) {
+            return false;
+        }
+        if (pmore != smore)
+            return false;
+        if (!pmore)
+            return true;
+    }
+}
+
+static void s_allow_add(char *allow, size_t allow_len, const char *method)
+{
+    if (!allow || allow_len == 0)
+        return;
+    size_t used = strlen(allow);
+    /* The same method twice would only come from a bad table; list it once. */
+    if (strstr(allow, method))
+        return;
+    snprintf(allow + used, allow_len - used, "%s%s", used ? ", " : "", method);
+}
+
+int gw_routes_find(const gw_route_t *table, const char *method, const char *path,
+                   gw_route_match_t *ret_match, char *allow, size_t allow_len)
+{
+    bool path_known = false;
+    gw_route_match_t match;
+    if (allow && allow_len)
+        allow[0] = '\0';
+    for (const gw_route_t *route = table; route->method; route++) {
+        if (!s_match(route->pattern, path, &match))
+            continue;
+        if (strcmp(route->method, method) == 0) {
+            match.route = route;
+            *ret_match = match;
+            return 0;
+        }
+        path_known = true;
+        s_allow_add(allow, allow_len, route->method);
+    }
+    return path_known ? -EOPNOTSUPP : -ENOENT;
+}
+
+const char *gw_route_param(const gw_route_match_t *match, const char *name, char *buf, size_t len)
+{
+    size_t name_len = strlen(name);
+    for (size_t i = 0; i < match->param_count; i++) {
+        const gw_route_param_t *param = &match->params[i];
+        if (param->name_len != name_len || memcmp(param->name, name, name_len) != 0)
+            continue;
+        if (param->value_len >= len)
+            return NULL;
+        memcpy(buf, param->value, param->value_len);
+        buf[param->value_len] = '\0';
+        return buf;
+    }
+    return NULL;
+}
+
+/* True when {name} appears in pattern. */
+static bool s_pattern_has_param(const char *pattern, const char *name, size_t name_len)
+{
+    for (const char *p = strchr(pattern, '{'); p; p = strchr(p + 1, '{')) {
+        if (strncmp(p + 1, name, name_len) == 0 && p[1 + name_len] == '}')
+            return true;
+    }
+    return false;
+}
+
+static bool s_line_ok(const gw_route_t *route)
+{
+    static const char *const methods[] = {"GET", "POST", "PUT", "PATCH", "DELETE"};
+    bool method_ok = false;
+    for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++)
+        method_ok = method_ok || strcmp(route->method, methods[i]) == 0;
+    if (!method_ok || !route->pattern || strncmp(route->pattern, "/api/v1/", 8) != 0)
+        return false;
+    if (route->kind == GW_ROUTE_GENERIC && (!route->service || !route->request_type))
+        return false;
+    /* Segments: non-empty; a param is {name} with [a-z0-9_] and unique. */
+    const char *p = route->pattern + 1;
+    const char *seg = NULL;
+    size_t len = 0;
+    bool more = false;
+    size_t params = 0;
+    while (s_next_segment(&p, &seg, &len, &more)) {
+        if (len == 0)
+            return false;
+        bool has_brace = memchr(seg, '{', len) || memchr(seg, '}', len);
+        if (!has_brace)
+            continue;
+        if (!s_is_param(seg, len) || ++params > GW_ROUTE_MAX_PARAMS)
+            return false;
+        for (size_t i = 1; i + 1 < len; i++) {
+            char c = seg[i];
+            if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'))
+                return false;
+        }
+        /* Unique: the same {name} must not come again later in the pattern. */
+        if (s_pattern_has_param(seg + len, seg + 1, len - 2))
+            return false;
+    }
+    if (route->service && route->service[0] == '{') {
+        size_t slen = strlen(route->service);
+        if (slen < 3 || route->service[slen - 1] != '}' ||
+            !s_pattern_has_param(route->pattern, route->service + 1, slen - 2))
+            return false;
+    }
+    return true;
+}
+
+int gw_routes_check(const gw_route_t *table, size_t *ret_line)
+{
+    for (size_t i = 0; table[i].method; i++) {
+        bool ok = s_line_ok(&table[i]);
+        for (size_t j = 0; ok && j < i; j++)
+            ok = !(strcmp(table[i].method, table[j].method) == 0 &&
+                   strcmp(table[i].pattern, table[j].pattern) == 0);
+        if (!ok) {
+            if (ret_line)
+                *ret_line = i;
+            return -EINVAL;
+        }
+    }
+    return 0;
+}
