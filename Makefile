@@ -79,6 +79,7 @@ include $(sort $(wildcard services/*/module.mk))
 include tests/module.mk
 include bench/module.mk
 include fuzz/module.mk
+include $(sort $(wildcard tools/*/module.mk))
 
 # --- set-up and run -------------------------------------------------------------
 deps:

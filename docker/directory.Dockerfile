@@ -18,7 +18,7 @@ WORKDIR /src
 # Only the sources: never var/ (secrets, the local database) or build/.
 # The whole tree but what .dockerignore leaves out (var/ with secrets, build/).
 COPY . .
-RUN make -j"$(nproc)" BUILD=/build /build/bin/ncc-directory
+RUN make -j"$(nproc)" BUILD=/build /build/bin/ncc-directory /build/bin/ncc-audit
 # The Debian packages owning every shared library the binary loads (by exact path; merged
 # /usr means a library may be known to dpkg under /lib or /usr/lib); MeCab also needs a dictionary.
 RUN ldd /build/bin/ncc-directory | awk '$3 ~ /^\// { print $3 }' | sort -u \
@@ -38,6 +38,8 @@ RUN apt-get update \
  && useradd --system --uid 10001 --user-group --home-dir /var/lib/ncc --create-home \
       --shell /usr/sbin/nologin ncc
 COPY --from=build /build/bin/ncc-directory /usr/local/bin/ncc-directory
+# The audit chain verifier (docs/directory.md): docker compose exec directory ncc-audit verify
+COPY --from=build /build/bin/ncc-audit /usr/local/bin/ncc-audit
 ENV NCC_DIRECTORY_RPC_BIND=tcp://0.0.0.0:7100 \
     NCC_DIRECTORY_PUB_BIND=tcp://0.0.0.0:7200 \
     NCC_DIRECTORY_HEALTH_LISTEN=0.0.0.0:9100 \

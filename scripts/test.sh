@@ -105,11 +105,15 @@ run_criterion() {
 # Fresh secrets for this run, exported so the daemons and the tests share them.
 make_secrets() {
     export NCC_PBX_WEBHOOK_SECRET NCC_SMS_RECEIPT_SECRET NCC_DATA_KEYS NCC_BUS_ACTOR_KEY
+    export NCC_BLIND_INDEX_KEY NCC_ARGON2_MEMORY_KIB
     export NCC_BOOTSTRAP_ADMIN_LOGIN NCC_BOOTSTRAP_ADMIN_PASSWORD NCC_BOOTSTRAP_ADMIN_TOTP_SECRET
     NCC_PBX_WEBHOOK_SECRET=$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')
     NCC_SMS_RECEIPT_SECRET=$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')
     NCC_DATA_KEYS=test1:$(head -c 32 /dev/urandom | base64 -w0)
-    NCC_BUS_ACTOR_KEY=$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')
+    NCC_BUS_ACTOR_KEY=$(head -c 32 /dev/urandom | base64 -w0)
+    NCC_BLIND_INDEX_KEY=$(head -c 32 /dev/urandom | base64 -w0)
+    # Argon2id at 64 MiB per login is slow under ASan; tests use 4 MiB.
+    NCC_ARGON2_MEMORY_KIB=${NCC_ARGON2_MEMORY_KIB:-4096}
     NCC_BOOTSTRAP_ADMIN_LOGIN='admin'
     NCC_BOOTSTRAP_ADMIN_PASSWORD=Test-$(head -c 18 /dev/urandom | base64 -w0 | tr -dc 'A-Za-z0-9')
     NCC_BOOTSTRAP_ADMIN_TOTP_SECRET=$(head -c 20 /dev/urandom | base32 -w0 | tr -d '=')

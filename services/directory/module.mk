@@ -1,2 +1,4 @@
-# ncc-directory: masters: departments (所管課), phone book, categories, users and roles.
+# ncc-directory: masters: departments (所管課), phone book, categories, users and roles,
+# sign-in (Argon2id passwords, TOTP) and the hash-chained audit log.
+directory_LIBS := -largon2
 $(eval $(call ncc_service,directory))

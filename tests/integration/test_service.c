@@ -82,8 +82,8 @@ static Ncc__Pong *s_ping(const char *endpoint, const char *text)
     Ncc__Ping ping = NCC__PING__INIT;
     ping.message = (char *)text;
     ProtobufCMessage *reply = NULL;
-    int rc = ncc_rpc_call_typed(client, NULL, &ping.base, &ncc__pong__descriptor, 5000, &reply,
-                                NULL);
+    int rc =
+        ncc_rpc_call_typed(client, NULL, &ping.base, &ncc__pong__descriptor, 5000, &reply, NULL);
     ncc_rpc_client_destroy(&client);
     return rc == 0 ? (Ncc__Pong *)reply : NULL;
 }
@@ -276,10 +276,10 @@ Test(service, malformed_bus_input_is_counted_and_dropped, .timeout = 60)
 
     zsock_t *raw = zsock_new_dealer(d.rpc);
     cr_assert_not_null(raw);
-    zstr_send(raw, "garbage");                                   /* one frame */
+    zstr_send(raw, "garbage");                                      /* one frame */
     zstr_sendx(raw, "ncc.Ping", "\xff\xff\xff not protobuf", NULL); /* bad envelope */
-    zstr_sendx(raw, "", "ncc.Ping", "\x0a\xff", NULL);           /* truncated */
-    zstr_sendx(raw, "", "", "", "", NULL);                       /* empty frames */
+    zstr_sendx(raw, "", "ncc.Ping", "\x0a\xff", NULL);              /* truncated */
+    zstr_sendx(raw, "", "", "", "", NULL);                          /* empty frames */
     usleep(300 * 1000);
     zsock_destroy(&raw);
 
