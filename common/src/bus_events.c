@@ -138,6 +138,8 @@ ncc_publisher_t *ncc_publisher_new(ncc_db_t *db, const char *service, const char
     zsock_set_maxmsgsize(self->pub, NCC_BUS_MAX_MESSAGE);
     /* Unsent events are not lost: subscribers replay them from the outbox. */
     zsock_set_linger(self->pub, 0);
+    if (ncc_bus_curve_apply(self->pub, true) < 0)
+        goto fail;
     if (ncc_bus_endpoints_each(endpoints, s_bind_one, self) < 0)
         goto fail;
     return self;
@@ -480,6 +482,8 @@ ncc_subscriber_t *ncc_subscriber_new(ncc_db_t *db, const char *publisher, const 
     zsock_set_maxmsgsize(self->sub, NCC_BUS_MAX_MESSAGE);
     zsock_set_linger(self->sub, 0);
     zsock_set_subscribe(self->sub, s_heartbeat_type);
+    if (ncc_bus_curve_apply(self->sub, false) < 0)
+        goto fail;
     if (ncc_bus_endpoints_each(pub_endpoints, s_connect_one, self->sub) < 0)
         goto fail;
     self->replay = ncc_rpc_client_new(rpc_endpoints);

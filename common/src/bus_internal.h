@@ -1,5 +1,5 @@
 /* bus_internal: helpers shared by bus_rpc.c and bus_events.c (framing,
- * endpoint lists, hex for bytea). Not part of the public contract. */
+ * endpoint lists, hex for bytea, CURVE on sockets). Not part of the public contract. */
 #ifndef NCC_BUS_INTERNAL_H
 #define NCC_BUS_INTERNAL_H
 
@@ -59,6 +59,13 @@ char *ncc_bus_hex_encode(const uint8_t *data, size_t len);
 /* Decodes lower/upper-case hex: caller frees *ret_data (never NULL on success,
  * even for ""). -EINVAL on a bad digit or odd length, -ENOMEM. */
 int ncc_bus_hex_decode(const char *hex, uint8_t **ret_data, size_t *ret_len);
+
+/* Applies the process's CURVE configuration (ncc_bus_curve_configure, else
+ * the environment on first use) to `sock` before it binds (`server`: ROUTER,
+ * PUB) or connects (DEALER, SUB). 0 (also when CURVE is off); -EINVAL when
+ * the configuration failed; -ENOKEY for a server socket in a process that
+ * does not hold the server secret key. */
+int ncc_bus_curve_apply(zsock_t *sock, bool server);
 
 /* Strict decimal parse of an unsigned 64-bit number. -EINVAL otherwise. */
 int ncc_bus_parse_u64(const char *text, uint64_t *ret_value);

@@ -73,6 +73,10 @@ ncc_rpc_client_t *ncc_rpc_client_new(const char *endpoints)
     zsock_set_maxmsgsize(self->dealer, NCC_BUS_MAX_MESSAGE);
     zsock_set_heartbeat_ivl(self->dealer, S_HEARTBEAT_IVL_MS);
     zsock_set_heartbeat_timeout(self->dealer, S_HEARTBEAT_TIMEOUT_MS);
+    /* Before connecting: a CURVE client, or none at all, never plaintext
+     * after a failed configuration. */
+    if (ncc_bus_curve_apply(self->dealer, false) < 0)
+        goto fail;
     if (ncc_bus_endpoints_each(endpoints, s_connect_one, self->dealer) < 0)
         goto fail;
     self->poller = zpoller_new(self->dealer, NULL);
@@ -295,6 +299,8 @@ ncc_rpc_server_t *ncc_rpc_server_new(const char *endpoints, const char *service)
     zsock_set_maxmsgsize(self->router, NCC_BUS_MAX_MESSAGE);
     /* Replies still queued at shutdown get a moment to leave. */
     zsock_set_linger(self->router, 200);
+    if (ncc_bus_curve_apply(self->router, true) < 0)
+        goto fail;
     if (ncc_bus_endpoints_each(endpoints, s_bind_one, self) < 0)
         goto fail;
     return self;

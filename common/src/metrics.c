@@ -26,6 +26,10 @@ static const s_meta_t s_counter_meta[NCC_METRIC_COUNTER_COUNT] = {
     [NCC_METRIC_EVENTS_REPLAYED] = {"ncc_events_replayed_total",
                                     "Events received through a replay."},
     [NCC_METRIC_DB_ERRORS] = {"ncc_db_errors_total", "Failed database statements."},
+    [NCC_METRIC_ROWS_REENCRYPTED] = {"ncc_rows_reencrypted_total",
+                                     "Encrypted values re-encrypted under the current data key."},
+    [NCC_METRIC_ROWS_REENCRYPT_SKIPPED] = {"ncc_rows_reencrypt_skipped_total",
+                                           "Encrypted values the key rotation could not decrypt."},
 };
 
 static const s_meta_t s_gauge_meta[NCC_METRIC_GAUGE_COUNT] = {

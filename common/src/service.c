@@ -2,8 +2,9 @@
  *
  * One thread, one zloop. The loop owns the RPC ROUTER, the event PUB, every
  * SUB and the database connection. Periodic work (database reconnects,
- * outbox flush, heartbeats, subscriber catch-up, signals) runs from timers,
- * in the manner of Redis's serverCron. */
+ * outbox flush, heartbeats, subscriber catch-up, key-rotation steps, signals)
+ * runs from timers, in the manner of Redis's serverCron. The bus's CURVE keys
+ * and the data keyring are read once, at start. */
 #include "ncc/service.h"
 
 #include <ctype.h>
@@ -18,6 +19,7 @@
 #include "ncc/health.h"
 #include "ncc/metrics.h"
 #include "ncc/roles.h"
+#include "ncc/rotation.h"
 #include "ncc/version.h"
 
 #define S_MAX_HANDLERS      256
@@ -34,16 +36,19 @@ const char *const ncc_service_names[] = {
 
 /* The settings every daemon shares; env names are made per service. */
 typedef struct {
-    char *database_url;         /* NCC_DATABASE_URL */
-    char *database_owner_url;   /* NCC_DATABASE_OWNER_URL: migrations, if set */
-    ncc_log_level_t log_level;  /* NCC_LOG_LEVEL */
-    char *rpc_bind;             /* NCC_<NAME>_RPC_BIND */
-    char *pub_bind;             /* NCC_<NAME>_PUB_BIND */
-    char *health_listen;        /* NCC_<NAME>_HEALTH_LISTEN */
-    int db_retry_max_ms;        /* NCC_DB_RETRY_MAX_MS: ceiling of the reconnect back-off */
-    int flush_ms;               /* NCC_OUTBOX_FLUSH_MS: safety-net outbox flush period */
-    int catch_up_ms;            /* NCC_EVENT_CATCH_UP_MS: subscriber catch-up period */
-    int outbox_retention_hours; /* NCC_OUTBOX_RETENTION_HOURS: events kept for replay */
+    char *database_url;             /* NCC_DATABASE_URL */
+    char *database_owner_url;       /* NCC_DATABASE_OWNER_URL: migrations, if set */
+    ncc_log_level_t log_level;      /* NCC_LOG_LEVEL */
+    char *rpc_bind;                 /* NCC_<NAME>_RPC_BIND */
+    char *pub_bind;                 /* NCC_<NAME>_PUB_BIND */
+    char *health_listen;            /* NCC_<NAME>_HEALTH_LISTEN */
+    int db_retry_max_ms;            /* NCC_DB_RETRY_MAX_MS: ceiling of the reconnect back-off */
+    int flush_ms;                   /* NCC_OUTBOX_FLUSH_MS: safety-net outbox flush period */
+    int catch_up_ms;                /* NCC_EVENT_CATCH_UP_MS: subscriber catch-up period */
+    int outbox_retention_hours;     /* NCC_OUTBOX_RETENTION_HOURS: events kept for replay */
+    int rotation_interval_s;        /* NCC_KEY_ROTATION_INTERVAL_S: period of re-encryption steps */
+    int rotation_batch;             /* NCC_KEY_ROTATION_BATCH: rows per step */
+    ncc_bus_curve_settings_t curve; /* NCC_BUS_CURVE_*: ncc_bus_curve_config */
 } s_settings_t;
 
 /* One registered handler, wrapped so that requests are refused with 503
@@ -85,12 +90,15 @@ struct ncc_service {
     ncc_rpc_server_t *server;      /* ROUTER */
     ncc_publisher_t *publisher;    /* PUB + outbox */
     ncc_health_t *health;          /* /healthz /readyz /metrics */
+    ncc_keyring_t *keyring;        /* NCC_DATA_KEYS, or NULL when unset */
+    ncc_rotation_t *rotation;      /* re-encryption of the encrypted columns, or NULL */
     zloop_t *loop;                 /* the one loop */
     bool db_ready;                 /* connected and migrated */
     bool migrated;                 /* migrations applied once */
     int db_retry_ms;               /* current back-off */
     int64_t db_next_try_us;        /* when to try again */
     int64_t last_flush_us, last_catch_up_us, last_heartbeat_us, last_check_us, last_prune_us;
+    int64_t last_rotation_us;
     s_handler_t handlers[S_MAX_HANDLERS];
     size_t handler_count;
     s_timer_t timers[S_MAX_TIMERS];
@@ -212,24 +220,38 @@ static ncc_config_entry_t *s_table_new(const char *name, const char *upper)
         {"NCC_OUTBOX_RETENTION_HOURS", NCC_CONFIG_INT, "336",
          offsetof(s_settings_t, outbox_retention_hours), 1, 87600, true, false,
          "how long published events stay replayable (a subscriber down longer loses them)"},
-        {NULL, 0, NULL, 0, 0, 0, false, false, NULL},
+        {"NCC_KEY_ROTATION_INTERVAL_S", NCC_CONFIG_INT, "60",
+         offsetof(s_settings_t, rotation_interval_s), 1, 86400, true, false,
+         "period of the background re-encryption of values under an older NCC_DATA_KEYS key "
+         "(docs/security-crypto.md)"},
+        {"NCC_KEY_ROTATION_BATCH", NCC_CONFIG_INT, "200", offsetof(s_settings_t, rotation_batch), 1,
+         10000, true, false, "rows re-encrypted per period, in one transaction per column"},
     };
-    size_t n = sizeof model / sizeof model[0];
-    ncc_config_entry_t *table = calloc(n, sizeof *table);
+    size_t n_model = sizeof model / sizeof model[0];
+    size_t n_curve = 0;
+    while (ncc_bus_curve_config[n_curve].env)
+        n_curve++;
+    /* The common entries, then the bus's CURVE ones, then the terminator. */
+    ncc_config_entry_t *table = calloc(n_model + n_curve + 1, sizeof *table);
     if (!table)
         return NULL;
-    for (size_t i = 0; i < n; i++) {
-        table[i] = model[i];
-        if (model[i].env) {
-            char env[128];
+    for (size_t i = 0; i < n_model + n_curve; i++) {
+        char env[128];
+        if (i < n_model) {
+            table[i] = model[i];
             snprintf(env, sizeof env, model[i].env, upper);
-            table[i].env = strdup(env);
+        } else {
+            table[i] = ncc_bus_curve_config[i - n_model];
+            table[i].offset += offsetof(s_settings_t, curve);
+            snprintf(env, sizeof env, "%s", table[i].env);
         }
-        if (model[i].default_value)
-            table[i].default_value = strdup(model[i].default_value);
-        if ((model[i].env && !table[i].env) ||
-            (model[i].default_value && !table[i].default_value)) {
-            table[i + 1].env = NULL; /* terminate for the cleanup below */
+        const char *default_value = table[i].default_value;
+        table[i].env = strdup(env);
+        table[i].default_value = default_value ? strdup(default_value) : NULL;
+        if (!table[i].env || (default_value && !table[i].default_value)) {
+            free((char *)table[i].env);
+            free((char *)table[i].default_value);
+            table[i].env = NULL; /* terminate for the cleanup below */
             goto fail;
         }
     }
@@ -456,6 +478,14 @@ static int s_cron(zloop_t *loop, int timer_id, void *arg)
         for (size_t i = 0; i < self->subscription_count; i++)
             ncc_subscriber_catch_up(self->subscriptions[i].subscriber);
     }
+    if (self->rotation &&
+        now - self->last_rotation_us >= (int64_t)self->settings.rotation_interval_s * 1000000) {
+        self->last_rotation_us = now;
+        ncc_rotation_stats_t stats;
+        if (ncc_rotation_step(self->rotation, self->settings.rotation_batch, &stats) < 0)
+            ncc_warn("rotation.failed", "re-encryption step rolled back, retried later: %s",
+                     ncc_db_error(self->db));
+    }
     return 0;
 }
 
@@ -483,6 +513,49 @@ static void s_start_timers(ncc_service_t *self)
 }
 
 /* ---- life cycle ------------------------------------------------------------ */
+
+/* Makes the NCC_BUS_CURVE_* settings the bus's, before any socket exists, and
+ * says at start whether the bus is encrypted. A daemon binds ROUTER and PUB,
+ * so with CURVE on it must hold the server secret key. 0 or -EINVAL (logged). */
+static int s_curve_setup(ncc_service_t *self)
+{
+    char err[256];
+    ncc_bus_curve_settings_t *curve = &self->settings.curve;
+    int rc = ncc_bus_curve_configure(curve, err, sizeof err);
+    /* The frame needs the secret no longer: the bus holds its own copy. */
+    if (curve->secret_key) {
+        explicit_bzero(curve->secret_key, strlen(curve->secret_key));
+        free(curve->secret_key);
+        curve->secret_key = NULL;
+    }
+    if (rc < 0) {
+        ncc_error("config.invalid", "%s", err);
+        return -EINVAL;
+    }
+    ncc_bus_curve_status_t status;
+    ncc_bus_curve_status(&status);
+    if (!status.enabled) {
+        ncc_info("bus.plaintext", "bus traffic is not encrypted (NCC_BUS_CURVE_* unset): keep "
+                                  "the bus on loopback or a private network");
+        return 0;
+    }
+    if (!status.serves) {
+        ncc_error("config.invalid",
+                  "ncc-%s binds bus sockets, so NCC_BUS_CURVE_SECRET_KEY must be the server "
+                  "secret key (the one whose public key is NCC_BUS_CURVE_SERVER_KEY)",
+                  self->name);
+        return -EINVAL;
+    }
+    if (status.allowed_clients > 0)
+        ncc_info("bus.curve",
+                 "bus encrypted with CURVE (server key %s); %zu client key(s) "
+                 "admitted besides the server keypair",
+                 status.server_key, status.allowed_clients);
+    else
+        ncc_info("bus.curve", "bus encrypted with CURVE (server key %s); any client key admitted",
+                 status.server_key);
+    return 0;
+}
 
 ncc_service_t *ncc_service_new(const ncc_service_options_t *options, int argc, char **argv)
 {
@@ -537,6 +610,16 @@ ncc_service_t *ncc_service_new(const ncc_service_options_t *options, int argc, c
     if (key_rc == -ENOKEY)
         ncc_warn("bus.actor_key_missing",
                  "NCC_BUS_ACTOR_KEY is not set: actors on the bus are NOT verified");
+    if (s_curve_setup(self) < 0)
+        goto fail;
+    const char *data_keys = getenv("NCC_DATA_KEYS");
+    if (data_keys && *data_keys) {
+        self->keyring = ncc_keyring_from_env(err, sizeof err);
+        if (!self->keyring) {
+            ncc_error("config.invalid", "data keys: %s", err);
+            goto fail;
+        }
+    }
     self->started_at_us = ncc_bus_now_us();
     self->db_retry_ms = S_DB_RETRY_FIRST_MS;
 
@@ -612,7 +695,10 @@ void ncc_service_destroy(ncc_service_t **self_p)
     ncc_health_destroy(&self->health);
     ncc_publisher_destroy(&self->publisher);
     ncc_rpc_server_destroy(&self->server);
+    ncc_rotation_destroy(&self->rotation);
+    ncc_keyring_destroy(&self->keyring);
     ncc_db_destroy(&self->db);
+    ncc_bus_curve_shutdown();
     if (self->table) {
         ncc_config_free(self->table, &self->settings);
         s_table_destroy(&self->table);
@@ -724,6 +810,24 @@ ncc_ctx_t ncc_service_ctx(ncc_service_t *self)
 ncc_db_t *ncc_service_db(ncc_service_t *self)
 {
     return self->db;
+}
+
+const ncc_keyring_t *ncc_service_keyring(ncc_service_t *self)
+{
+    return self->keyring;
+}
+
+int ncc_service_encrypted_column(ncc_service_t *self, const char *table, const char *id_column,
+                                 const char *column, const char *context)
+{
+    if (!self->keyring)
+        return 0; /* nothing can be encrypted, nothing to rotate */
+    if (!self->rotation) {
+        self->rotation = ncc_rotation_new(self->db, self->keyring);
+        if (!self->rotation)
+            return -ENOMEM;
+    }
+    return ncc_rotation_add(self->rotation, table, id_column, column, context);
 }
 
 ncc_publisher_t *ncc_service_publisher(ncc_service_t *self)

@@ -14,6 +14,9 @@
  *           to replay (ncc.EventReplayRequest over RPC) when they start or see
  *           a gap, so no event is lost; handlers run once per event.
  *
+ * Between machines the sockets can be encrypted with ZeroMQ CURVE keys from
+ * configuration (ncc_bus_curve_configure); without keys, plain TCP.
+ *
  * Sockets belong to the thread that made them. Library code does not log the
  * errors it returns. */
 #ifndef NCC_BUS_H
@@ -24,6 +27,7 @@
 #include <czmq.h>
 #include <protobuf-c/protobuf-c.h>
 #include "ncc.pb-c.h"
+#include "ncc/config.h"
 #include "ncc/db.h"
 
 /* Largest frame any bound socket accepts (ZMQ_MAXMSGSIZE). */
@@ -45,12 +49,70 @@ void ncc_bus_random_id(char *buf);
 /* Microseconds since the Unix epoch. */
 int64_t ncc_bus_now_us(void);
 
+/* ---- CURVE encryption (docs/bus.md "Encryption between machines") ------- */
+
+/* The bus's CURVE keys as text: Z85 (40 characters, zmq_curve_keypair), as
+ * read from the environment. One server keypair serves the whole deployment:
+ * servers (ROUTER, PUB) use `secret_key` as their CURVE secret; clients
+ * (DEALER, SUB) connect with curve_serverkey = `server_key` and a keypair of
+ * their own (`secret_key`/`public_key`, or one generated per process when
+ * neither is set). A daemon holding the server secret key is a client with
+ * that same keypair. Strings owned by the struct when filled by
+ * ncc_config_load (ncc_config_free frees them), else borrowed. */
+typedef struct {
+    char *secret_key;      /* NCC_BUS_CURVE_SECRET_KEY: this process's secret key */
+    char *public_key;      /* NCC_BUS_CURVE_PUBLIC_KEY: its public key (derived when unset) */
+    char *server_key;      /* NCC_BUS_CURVE_SERVER_KEY: the public key of every server */
+    char *allowed_clients; /* NCC_BUS_CURVE_ALLOWED_CLIENTS: comma list of client public keys */
+} ncc_bus_curve_settings_t;
+
+/* Their settings table (ncc/config.h; offsets into ncc_bus_curve_settings_t),
+ * ending with an entry whose env is NULL. The service frame appends it to its
+ * own table, so --help and docs/configuration.md list these variables. */
+extern const ncc_config_entry_t ncc_bus_curve_config[];
+
+/* Checks `settings` and makes them the CURVE configuration of every bus
+ * socket this process makes afterwards (sockets already made keep theirs).
+ * NULL, or nothing set: plaintext TCP as before. With
+ * `allowed_clients` and the server secret key, starts a ZAP handler (CZMQ
+ * zauth) that admits only those client keys plus the server keypair's own
+ * (the daemons talking to each other). 0; -EINVAL with a message naming the
+ * variable in err (never any key text) when the keys are partial or
+ * malformed, -ENOTSUP when libzmq lacks CURVE, -ENOMEM. After a failure no bus
+ * socket can be made until a configuration succeeds: never a silent fallback
+ * to plaintext. Thread-safe. */
+int ncc_bus_curve_configure(const ncc_bus_curve_settings_t *settings, char *err, size_t errlen);
+
+/* Reads ncc_bus_curve_config from the environment and configures, once per
+ * process: later calls (and those after ncc_bus_curve_configure) return the
+ * result of the configuration in force, with its message in err. The first
+ * bus socket made without any configuration calls this itself (and fails
+ * when it fails), so a program that does not use the service frame is
+ * covered too; calling it at start gives the clear error early. */
+int ncc_bus_curve_from_env(char *err, size_t errlen);
+
+/* What is in force (public information only, for the start-up log). */
+typedef struct {
+    bool enabled;           /* CURVE on: plaintext otherwise */
+    bool serves;            /* this process holds the server secret key */
+    size_t allowed_clients; /* client keys admitted by the ZAP handler; 0: any client */
+    char public_key[41];    /* this process's public key (Z85), "" when off */
+    char server_key[41];    /* the servers' public key (Z85), "" when off */
+} ncc_bus_curve_status_t;
+void ncc_bus_curve_status(ncc_bus_curve_status_t *ret_status);
+
+/* Stops the ZAP handler, wipes the keys and forgets the configuration (the
+ * next socket reads the environment again). For the end of a process or a
+ * test; also registered with atexit when a ZAP handler starts. */
+void ncc_bus_curve_shutdown(void);
+
 /* ---- RPC client --------------------------------------------------------- */
 
 typedef struct ncc_rpc_client ncc_rpc_client_t;
 
-/* A DEALER connected to each of `endpoints` (comma-separated, copied).
- * NULL when an endpoint is malformed. */
+/* A DEALER connected to each of `endpoints` (comma-separated, copied), a
+ * CURVE client when CURVE is configured. NULL when an endpoint is malformed
+ * or the CURVE configuration is invalid. */
 ncc_rpc_client_t *ncc_rpc_client_new(const char *endpoints);
 void ncc_rpc_client_destroy(ncc_rpc_client_t **self_p);
 
@@ -97,7 +159,9 @@ typedef void (*ncc_rpc_handler_fn)(void *arg, const ncc_request_t *request, ncc_
 
 /* A ROUTER bound to each of `endpoints` (comma-separated; "tcp://127.0.0.1:0"
  * style ephemeral ports allowed, see ncc_rpc_server_endpoint). `service` names
- * the server in replies and logs. NULL when binding fails. */
+ * the server in replies and logs. A CURVE server when CURVE is configured.
+ * NULL when binding fails, or when CURVE is configured but invalid or this
+ * process does not hold the server secret key. */
 ncc_rpc_server_t *ncc_rpc_server_new(const char *endpoints, const char *service);
 void ncc_rpc_server_destroy(ncc_rpc_server_t **self_p);
 
@@ -132,7 +196,8 @@ int ncc_outbox_add(ncc_db_t *db, const ncc_ctx_t *ctx, const ProtobufCMessage *e
 typedef struct ncc_publisher ncc_publisher_t;
 
 /* A PUB bound to `endpoints`, publishing `service`'s outbox. The db handle is
- * borrowed and used from the caller's thread only. NULL when binding fails. */
+ * borrowed and used from the caller's thread only. A CURVE server as
+ * ncc_rpc_server_new. NULL when binding fails (or as ncc_rpc_server_new). */
 ncc_publisher_t *ncc_publisher_new(ncc_db_t *db, const char *service, const char *endpoints);
 void ncc_publisher_destroy(ncc_publisher_t **self_p);
 
@@ -178,7 +243,9 @@ typedef int (*ncc_event_fn)(void *arg, ncc_db_t *db, const Ncc__Envelope *event,
 
 /* Subscribes to the events of `publisher` (a service name) published on
  * `pub_endpoints`; replays are asked of `rpc_endpoints`. The db handle is
- * borrowed; cursors live in the subscriber's schema (common migration). */
+ * borrowed; cursors live in the subscriber's schema (common migration). The
+ * SUB is a CURVE client when CURVE is configured; NULL as
+ * ncc_rpc_client_new. */
 ncc_subscriber_t *ncc_subscriber_new(ncc_db_t *db, const char *publisher, const char *pub_endpoints,
                                      const char *rpc_endpoints);
 void ncc_subscriber_destroy(ncc_subscriber_t **self_p);

@@ -19,6 +19,8 @@ typedef enum {
     NCC_METRIC_EVENTS_APPLIED,   /* ncc_events_applied_total */
     NCC_METRIC_EVENTS_REPLAYED,  /* ncc_events_replayed_total */
     NCC_METRIC_DB_ERRORS,        /* ncc_db_errors_total: failed statements (db.c counts them) */
+    NCC_METRIC_ROWS_REENCRYPTED, /* ncc_rows_reencrypted_total: values moved to the current key */
+    NCC_METRIC_ROWS_REENCRYPT_SKIPPED, /* ncc_rows_reencrypt_skipped_total: did not decrypt */
     NCC_METRIC_COUNTER_COUNT
 } ncc_metric_counter_t;
 

@@ -9,12 +9,15 @@
  * Settings (NAME is the service name in capitals, defaults in
  * docs/configuration.md): NCC_DATABASE_URL, NCC_LOG_LEVEL,
  * NCC_<NAME>_RPC_BIND, NCC_<NAME>_PUB_BIND, NCC_<NAME>_HEALTH_LISTEN, and for
- * each service it talks to NCC_<OTHER>_RPC and NCC_<OTHER>_PUB. */
+ * each service it talks to NCC_<OTHER>_RPC and NCC_<OTHER>_PUB; the bus's
+ * NCC_BUS_CURVE_* keys (ncc/bus.h) and the data keys (NCC_DATA_KEYS,
+ * ncc/crypto.h) with NCC_KEY_ROTATION_INTERVAL_S and NCC_KEY_ROTATION_BATCH. */
 #ifndef NCC_SERVICE_H
 #define NCC_SERVICE_H
 
 #include "ncc/bus.h"
 #include "ncc/config.h"
+#include "ncc/crypto.h"
 #include "ncc/db.h"
 #include "ncc/log.h"
 
@@ -89,6 +92,22 @@ void ncc_service_on_ready(ncc_service_t *self, ncc_service_ready_fn fn, void *ar
 ncc_db_t *ncc_service_db(ncc_service_t *self);
 ncc_publisher_t *ncc_service_publisher(ncc_service_t *self);
 const char *ncc_service_name(ncc_service_t *self);
+
+/* The data keyring (ncc/crypto.h), loaded once at start from NCC_DATA_KEYS
+ * and NCC_BLIND_INDEX_KEY (a malformed one stops the daemon); NULL when
+ * NCC_DATA_KEYS is unset. Borrowed, valid for the life of the service. */
+const ncc_keyring_t *ncc_service_keyring(ncc_service_t *self);
+
+/* Registers an encrypted column (before ncc_service_run; strings copied) for
+ * the background re-encryption after a key rotation (ncc/rotation.h,
+ * docs/security-crypto.md): every NCC_KEY_ROTATION_INTERVAL_S once the
+ * database is ready, the frame re-encrypts at most NCC_KEY_ROTATION_BATCH
+ * values not under the current key. `table` (unqualified, in the service's
+ * schema), `id_column` (its primary key) and `column` are plain identifiers;
+ * `context` is the one the values are encrypted with. Without a keyring
+ * nothing is registered (and 0 returned). 0, -EINVAL, -EEXIST, -ENOMEM. */
+int ncc_service_encrypted_column(ncc_service_t *self, const char *table, const char *id_column,
+                                 const char *column, const char *context);
 
 /* A client to another service (made on first use, kept). NULL for an unknown name. */
 ncc_rpc_client_t *ncc_service_client(ncc_service_t *self, const char *service);
