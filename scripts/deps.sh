@@ -19,7 +19,7 @@ packages=(
     libcriterion-dev libyaml-dev wrk clang-format curl ca-certificates openssl
 )
 if [ "${NCC_DEPS_NO_BROWSER:-0}" != 1 ]; then
-    packages+=(chromium)
+    packages+=(chromium fonts-noto-cjk)
 fi
 # NCC_DEPS_EXTRA: more packages for one target (make fuzz asks for clang).
 # shellcheck disable=SC2206

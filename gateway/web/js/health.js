@@ -1,132 +1,81 @@
-// ncc status page: shows GET /api/v1/health as a table, refreshed every 10 s.
-// Japanese first, English on request (remembered in localStorage).
-// Text is only ever set with textContent: nothing from the server is parsed as HTML.
+// The system status view (#/status, no sign-in needed): GET /api/v1/health as a table,
+// refreshed every 10 s while shown. Text is only ever set with textContent.
+
+import { h, clear } from './dom.js';
+import { t, has, locale } from './i18n.js';
 
 const REFRESH_MS = 10000;
 
-const TEXT = {
-  ja: {
-    title: '中野区コンタクトセンター',
-    status_heading: 'システムの状態',
-    loading: '読み込み中…',
-    col_service: 'サービス',
-    col_status: '状態',
-    col_latency: '応答時間',
-    col_version: 'バージョン',
-    col_uptime: '稼働時間',
-    updated: '最終更新',
-    ok: 'すべてのサービスが稼働しています。',
-    degraded: '一部のサービスが利用できません。',
-    unreachable: 'ゲートウェイに接続できません。',
-    up: '稼働中',
-    down: '停止',
-    not_ready: '準備中',
-    switch_to: 'English',
-    services: {
-      directory: 'マスタ・職員', calls: '通話', history: '応対履歴', faq: 'FAQ',
-      sms: 'SMS', summary: '要約', report: 'レポート',
-    },
-  },
-  en: {
-    title: 'Nakano Contact Center',
-    status_heading: 'System status',
-    loading: 'Loading…',
-    col_service: 'Service',
-    col_status: 'Status',
-    col_latency: 'Latency',
-    col_version: 'Version',
-    col_uptime: 'Uptime',
-    updated: 'Last updated',
-    ok: 'All services are up.',
-    degraded: 'Some services are unavailable.',
-    unreachable: 'The gateway cannot be reached.',
-    up: 'up',
-    down: 'down',
-    not_ready: 'not ready',
-    switch_to: '日本語',
-    services: {},
-  },
-};
-
-let lang = localStorage.getItem('ncc.lang') === 'en' ? 'en' : 'ja';
-let last; // last health answer (null: unreachable), re-rendered on a language switch
-
-function t(key) {
-  return TEXT[lang][key] ?? TEXT.ja[key] ?? key;
-}
-
-function applyLanguage() {
-  document.documentElement.lang = lang;
-  document.title = t('title');
-  for (const el of document.querySelectorAll('[data-i18n]')) {
-    el.textContent = t(el.dataset.i18n);
-  }
-  const button = document.getElementById('lang');
-  button.textContent = t('switch_to');
-  button.lang = lang === 'ja' ? 'en' : 'ja';
-}
-
 function formatUptime(seconds) {
-  if (typeof seconds !== 'number') return '-';
-  const d = Math.floor(seconds / 86400);
-  const h = Math.floor((seconds % 86400) / 3600);
-  const m = Math.floor((seconds % 3600) / 60);
-  return lang === 'ja' ? `${d}日 ${h}時間 ${m}分` : `${d}d ${h}h ${m}m`;
+  if (typeof seconds !== 'number') return t('common.dash');
+  return t('health.uptime', {
+    d: Math.floor(seconds / 86400),
+    h: Math.floor((seconds % 86400) / 3600),
+    m: Math.floor((seconds % 3600) / 60),
+  });
 }
 
-function cell(row, text, className) {
-  const td = row.insertCell();
-  td.textContent = text;
-  if (className) td.className = className;
-  return td;
-}
-
-function render(health) {
-  const summary = document.getElementById('summary');
-  const body = document.querySelector('#services tbody');
-  body.replaceChildren();
+function render(parts, health) {
+  clear(parts.body);
   if (!health) {
-    summary.textContent = t('unreachable');
+    parts.summary.textContent = t('health.unreachable');
     return;
   }
-  summary.textContent = health.status === 'ok' ? t('ok') : t('degraded');
-  for (const service of health.services ?? []) {
-    const row = body.insertRow();
-    const local = TEXT[lang].services[service.name];
-    cell(row, local ? `${local} (${service.name})` : service.name);
+  parts.summary.textContent = health.status === 'ok' ? t('health.ok') : t('health.degraded');
+  for (const service of Array.isArray(health.services) ? health.services : []) {
+    const name = String(service.name ?? '');
     const status = ['up', 'down', 'not_ready'].includes(service.status) ? service.status : 'down';
-    cell(row, t(status), `status-${status}`);
-    cell(row, typeof service.latency_ms === 'number' ? `${service.latency_ms} ms` : '-', 'num');
-    cell(row, service.detail?.version ?? '-');
-    cell(row, formatUptime(service.detail?.uptime_s), 'num');
+    const local = has(`health.service.${name}`) ? t(`health.service.${name}`) : null;
+    parts.body.append(h('tr', null,
+      h('th', { scope: 'row' }, local && local !== name ? `${local} (${name})` : name),
+      h('td', { class: `status-${status}` }, t(`health.${status}`)),
+      h('td', { class: 'num' }, typeof service.latency_ms === 'number' ? `${service.latency_ms} ms` : t('common.dash')),
+      h('td', null, service.detail?.version ?? t('common.dash')),
+      h('td', { class: 'num' }, formatUptime(service.detail?.uptime_s))));
   }
 }
 
-async function refresh() {
-  try {
-    // 503 still carries the summary (some services down).
-    const response = await fetch('/api/v1/health', {
-      headers: { Accept: 'application/json' },
-      cache: 'no-store',
-    });
-    last = await response.json();
-  } catch {
-    last = null;
+export async function mount(ctx) {
+  const parts = {
+    summary: h('p', { role: 'status', 'aria-live': 'polite' }, t('common.loading')),
+    body: h('tbody'),
+    updated: h('time', null, t('common.dash')),
+  };
+  clear(ctx.view,
+    h('h2', { tabindex: '-1' }, t('health.heading')),
+    parts.summary,
+    h('div', { class: 'table-wrap' },
+      h('table', { id: 'services' },
+        h('thead', null, h('tr', null,
+          h('th', { scope: 'col' }, t('health.col_service')),
+          h('th', { scope: 'col' }, t('health.col_status')),
+          h('th', { scope: 'col' }, t('health.col_latency')),
+          h('th', { scope: 'col' }, t('health.col_version')),
+          h('th', { scope: 'col' }, t('health.col_uptime')))),
+        parts.body)),
+    h('p', { class: 'note' }, t('health.updated'), ': ', parts.updated),
+    ctx.user ? null : h('p', null, h('a', { href: '#/login' }, t('health.back_to_login'))));
+
+  async function refresh() {
+    let health = null;
+    try {
+      // 503 still carries the summary (some services down).
+      const response = await fetch('/api/v1/health', {
+        headers: { Accept: 'application/json' }, cache: 'no-store', signal: ctx.signal,
+      });
+      health = await response.json();
+    } catch (error) {
+      if (error?.name === 'AbortError') return;
+      health = null;
+    }
+    if (ctx.signal.aborted) return;
+    render(parts, health);
+    const now = new Date();
+    parts.updated.dateTime = now.toISOString();
+    parts.updated.textContent = now.toLocaleString(locale(), { timeZone: 'Asia/Tokyo' });
   }
-  render(last);
-  const updated = document.getElementById('updated');
-  const now = new Date();
-  updated.dateTime = now.toISOString();
-  updated.textContent = now.toLocaleString(lang === 'ja' ? 'ja-JP' : 'en-GB', { timeZone: 'Asia/Tokyo' });
+
+  const timer = setInterval(refresh, REFRESH_MS);
+  ctx.signal.addEventListener('abort', () => clearInterval(timer));
+  await refresh();
 }
-
-document.getElementById('lang').addEventListener('click', () => {
-  lang = lang === 'ja' ? 'en' : 'ja';
-  localStorage.setItem('ncc.lang', lang);
-  applyLanguage();
-  if (last !== undefined) render(last);
-});
-
-applyLanguage();
-refresh();
-setInterval(refresh, REFRESH_MS);
