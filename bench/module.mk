@@ -1,1 +1,32 @@
-# benchmarks
+# Benchmarks (docs/performance.md).
+#   make bench                     build the daemons, the gateway and the bench
+#                                  programs in release mode and run bench/run.sh
+#   make bench BUILD=build/bench   the same in another build folder
+# bench/run.sh writes bench/results/<date>/ (git-ignored) and prints a summary.
+# Settings for a shorter or partial run: BENCH_ONLY=bus,gateway,daemons,
+# BENCH_REPS, BENCH_DURATION (seconds per wrk run); see bench/run.sh.
+
+BENCH_PROGRAMS := $(BUILD)/bench/bench_bus $(BUILD)/bench/bare_civetweb
+
+$(BUILD)/bench/bench_bus: $(BUILD)/obj/bench/bench_bus.o $(BUILD)/libncc.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(NCC_LIBS)
+
+# Debian's civetweb 1.15 needs the gateway's OpenSSL 3 shim for TLS (see
+# gateway/tls_compat.c): the bare server links the same file with the same
+# flags, so both take the same TLS path.
+$(BUILD)/bench/bare_civetweb: $(BUILD)/obj/bench/bare_civetweb.o $(BUILD)/obj/gateway/tls_compat.o
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(GATEWAY_LDFLAGS) -lcivetweb -lssl -lcrypto -ldl -lpthread
+
+.PHONY: bench-programs
+bench-programs: $(BENCH_PROGRAMS)
+
+ifneq ($(SANITIZE),)
+bench:
+	@echo "make bench measures the optimised build: run it without SANITIZE=$(SANITIZE)" >&2
+	@exit 1
+else
+bench: $(BENCH_PROGRAMS) $(PROGRAMS)
+	BUILD=$(BUILD) bench/run.sh
+endif

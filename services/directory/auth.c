@@ -405,12 +405,20 @@ static void s_on_authenticate(void *arg, const ncc_request_t *request, ncc_reply
             ncc_reply_error(reply, 500, "internal", NULL, "internal error");
             goto out;
         }
-        step = (m->totp && *m->totp) ? ncc_totp_verify(secret, m->totp, (int64_t)time(NULL)) : 0;
+        bool code_given = m->totp && *m->totp;
+        step = code_given ? ncc_totp_verify(secret, m->totp, (int64_t)time(NULL)) : 0;
         OPENSSL_cleanse(secret, secret_len);
+        if (!code_given) {
+            /* The password was right: ask for the code (step two of the usual
+             * sign-in), without counting a failure towards the lock-out. */
+            s_fail(self, request, reply, &account, typed_login, "totp_missing",
+                   S_FAILURE_NOT_COUNTED, 401, "totp_required",
+                   "enter the one-time code (TOTP) from the authenticator app");
+            goto out;
+        }
         if (step <= 0) {
-            s_fail(self, request, reply, &account, typed_login,
-                   (m->totp && *m->totp) ? "invalid_totp" : "totp_missing", S_FAILURE_COUNTED, 401,
-                   "invalid_totp",
+            s_fail(self, request, reply, &account, typed_login, "invalid_totp", S_FAILURE_COUNTED,
+                   401, "invalid_totp",
                    "a valid one-time code (TOTP) from the authenticator app is required");
             goto out;
         }

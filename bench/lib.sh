@@ -1,0 +1,214 @@
+# shellcheck shell=bash
+# bench/lib.sh: helpers shared by bench/run.sh, bench/gateway.sh and
+# bench/daemons.sh (sourced, not run). Expects $top (the repository), $build
+# (the build folder, relative to $top or absolute) and, for summary_line,
+# $summary (the summary TSV).
+# shellcheck disable=SC2154 # top, build and summary come from the caller
+
+# The services in port order: service i defaults to RPC 7100+i, PUB 7200+i and
+# health 9100+i. The bench moves every port by $bench_port_offset (default
+# 20000: 27100+i, 27200+i, 29100+i) so it never meets a `make run`.
+bench_services=(directory calls history faq sms summary report)
+bench_port_offset=${BENCH_PORT_OFFSET:-20000}
+
+say() {
+    printf '%s: %s\n' "${bench_name:-bench}" "$*" >&2
+}
+
+die() {
+    say "$*"
+    exit 1
+}
+
+upper() {
+    tr '[:lower:]' '[:upper:]' <<<"$1"
+}
+
+bench_bindir() {
+    case $build in
+    /*) printf '%s/bin\n' "$build" ;;
+    *) printf '%s/%s/bin\n' "$top" "$build" ;;
+    esac
+}
+
+# The index of service $1 in bench_services, or nothing.
+service_index() {
+    local i
+    for i in "${!bench_services[@]}"; do
+        if [ "${bench_services[$i]}" = "$1" ]; then
+            printf '%s\n' "$i"
+            return 0
+        fi
+    done
+    return 1
+}
+
+bench_rpc_port() { echo $((7100 + $1 + bench_port_offset)); }
+bench_pub_port() { echo $((7200 + $1 + bench_port_offset)); }
+bench_health_port() { echo $((9100 + $1 + bench_port_offset)); }
+
+# Exports, for every service, the variables that point its binds and its
+# peers at the bench ports (a daemon started afterwards inherits them).
+export_bench_endpoints() {
+    local i name up
+    for i in "${!bench_services[@]}"; do
+        name=${bench_services[$i]}
+        up=$(upper "$name")
+        export "NCC_${up}_RPC_BIND=tcp://127.0.0.1:$(bench_rpc_port "$i")"
+        export "NCC_${up}_PUB_BIND=tcp://127.0.0.1:$(bench_pub_port "$i")"
+        export "NCC_${up}_HEALTH_LISTEN=127.0.0.1:$(bench_health_port "$i")"
+        export "NCC_${up}_RPC=tcp://127.0.0.1:$(bench_rpc_port "$i")"
+        export "NCC_${up}_PUB=tcp://127.0.0.1:$(bench_pub_port "$i")"
+    done
+}
+
+# True when something listens on 127.0.0.1:$1 (TCP).
+port_in_use() {
+    { exec {probe_fd}<>"/dev/tcp/127.0.0.1/$1"; } 2>/dev/null || return 1
+    exec {probe_fd}>&-
+    return 0
+}
+
+# Fails with a clear message when any of the ports is taken.
+require_free_ports() {
+    local port
+    for port in "$@"; do
+        if port_in_use "$port"; then
+            die "port $port on 127.0.0.1 is in use (another bench or daemon?); set BENCH_PORT_OFFSET"
+        fi
+    done
+}
+
+# A fork-free sleep: read with a timeout on a pipe that never gets data.
+exec {bench_sleep_fd}<> <(:)
+nap() {
+    read -r -t "$1" -u "$bench_sleep_fd" _ || true
+}
+
+# True when http://$1:$2$3 answers 200 (plain HTTP/1.0 over bash's /dev/tcp,
+# so polling forks nothing).
+http_ok() {
+    local host=$1 port=$2 path=$3 fd line
+    { exec {fd}<>"/dev/tcp/$host/$port"; } 2>/dev/null || return 1
+    printf 'GET %s HTTP/1.0\r\nHost: %s:%s\r\n\r\n' "$path" "$host" "$port" 1>&"$fd" 2>/dev/null || {
+        exec {fd}>&-
+        return 1
+    }
+    IFS= read -r -t 2 -u "$fd" line || line=
+    exec {fd}>&-
+    [[ $line == HTTP/1.?" 200"* ]]
+}
+
+# True while process $1 is alive (a zombie counts as dead).
+is_alive() {
+    local state
+    kill -0 "$1" 2>/dev/null || return 1
+    state=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1) || return 1
+    [ -n "$state" ] && [ "$state" != Z ]
+}
+
+# Waits until http://127.0.0.1:$2/readyz answers 200 while process $1 lives,
+# polling every 2 ms, for at most $3 seconds. Prints the microseconds from
+# $4 (an $EPOCHREALTIME taken just before the exec) to the first 200.
+wait_ready() {
+    local pid=$1 port=$2 limit=$3 start=$4 now
+    local deadline=$((${start/./} + limit * 1000000))
+    while :; do
+        if http_ok 127.0.0.1 "$port" /readyz; then
+            now=${EPOCHREALTIME/./}
+            echo $((now - ${start/./}))
+            return 0
+        fi
+        is_alive "$pid" || return 1
+        now=${EPOCHREALTIME/./}
+        [ "$now" -lt "$deadline" ] || return 1
+        nap 0.002
+    done
+}
+
+# SIGTERM to process $1 (ours), then wait up to 10 s, then SIGKILL.
+stop_pid() {
+    local pid=$1 i
+    kill -TERM "$pid" 2>/dev/null || return 0
+    for ((i = 0; i < 1000; i++)); do
+        is_alive "$pid" || break
+        nap 0.01
+    done
+    if is_alive "$pid"; then
+        say "pid $pid did not stop within 10 s: SIGKILL"
+        kill -KILL "$pid" 2>/dev/null || true
+    fi
+    wait "$pid" 2>/dev/null || true
+}
+
+# The median of the numbers given as arguments.
+median() {
+    printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {
+        if (NR == 0) { print "nan"; exit }
+        if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+# Appends one summary line: area, figure, value, unit, goal, status.
+summary_line() {
+    printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$@" >>"$summary"
+}
+
+# The secrets the daemons read (as scripts/run.sh keeps them): from the
+# environment, else var/secrets.env. A missing key is generated for this run
+# only (never written to var/); the bootstrap admin's login is only passed on
+# when it exists, so the bench never creates an admin nobody knows.
+load_bench_secrets() {
+    local file=$top/var/secrets.env line name
+    local names=(NCC_PBX_WEBHOOK_SECRET NCC_SMS_RECEIPT_SECRET NCC_DATA_KEYS NCC_BUS_ACTOR_KEY
+        NCC_BLIND_INDEX_KEY)
+    declare -A from_file=()
+    if [ -r "$file" ]; then
+        while IFS= read -r line || [ -n "$line" ]; do
+            if [[ $line =~ ^(NCC_[A-Z0-9_]+)=(.*)$ ]]; then
+                from_file[${BASH_REMATCH[1]}]=${BASH_REMATCH[2]}
+            fi
+        done <"$file"
+    fi
+    for name in "${names[@]}"; do
+        [ -n "${!name:-}" ] && continue
+        if [ -n "${from_file[$name]:-}" ]; then
+            export "$name=${from_file[$name]}"
+        elif [ "$name" = NCC_DATA_KEYS ]; then
+            export "$name=k1:$(head -c 32 /dev/urandom | base64 -w0)"
+        elif [ "$name" = NCC_BUS_ACTOR_KEY ] || [ "$name" = NCC_BLIND_INDEX_KEY ]; then
+            export "$name=$(head -c 32 /dev/urandom | base64 -w0)"
+        else
+            export "$name=$(od -An -tx1 -N 32 /dev/urandom | tr -d ' \n')"
+        fi
+    done
+    # The actor key is base64 of 32 bytes (ncc/crypto.h); a key of another
+    # shape would stop every daemon, so the bench uses a fresh one instead.
+    if [ "$(base64 -d 2>/dev/null <<<"$NCC_BUS_ACTOR_KEY" | wc -c)" != 32 ]; then
+        say "NCC_BUS_ACTOR_KEY is not base64 of 32 bytes: using a fresh key for this run"
+        export "NCC_BUS_ACTOR_KEY=$(head -c 32 /dev/urandom | base64 -w0)"
+    fi
+    # Every other setting the file holds (the bootstrap admin's login, a key
+    # added after this script was written), unless the environment has it.
+    for name in "${!from_file[@]}"; do
+        if [ -z "${!name:-}" ]; then
+            export "$name=${from_file[$name]}"
+        fi
+    done
+}
+
+# A self-signed EC P-256 certificate, key and certificate in one PEM (the form
+# civetweb and the gateway take), made once per results folder: $1.
+make_certificate() {
+    local pem=$1 dir
+    [ -s "$pem" ] && return 0
+    dir=$(dirname "$pem")
+    mkdir -p "$dir"
+    (
+        umask 077
+        openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+            -subj /CN=localhost -addext 'subjectAltName=DNS:localhost,IP:127.0.0.1' \
+            -keyout "$pem.key" -out "$pem.crt" 2>/dev/null &&
+            cat "$pem.key" "$pem.crt" >"$pem" &&
+            rm -f "$pem.key"
+    ) || die "cannot make a self-signed certificate (is openssl installed?)"
+}
