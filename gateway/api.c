@@ -11,23 +11,29 @@
 #include <strings.h>
 #include <time.h>
 
+#include "auth.h"
+#include "directory.pb-c.h"
 #include "http.h"
 #include "ncc/bus.h"
 #include "ncc/json.h"
 #include "ncc/log.h"
 #include "ncc/registry.h"
+#include "ncc/roles.h"
 #include "ncc/service.h"
 #include "routes.h"
 
 struct gw_api {
-    size_t service_count;               /* services known (ncc_service_names) */
-    const char *names[GW_MAX_SERVICES]; /* borrowed from ncc_service_names */
-    char *endpoints[GW_MAX_SERVICES];   /* owned copies of NCC_<SERVICE>_RPC */
-    atomic_int max_body_bytes;          /* NCC_MAX_BODY_BYTES (reloadable) */
-    atomic_int bus_timeout_ms;          /* NCC_BUS_TIMEOUT_MS (reloadable) */
-    atomic_int health_timeout_ms;       /* NCC_GATEWAY_HEALTH_TIMEOUT_MS (reloadable) */
-    atomic_int in_flight;               /* API requests being handled */
-    atomic_bool draining;               /* SIGTERM: refuse new API requests */
+    gw_sessions_t *sessions;               /* borrowed: the session store */
+    const gw_cidr_list_t *staff_allow;     /* borrowed from the settings: NCC_STAFF_ALLOW_CIDRS */
+    const gw_cidr_list_t *trusted_proxies; /* borrowed from the settings: NCC_TRUSTED_PROXIES */
+    size_t service_count;                  /* services known (ncc_service_names) */
+    const char *names[GW_MAX_SERVICES];    /* borrowed from ncc_service_names */
+    char *endpoints[GW_MAX_SERVICES];      /* owned copies of NCC_<SERVICE>_RPC */
+    atomic_int max_body_bytes;             /* NCC_MAX_BODY_BYTES (reloadable) */
+    atomic_int bus_timeout_ms;             /* NCC_BUS_TIMEOUT_MS (reloadable) */
+    atomic_int health_timeout_ms;          /* NCC_GATEWAY_HEALTH_TIMEOUT_MS (reloadable) */
+    atomic_int in_flight;                  /* API requests being handled */
+    atomic_bool draining;                  /* SIGTERM: refuse new API requests */
 };
 
 static int64_t s_now_us(void)
@@ -37,13 +43,17 @@ static int64_t s_now_us(void)
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-gw_api_t *gw_api_new(const gw_settings_t *settings, char *err, size_t errlen)
+gw_api_t *gw_api_new(const gw_settings_t *settings, gw_sessions_t *sessions, char *err,
+                     size_t errlen)
 {
     gw_api_t *self = calloc(1, sizeof *self);
     if (!self) {
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
+    self->sessions = sessions;
+    self->staff_allow = settings->staff_allow;
+    self->trusted_proxies = settings->trusted_proxies;
     self->service_count = settings->service_count;
     for (size_t i = 0; i < self->service_count; i++) {
         self->names[i] = ncc_service_names[i];
@@ -203,26 +213,37 @@ static int s_send_message(struct mg_connection *conn, int status, const Protobuf
     return status;
 }
 
+/* An ncc.Error reply envelope in the API.md shape with its status (502 when
+ * it does not unpack). */
+static int s_send_error_envelope(struct mg_connection *conn, const char *service,
+                                 const Ncc__Envelope *reply)
+{
+    size_t len = reply->has_payload ? reply->payload.len : 0;
+    const uint8_t *data = reply->has_payload ? reply->payload.data : NULL;
+    Ncc__Error *error = reply->type && strcmp(reply->type, ncc__error__descriptor.name) == 0
+                            ? ncc__error__unpack(NULL, len, data)
+                            : NULL;
+    if (!error) {
+        ncc_warn("api.bad_reply", "%s sent an answer that is not a readable ncc.Error", service);
+        return gw_http_send_error(conn, 502, "bad_gateway", NULL,
+                                  "the %s service sent an unreadable answer", service);
+    }
+    int status =
+        error->has_status && error->status >= 400 && error->status <= 599 ? error->status : 500;
+    int rc = gw_http_send_error(conn, status, error->code ? error->code : "internal", error->field,
+                                "%s", error->message ? error->message : "");
+    ncc__error__free_unpacked(error, NULL);
+    return rc;
+}
+
 /* The service's reply envelope as the HTTP answer. */
 static int s_send_reply(struct mg_connection *conn, const gw_route_t *route, const char *service,
                         const Ncc__Envelope *reply)
 {
     size_t len = reply->has_payload ? reply->payload.len : 0;
     const uint8_t *data = reply->has_payload ? reply->payload.data : NULL;
-    if (reply->type && strcmp(reply->type, ncc__error__descriptor.name) == 0) {
-        Ncc__Error *error = ncc__error__unpack(NULL, len, data);
-        if (!error) {
-            ncc_warn("api.bad_reply", "%s sent an ncc.Error that does not unpack", service);
-            return gw_http_send_error(conn, 502, "bad_gateway", NULL,
-                                      "the %s service sent an unreadable answer", service);
-        }
-        int status =
-            error->has_status && error->status >= 400 && error->status <= 599 ? error->status : 500;
-        int rc = gw_http_send_error(conn, status, error->code ? error->code : "internal",
-                                    error->field, "%s", error->message ? error->message : "");
-        ncc__error__free_unpacked(error, NULL);
-        return rc;
-    }
+    if (reply->type && strcmp(reply->type, ncc__error__descriptor.name) == 0)
+        return s_send_error_envelope(conn, service, reply);
     const ProtobufCMessageDescriptor *desc = reply->type ? ncc_registry_find(reply->type) : NULL;
     ProtobufCMessage *message = desc ? protobuf_c_message_unpack(desc, NULL, len, data) : NULL;
     if (!message) {
@@ -302,7 +323,8 @@ out:
  * that the body also has is refused; path params win over both. 0 or the
  * status of the error response sent. */
 static int s_merge_params(struct mg_connection *conn, cJSON *object, const cJSON *query,
-                          const gw_route_match_t *match, const char *skip_param)
+                          const gw_route_match_t *match, const char *skip_param,
+                          const char *self_field, const char *self_value)
 {
     for (const cJSON *item = query->child; item; item = item->next) {
         if (cJSON_GetObjectItemCaseSensitive(object, item->string))
@@ -332,47 +354,134 @@ static int s_merge_params(struct mg_connection *conn, cJSON *object, const cJSON
         else
             cJSON_AddItemToObject(object, name, item);
     }
+    /* The signed-in user's own id, whatever the client sent. */
+    if (self_field) {
+        cJSON *item = cJSON_CreateString(self_value);
+        if (!item)
+            return gw_http_send_error(conn, 500, "internal", NULL, "out of memory");
+        if (cJSON_GetObjectItemCaseSensitive(object, self_field))
+            cJSON_ReplaceItemInObjectCaseSensitive(object, self_field, item);
+        else
+            cJSON_AddItemToObject(object, self_field, item);
+    }
     return 0;
 }
 
-static int s_call(gw_api_t *self, struct mg_connection *conn, gw_thread_t *thread,
-                  const gw_route_t *route, int index, const ProtobufCMessage *request)
+/* One bus request on the worker's own DEALER for service `index`. */
+static int s_rpc_index(gw_api_t *self, gw_thread_t *thread, int index, const ncc_ctx_t *ctx,
+                       const ProtobufCMessage *request, Ncc__Envelope **ret_reply)
 {
     const char *service = self->names[index];
-    int timeout_ms = atomic_load(&self->bus_timeout_ms);
     if (!thread->clients[index]) {
         thread->clients[index] = ncc_rpc_client_new(self->endpoints[index]);
         if (!thread->clients[index])
-            return gw_http_send_error(conn, 503, "service_unavailable", NULL,
-                                      "the %s service cannot be reached", service);
+            return -EIO;
     }
-    ncc_ctx_t ctx = {.trace_id = thread->trace_id};
-    Ncc__Envelope *reply = NULL;
-    int rc = ncc_rpc_call(thread->clients[index], &ctx, request, timeout_ms, &reply);
-    if (rc == -EMSGSIZE)
-        return gw_http_send_error(conn, 413, "too_large", NULL, "the request is too large");
-    if (rc < 0) {
-        if (rc != -ETIMEDOUT) {
-            /* A socket in trouble is replaced on the next request. */
-            ncc_warn("api.bus_error", "%s: %s", service, strerror(-rc));
-            ncc_rpc_client_destroy(&thread->clients[index]);
-        }
-        return gw_http_send_error(conn, 503, "service_unavailable", NULL,
-                                  "the %s service did not answer within %d ms", service,
-                                  timeout_ms);
+    int rc = ncc_rpc_call(thread->clients[index], ctx, request, atomic_load(&self->bus_timeout_ms),
+                          ret_reply);
+    if (rc < 0 && rc != -ETIMEDOUT && rc != -EMSGSIZE) {
+        /* A socket in trouble is replaced on the next request. */
+        ncc_warn("api.bus_error", "%s: %s", service, strerror(-rc));
+        ncc_rpc_client_destroy(&thread->clients[index]);
     }
-    int status = s_send_reply(conn, route, service, reply);
-    ncc__envelope__free_unpacked(reply, NULL);
-    return status;
+    return rc;
 }
 
-static int s_generic(gw_api_t *self, struct mg_connection *conn, gw_thread_t *thread,
-                     const gw_route_match_t *match)
+int gw_api_rpc(gw_api_t *self, gw_request_t *req, const char *service, const ncc_ctx_t *ctx,
+               const ProtobufCMessage *request, Ncc__Envelope **ret_reply)
 {
+    int index = s_service_index(self, service);
+    if (index < 0)
+        return -ENOENT;
+    return s_rpc_index(self, req->thread, index, ctx, request, ret_reply);
+}
+
+ncc_db_t *gw_api_db(gw_api_t *self, gw_request_t *req)
+{
+    if (!req->thread->db)
+        req->thread->db = gw_sessions_db_new(self->sessions);
+    return req->thread->db;
+}
+
+gw_sessions_t *gw_api_sessions(gw_api_t *self)
+{
+    return self->sessions;
+}
+
+int gw_api_read_message(gw_api_t *self, gw_request_t *req, const ProtobufCMessageDescriptor *desc,
+                        ProtobufCMessage **ret_message)
+{
+    cJSON *object = NULL;
+    ProtobufCMessage *strict = NULL;
+    int status = s_read_json_body(self, req->conn, desc, &object, &strict);
+    cJSON_Delete(object);
+    if (status > 0)
+        return status;
+    if (!strict) {
+        static const uint8_t empty[1];
+        strict = protobuf_c_message_unpack(desc, NULL, 0, empty);
+        if (!strict)
+            return gw_http_send_error(req->conn, 500, "internal", NULL, "out of memory");
+    }
+    *ret_message = strict;
+    return 0;
+}
+
+int gw_api_send_error_reply(gw_request_t *req, const char *service, const Ncc__Envelope *reply)
+{
+    return s_send_error_envelope(req->conn, service, reply);
+}
+
+/* GW_ROUTE_USER_SYNC: the reply is the user as changed; bring that user's
+ * sessions in step. The user's sessions end (but the caller's own) when the
+ * request set a password, and all of them when the user is retired;
+ * otherwise they take the user's login, name and roles. */
+static void s_user_sync(gw_api_t *self, gw_request_t *req, const cJSON *object,
+                        const Ncc__Envelope *reply)
+{
+    if (!reply->type || strcmp(reply->type, ncc__directory__user__descriptor.name) != 0)
+        return;
+    Ncc__Directory__User *user =
+        ncc__directory__user__unpack(NULL, reply->has_payload ? reply->payload.len : 0,
+                                     reply->has_payload ? reply->payload.data : NULL);
+    ncc_db_t *db = gw_api_db(self, req);
+    if (!user || !user->has_id || !db) {
+        ncc_error("session.sync_failed", "the changed user could not be read");
+        goto out;
+    }
+    bool password = cJSON_GetObjectItemCaseSensitive(object, "password") ||
+                    cJSON_GetObjectItemCaseSensitive(object, "new_password");
+    bool retired = user->has_active && !user->active;
+    int rc = 0;
+    if (retired || password) {
+        int64_t ended = gw_session_delete_user(db, user->id, retired ? NULL : req->session.id_hash);
+        rc = ended < 0 ? -EIO : 0;
+        if (ended > 0)
+            ncc_info("session.ended_for_user", "%lld sessions of user %lld ended (%s)",
+                     (long long)ended, (long long)user->id, retired ? "retired" : "password set");
+    } else {
+        unsigned roles = 0;
+        for (size_t i = 0; i < user->n_roles; i++)
+            roles |= ncc_role_parse(user->roles[i]) & NCC_ROLES_USERS;
+        rc = gw_session_update_user(db, user->id, user->login, user->name, roles);
+    }
+    if (rc < 0)
+        ncc_error("session.sync_failed", "sessions of user %lld not brought in step: %s",
+                  (long long)user->id, ncc_db_error(db));
+out:
+    if (user)
+        ncc__directory__user__free_unpacked(user, NULL);
+}
+
+static int s_generic(gw_api_t *self, gw_request_t *req)
+{
+    struct mg_connection *conn = req->conn;
+    const gw_route_match_t *match = req->match;
     const gw_route_t *route = match->route;
-    const struct mg_request_info *info = mg_get_request_info(conn);
+    const struct mg_request_info *info = req->info;
     cJSON *object = NULL, *query = NULL;
     ProtobufCMessage *request = NULL;
+    Ncc__Envelope *reply = NULL;
     ncc_json_error_t err;
     int status;
 
@@ -396,7 +505,7 @@ static int s_generic(gw_api_t *self, struct mg_connection *conn, gw_thread_t *th
     }
 
     bool has_params = (info->query_string && *info->query_string) ||
-                      match->param_count > (param_name[0] ? 1u : 0u);
+                      match->param_count > (param_name[0] ? 1u : 0u) || route->self_field;
     if (s_method_has_body(info->request_method)) {
         ProtobufCMessage *strict = NULL;
         status = s_read_json_body(self, conn, desc, &object, has_params ? NULL : &strict);
@@ -428,7 +537,8 @@ static int s_generic(gw_api_t *self, struct mg_connection *conn, gw_thread_t *th
                          : gw_http_send_error(conn, 500, "internal", NULL, "out of memory");
             goto out;
         }
-        status = s_merge_params(conn, object, query, match, param_name[0] ? param_name : NULL);
+        status = s_merge_params(conn, object, query, match, param_name[0] ? param_name : NULL,
+                                route->self_field, req->session.user_id_text);
         if (status > 0)
             goto out;
         if (ncc_json_to_pb(desc, object, NCC_JSON_STRINGS_AS_SCALARS, &request, &err) < 0) {
@@ -436,8 +546,29 @@ static int s_generic(gw_api_t *self, struct mg_connection *conn, gw_thread_t *th
             goto out;
         }
     }
-    status = s_call(self, conn, thread, route, index, request);
+
+    /* Public routes carry no actor; the others act for the signed-in user. */
+    ncc_ctx_t ctx = {.trace_id = req->thread->trace_id};
+    if (req->has_session)
+        ctx = gw_auth_user_ctx(req);
+    int rc = s_rpc_index(self, req->thread, index, &ctx, request, &reply);
+    if (rc == -EMSGSIZE) {
+        status = gw_http_send_error(conn, 413, "too_large", NULL, "the request is too large");
+        goto out;
+    }
+    if (rc < 0) {
+        status = gw_http_send_error(conn, 503, "service_unavailable", NULL,
+                                    "the %s service did not answer within %d ms", service,
+                                    atomic_load(&self->bus_timeout_ms));
+        goto out;
+    }
+    bool failed = reply->type && strcmp(reply->type, ncc__error__descriptor.name) == 0;
+    if (!failed && (route->flags & GW_ROUTE_USER_SYNC) && req->has_session)
+        s_user_sync(self, req, object, reply);
+    status = s_send_reply(conn, route, service, reply);
 out:
+    if (reply)
+        ncc__envelope__free_unpacked(reply, NULL);
     if (request)
         protobuf_c_message_free_unpacked(request, NULL);
     cJSON_Delete(object);
@@ -496,7 +627,9 @@ static const char *s_probe_status(const s_probe_t *probe, Ncc__HealthReply **ret
     return detail->has_ready && detail->ready ? "up" : "not_ready";
 }
 
-static int s_health(gw_api_t *self, struct mg_connection *conn, gw_thread_t *thread)
+/* With `detail` (a signed-in caller) each service's HealthReply (instance,
+ * version, ...) is included; anonymous callers get the statuses only. */
+static int s_health(gw_api_t *self, struct mg_connection *conn, gw_thread_t *thread, bool detail)
 {
     size_t n = self->service_count;
     s_probe_t probes[GW_MAX_SERVICES];
@@ -526,7 +659,7 @@ static int s_health(gw_api_t *self, struct mg_connection *conn, gw_thread_t *thr
         ncc__service_health__init(item);
         item->name = (char *)probes[i].name;
         item->status = (char *)s_probe_status(&probes[i], &details[i]);
-        item->detail = details[i];
+        item->detail = detail ? details[i] : NULL;
         item->has_latency_ms = true;
         item->latency_ms = (int32_t)((probes[i].latency_us + 500) / 1000);
         item_ptrs[i] = item;
@@ -567,17 +700,97 @@ int gw_api_longest_request_ms(gw_api_t *self)
     return bus > health ? bus : health;
 }
 
+/* A refused attempt on an audited route by a signed-in user is audited
+ * ("denied"); the refusal stands whether or not the entry is written. */
+static int s_refuse(gw_api_t *self, gw_request_t *req, int status, const char *code,
+                    const char *message)
+{
+    const gw_route_t *route = req->match->route;
+    ncc_warn("auth.refused", "%s %s by user %s from %s: %s", req->info->request_method,
+             req->info->local_uri, req->session.user_id_text, req->address, code);
+    if ((route->flags & GW_ROUTE_AUDIT) && req->has_session) {
+        int rc = gw_auth_audit(self, req, status, code);
+        if (rc < 0)
+            ncc_error("audit.append_failed", "refused %s by user %s not audited: %s", route->action,
+                      req->session.user_id_text, strerror(-rc));
+    }
+    return gw_http_send_error(req->conn, status, code, NULL, "%s", message);
+}
+
+/* Runs the route's handler. */
+static int s_dispatch(gw_api_t *self, gw_request_t *req)
+{
+    switch (req->match->route->kind) {
+    case GW_ROUTE_HEALTH:
+        return s_health(self, req->conn, req->thread, req->has_session);
+    case GW_ROUTE_LOGIN:
+        return gw_auth_login(self, req);
+    case GW_ROUTE_LOGOUT:
+        return gw_auth_logout(self, req);
+    case GW_ROUTE_LOGOUT_ALL:
+        return gw_auth_logout_all(self, req);
+    case GW_ROUTE_ME:
+        return gw_auth_me(self, req);
+    case GW_ROUTE_GENERIC:
+    default:
+        return s_generic(self, req);
+    }
+}
+
+/* An audited route: the answer is held until its audit entry is written; no
+ * entry, no answer (503 audit_unavailable). Sign-outs audit themselves. */
+static int s_dispatch_audited(gw_api_t *self, gw_request_t *req)
+{
+    const gw_route_t *route = req->match->route;
+    if (route->kind == GW_ROUTE_LOGOUT || route->kind == GW_ROUTE_LOGOUT_ALL)
+        return s_dispatch(self, req);
+    gw_http_hold(req->conn);
+    s_dispatch(self, req);
+    int status = gw_http_held_status(req->conn);
+    if (status == 0) {
+        gw_http_drop(req->conn); /* answered already (out of memory while holding) */
+        return 500;
+    }
+    int rc = gw_auth_audit(self, req, status, req->thread->error_code);
+    if (rc < 0) {
+        ncc_error("audit.append_failed",
+                  "%s %s by user %s (%s) from %s, status %d: %s; "
+                  "answered 503 instead",
+                  route->action, req->info->local_uri, req->session.user_id_text,
+                  req->session.login, req->address, status, strerror(-rc));
+        gw_http_drop(req->conn);
+        return gw_http_send_error(
+            req->conn, 503, "audit_unavailable", NULL,
+            "the audit log cannot be written; nothing is answered without it");
+    }
+    return gw_http_flush(req->conn);
+}
+
 static int s_handle(gw_api_t *self, struct mg_connection *conn)
 {
-    const struct mg_request_info *info = mg_get_request_info(conn);
-    gw_thread_t *thread = gw_thread_of(conn);
-    if (!thread)
+    gw_request_t req = {.conn = conn, .info = mg_get_request_info(conn)};
+    const struct mg_request_info *info = req.info;
+    req.thread = gw_thread_of(conn);
+    if (!req.thread)
         return gw_http_send_error(conn, 500, "internal", NULL, "worker thread not initialised");
+    gw_auth_client(&req, self->trusted_proxies);
 
     gw_route_match_t match;
     char allow[64];
     int rc = gw_routes_find(gw_routes, info->request_method, info->local_uri, &match, allow,
                             sizeof allow);
+    req.match = rc == 0 ? &match : NULL;
+
+    /* R21: the staff API only from the allowed networks; the public
+     * resident routes (GW_ROUTE_OPEN) from anywhere. */
+    bool open = req.match && (match.route->flags & GW_ROUTE_OPEN);
+    if (!open && !gw_cidr_list_contains(self->staff_allow, req.address)) {
+        ncc_warn("auth.address_refused", "%s %s from %s: not in NCC_STAFF_ALLOW_CIDRS",
+                 info->request_method, info->local_uri,
+                 req.address[0] ? req.address : "an unknown address");
+        return gw_http_send_error(conn, 403, "address_not_allowed", NULL,
+                                  "this address may not use this part of the API");
+    }
     if (rc == -EOPNOTSUPP) {
         static const char body[] = "{\"error\":{\"code\":\"method_not_allowed\","
                                    "\"message\":\"this endpoint does not take that method\"}}";
@@ -585,14 +798,41 @@ static int s_handle(gw_api_t *self, struct mg_connection *conn)
     }
     if (rc < 0)
         return gw_http_send_error(conn, 404, "not_found", NULL, "no such endpoint");
+    const gw_route_t *route = match.route;
+    bool changes = gw_auth_changes_state(info->request_method);
 
-    switch (match.route->kind) {
-    case GW_ROUTE_HEALTH:
-        return s_health(self, conn, thread);
-    case GW_ROUTE_GENERIC:
-    default:
-        return s_generic(self, conn, thread, &match);
+    if (route->flags & GW_ROUTE_PUBLIC) {
+        if (changes && !gw_auth_origin_ok(&req))
+            return gw_http_send_error(conn, 403, "origin_mismatch", NULL,
+                                      "the request comes from another origin");
+        /* Health shows its detail to signed-in users only. */
+        if (route->kind == GW_ROUTE_HEALTH && gw_auth_session(self, &req) < 0)
+            req.has_session = false;
+        return s_dispatch(self, &req);
     }
+
+    rc = gw_auth_session(self, &req);
+    if (rc == -EAGAIN || rc == -EIO)
+        return gw_http_send_error(conn, 503, "service_unavailable", NULL,
+                                  "sessions are unavailable (database)");
+    if (rc < 0) {
+        if (route->flags & GW_ROUTE_AUDIT)
+            ncc_warn("auth.unauthenticated", "%s %s from %s: no valid session (%s)",
+                     info->request_method, info->local_uri, req.address, route->action);
+        return gw_http_send_error(conn, 401, "unauthenticated", NULL,
+                                  "sign in first (no session, or it has ended)");
+    }
+    if (!(req.session.roles & route->roles))
+        return s_refuse(self, &req, 403, "forbidden", "your role may not do this");
+    if (changes && !gw_auth_origin_ok(&req))
+        return s_refuse(self, &req, 403, "origin_mismatch",
+                        "the request comes from another origin");
+    if (changes && !gw_auth_csrf_ok(&req))
+        return s_refuse(self, &req, 403, "csrf_failed",
+                        "the X-CSRF-Token header is missing or wrong");
+    if (route->flags & GW_ROUTE_AUDIT)
+        return s_dispatch_audited(self, &req);
+    return s_dispatch(self, &req);
 }
 
 int gw_api_handle(struct mg_connection *conn, void *cbdata)

@@ -12,21 +12,52 @@
 
 #include "api.h"
 #include "http.h"
+#include "ncc/crypto.h"
 #include "ncc/health.h"
 #include "ncc/log.h"
 #include "ncc/version.h"
 #include "routes.h"
+#include "session.h"
 #include "tls.h"
 
 struct gw {
-    gw_settings_t *settings;  /* borrowed; reloaded on SIGHUP */
-    gw_api_t *api;            /* the /api/v1 handler's state */
-    struct mg_context *https; /* TLS listener */
-    struct mg_context *http;  /* plain listener behind a TLS edge, or NULL */
-    ncc_health_t *health;     /* /healthz /readyz /metrics on its own port */
-    bool library;             /* mg_init_library called */
-    sigset_t signals;         /* SIGTERM, SIGINT, SIGHUP: received by gw_run */
+    gw_settings_t *settings;    /* borrowed; reloaded on SIGHUP */
+    gw_sessions_t *sessions;    /* the session store and its maintenance thread */
+    gw_api_t *api;              /* the /api/v1 handler's state */
+    struct mg_context *https;   /* TLS listener */
+    struct mg_context *http;    /* plain listener behind a TLS edge, or NULL */
+    ncc_health_t *health;       /* /healthz /readyz /metrics on its own port */
+    bool library;               /* mg_init_library called */
+    sigset_t signals;           /* SIGTERM, SIGINT, SIGHUP: received by gw_run */
+    pthread_mutex_t ready_lock; /* guards the three flags below and /readyz */
+    bool listening;             /* the listeners are up */
+    bool sessions_ready;        /* the sessions' schema is migrated */
+    bool stopping;              /* SIGTERM: not ready any more */
 };
+
+/* /readyz: ready once the listeners are up and the sessions can be used,
+ * until the stop. */
+static void s_update_ready(gw_t *self)
+{
+    pthread_mutex_lock(&self->ready_lock);
+    const char *reason = self->stopping          ? "stopping"
+                         : !self->listening      ? "starting"
+                         : !self->sessions_ready ? "sessions database unavailable"
+                                                 : NULL;
+    if (self->health)
+        ncc_health_set_ready(self->health, reason == NULL, reason);
+    pthread_mutex_unlock(&self->ready_lock);
+}
+
+/* From the session store's maintenance thread. */
+static void s_sessions_ready(void *arg)
+{
+    gw_t *self = arg;
+    pthread_mutex_lock(&self->ready_lock);
+    self->sessions_ready = true;
+    pthread_mutex_unlock(&self->ready_lock);
+    s_update_ready(self);
+}
 
 /* ---- civetweb callbacks ---------------------------------------------------- */
 
@@ -189,6 +220,7 @@ gw_t *gw_new(gw_settings_t *settings)
     gw_t *self = calloc(1, sizeof *self);
     if (!self)
         return NULL;
+    pthread_mutex_init(&self->ready_lock, NULL);
     self->settings = settings;
     const gw_settings_values_t *v = &settings->values;
     char err[256];
@@ -220,13 +252,15 @@ gw_t *gw_new(gw_settings_t *settings)
     }
     if (s_prepare_certificate(v->tls_cert) < 0)
         goto fail;
-    self->api = gw_api_new(settings, err, sizeof err);
-    if (!self->api) {
-        ncc_error("config.invalid", "%s", err);
+    /* Every bus request is signed with the actor it is made for. */
+    int key_rc = ncc_actor_key_from_env();
+    if (key_rc == -EINVAL) {
+        ncc_error("config.invalid", "NCC_BUS_ACTOR_KEY must be 32 bytes in base64");
         goto fail;
     }
-    gw_http_configure(v->hsts_max_age);
-
+    if (key_rc == -ENOKEY)
+        ncc_warn("bus.actor_key_missing",
+                 "NCC_BUS_ACTOR_KEY is not set: actors on the bus are NOT proven to the services");
     mg_init_library(MG_FEATURES_TLS);
     self->library = true;
     ncc_health_options_t health_options = {.service = "gateway", .listen = v->health_listen};
@@ -235,7 +269,28 @@ gw_t *gw_new(gw_settings_t *settings)
         ncc_error("health.bind_failed", "cannot serve health on %s", v->health_listen);
         goto fail;
     }
-    ncc_health_set_ready(self->health, false, "starting");
+    s_update_ready(self);
+
+    gw_sessions_options_t session_options = {
+        .database_url = v->database_url,
+        .owner_url = v->database_owner_url,
+        .retry_max_ms = v->db_retry_max_ms,
+        .idle_s = gw_settings_idle_s(v),
+        .max_s = gw_settings_max_s(v),
+        .on_ready = s_sessions_ready,
+        .on_ready_arg = self,
+    };
+    self->sessions = gw_sessions_new(&session_options);
+    if (!self->sessions) {
+        ncc_error("session.setup_failed", "cannot start the session store");
+        goto fail;
+    }
+    self->api = gw_api_new(settings, self->sessions, err, sizeof err);
+    if (!self->api) {
+        ncc_error("config.invalid", "%s", err);
+        goto fail;
+    }
+    gw_http_configure(v->hsts_max_age);
 
     self->https = s_start_listener(self, settings->https_effective, true);
     if (!self->https)
@@ -249,7 +304,10 @@ gw_t *gw_new(gw_settings_t *settings)
         if (!self->http)
             goto fail;
     }
-    ncc_health_set_ready(self->health, true, NULL);
+    pthread_mutex_lock(&self->ready_lock);
+    self->listening = true;
+    pthread_mutex_unlock(&self->ready_lock);
+    s_update_ready(self);
 
     char *described = gw_settings_describe(settings);
     ncc_info("gateway.start", "ncc-gateway %s (civetweb %s) on https %s%s%s, health %s; %s",
@@ -268,9 +326,14 @@ static void *s_stop_listener(void *arg)
     return NULL;
 }
 
+/* Under ready_lock, so that the session store's thread never reports to a
+ * health server that is going away. */
 static void *s_stop_health(void *arg)
 {
-    ncc_health_destroy(arg);
+    gw_t *self = arg;
+    pthread_mutex_lock(&self->ready_lock);
+    ncc_health_destroy(&self->health);
+    pthread_mutex_unlock(&self->ready_lock);
     return NULL;
 }
 
@@ -287,7 +350,7 @@ void gw_destroy(gw_t **self_p)
     bool http_threaded =
         self->http && pthread_create(&http_stopper, NULL, s_stop_listener, self->http) == 0;
     bool health_threaded =
-        self->health && pthread_create(&health_stopper, NULL, s_stop_health, &self->health) == 0;
+        self->health && pthread_create(&health_stopper, NULL, s_stop_health, self) == 0;
     if (self->https)
         mg_stop(self->https);
     if (http_threaded)
@@ -296,11 +359,14 @@ void gw_destroy(gw_t **self_p)
         mg_stop(self->http);
     if (health_threaded)
         pthread_join(health_stopper, NULL);
-    else
-        ncc_health_destroy(&self->health);
+    else if (self->health)
+        s_stop_health(self);
     if (self->library)
         mg_exit_library();
     gw_api_destroy(&self->api);
+    /* After the workers, which use it. */
+    gw_sessions_destroy(&self->sessions);
+    pthread_mutex_destroy(&self->ready_lock);
     free(self);
     *self_p = NULL;
 }
@@ -314,9 +380,13 @@ static void s_reload(gw_t *self)
     }
     const gw_settings_values_t *v = &self->settings->values;
     gw_api_set_limits(self->api, v);
+    gw_sessions_set_limits(self->sessions, gw_settings_idle_s(v), gw_settings_max_s(v));
     ncc_log_init("gateway", v->log_level);
-    ncc_info("config.reloaded", "max body %d bytes, bus timeout %d ms, health timeout %d ms",
-             v->max_body_bytes, v->bus_timeout_ms, v->health_timeout_ms);
+    ncc_info("config.reloaded",
+             "max body %d bytes, bus timeout %d ms, health timeout %d ms, sessions idle %d s, "
+             "at most %d s",
+             v->max_body_bytes, v->bus_timeout_ms, v->health_timeout_ms, gw_settings_idle_s(v),
+             gw_settings_max_s(v));
 }
 
 int gw_run(gw_t *self)
@@ -330,8 +400,10 @@ int gw_run(gw_t *self)
             continue;
         }
         ncc_info("gateway.stop", "signal %d: finishing the requests in flight", signum);
-        if (self->health)
-            ncc_health_set_ready(self->health, false, "stopping");
+        pthread_mutex_lock(&self->ready_lock);
+        self->stopping = true;
+        pthread_mutex_unlock(&self->ready_lock);
+        s_update_ready(self);
         /* A request in flight ends within its bus timeout; a second more for
          * writing the answer. */
         int left = gw_api_drain(self->api, gw_api_longest_request_ms(self->api) + 1000);

@@ -1,9 +1,9 @@
 /* gateway: the ncc-gateway process object. Owns the HTTPS listener (and the
  * optional plain HTTP one for a TLS edge in front), each a civetweb context
- * serving gateway/web and the /api/v1 handler, the certificate, and its own
- * health server. It is not an ncc_service_t: it has no database, no ROUTER
- * and no event loop of its own; civetweb's worker threads do the work and
- * the main thread only waits for signals. */
+ * serving gateway/web and the /api/v1 handler, the certificate, the session
+ * store (schema auth, session.h) and its own health server. It is not an
+ * ncc_service_t: it has no ROUTER and no event loop of its own; civetweb's
+ * worker threads do the work and the main thread only waits for signals. */
 #ifndef GW_GATEWAY_H
 #define GW_GATEWAY_H
 

@@ -27,6 +27,15 @@ gw_thread_t *gw_thread_new(void)
     return calloc(1, sizeof(gw_thread_t));
 }
 
+static void s_hold_clear(gw_thread_t *thread)
+{
+    free(thread->hold.content_type);
+    free(thread->hold.body);
+    free(thread->hold.extra_name);
+    free(thread->hold.extra_value);
+    memset(&thread->hold, 0, sizeof thread->hold);
+}
+
 void gw_thread_destroy(gw_thread_t **self_p)
 {
     if (!self_p || !*self_p)
@@ -34,6 +43,8 @@ void gw_thread_destroy(gw_thread_t **self_p)
     gw_thread_t *self = *self_p;
     for (size_t i = 0; i < GW_MAX_SERVICES; i++)
         ncc_rpc_client_destroy(&self->clients[i]);
+    ncc_db_destroy(&self->db);
+    s_hold_clear(self);
     free(self);
     *self_p = NULL;
 }
@@ -71,6 +82,8 @@ void gw_http_begin(struct mg_connection *conn)
     if (!thread)
         return;
     thread->started_us = s_now_us();
+    thread->error_code[0] = '\0';
+    s_hold_clear(thread);
     const char *given = mg_get_header(conn, "X-Request-Id");
     if (gw_http_request_id_valid(given))
         snprintf(thread->trace_id, sizeof thread->trace_id, "%s", given);
@@ -94,17 +107,89 @@ void gw_http_end(const struct mg_connection *conn, int status)
     ncc_log_set_trace(NULL);
 }
 
+/* Keeps a copy of the answer in the thread. Returns status, or 500 after
+ * sending a plain error when the copy cannot be made. */
+static int s_hold(struct mg_connection *conn, gw_thread_t *thread, int status,
+                  const char *content_type, const char *body, size_t len, const char *extra_name,
+                  const char *extra_value)
+{
+    s_hold_clear(thread);
+    thread->hold.active = true;
+    thread->hold.status = status;
+    thread->hold.content_type = strdup(content_type ? content_type : GW_JSON_TYPE);
+    thread->hold.body = malloc(len + 1);
+    thread->hold.extra_name = extra_name ? strdup(extra_name) : NULL;
+    thread->hold.extra_value = extra_name ? strdup(extra_value ? extra_value : "") : NULL;
+    if (!thread->hold.content_type || !thread->hold.body ||
+        (extra_name && (!thread->hold.extra_name || !thread->hold.extra_value))) {
+        s_hold_clear(thread);
+        static const char fallback[] =
+            "{\"error\":{\"code\":\"internal\",\"message\":\"out of memory\"}}";
+        return gw_http_send(conn, 500, GW_JSON_TYPE, fallback, sizeof fallback - 1, NULL, NULL);
+    }
+    if (len)
+        memcpy(thread->hold.body, body, len);
+    thread->hold.body[len] = '\0';
+    thread->hold.len = len;
+    thread->hold.held = true;
+    return status;
+}
+
+void gw_http_hold(struct mg_connection *conn)
+{
+    gw_thread_t *thread = gw_thread_of(conn);
+    if (!thread)
+        return;
+    s_hold_clear(thread);
+    thread->hold.active = true;
+}
+
+int gw_http_flush(struct mg_connection *conn)
+{
+    gw_thread_t *thread = gw_thread_of(conn);
+    if (!thread || !thread->hold.held) {
+        if (thread)
+            s_hold_clear(thread);
+        return 0;
+    }
+    thread->hold.active = false;
+    int status =
+        gw_http_send(conn, thread->hold.status, thread->hold.content_type, thread->hold.body,
+                     thread->hold.len, thread->hold.extra_name, thread->hold.extra_value);
+    s_hold_clear(thread);
+    return status;
+}
+
+void gw_http_drop(struct mg_connection *conn)
+{
+    gw_thread_t *thread = gw_thread_of(conn);
+    if (thread)
+        s_hold_clear(thread);
+}
+
+int gw_http_held_status(const struct mg_connection *conn)
+{
+    gw_thread_t *thread = gw_thread_of(conn);
+    return thread && thread->hold.held ? thread->hold.status : 0;
+}
+
 int gw_http_send(struct mg_connection *conn, int status, const char *content_type, const char *body,
                  size_t len, const char *extra_name, const char *extra_value)
 {
     const struct mg_request_info *info = mg_get_request_info(conn);
     gw_thread_t *thread = gw_thread_of(conn);
+    if (thread && thread->hold.active)
+        return s_hold(conn, thread, status, content_type, body, len, extra_name, extra_value);
     char length[32];
     snprintf(length, sizeof length, "%zu", len);
+    if (status == 204)
+        len = 0;
 
     mg_response_header_start(conn, status);
-    mg_response_header_add(conn, "Content-Type", content_type, -1);
-    mg_response_header_add(conn, "Content-Length", length, -1);
+    if (status != 204) {
+        mg_response_header_add(conn, "Content-Type", content_type, -1);
+        mg_response_header_add(conn, "Content-Length", length, -1);
+    }
     mg_response_header_add(conn, "Cache-Control", "no-store", -1);
     mg_response_header_add_lines(conn, GW_SECURITY_HEADERS);
     if (info->is_ssl && s_hsts_max_age > 0) {
@@ -130,6 +215,9 @@ int gw_http_send_error(struct mg_connection *conn, int status, const char *code,
     va_start(ap, fmt);
     vsnprintf(message, sizeof message, fmt, ap);
     va_end(ap);
+    gw_thread_t *thread = gw_thread_of(conn);
+    if (thread)
+        snprintf(thread->error_code, sizeof thread->error_code, "%s", code);
 
     char *text = NULL;
     cJSON *root = cJSON_CreateObject();

@@ -8,13 +8,36 @@
 #include <string.h>
 
 /* clang-format off */
+#define S_ADMIN     NCC_ROLE_ADMIN
+#define S_OVERSIGHT (NCC_ROLE_SUPERVISOR | NCC_ROLE_ADMIN)
+#define S_PUBLIC    GW_ROUTE_PUBLIC
+#define S_AUDIT     GW_ROUTE_AUDIT
 const gw_route_t gw_routes[] = {
-    /* method   pattern                              service      request type       roles         flags            kind */
-    {"GET",  "/api/v1/health",                  NULL,        NULL,              NCC_ROLES_USERS, GW_ROUTE_PUBLIC, GW_ROUTE_HEALTH},
-    {"GET",  "/api/v1/services/{service}/ping", "{service}", "ncc.Ping",        NCC_ROLES_USERS, 0,               GW_ROUTE_GENERIC},
-    {"POST", "/api/v1/services/{service}/ping", "{service}", "ncc.Ping",        NCC_ROLES_USERS, 0,               GW_ROUTE_GENERIC},
-    {NULL, NULL, NULL, NULL, 0, 0, GW_ROUTE_GENERIC},
+    /* method   pattern                              service      request type                     roles            flags                               kind                 audit action          self field */
+    {"GET",    "/api/v1/health",                  NULL,        NULL,                            NCC_ROLES_USERS, S_PUBLIC | GW_ROUTE_OPEN,           GW_ROUTE_HEALTH,     NULL,                 NULL},
+    {"GET",    "/api/v1/services/{service}/ping", "{service}", "ncc.Ping",                      NCC_ROLES_USERS, S_PUBLIC,                           GW_ROUTE_GENERIC,    NULL,                 NULL},
+    {"POST",   "/api/v1/services/{service}/ping", "{service}", "ncc.Ping",                      NCC_ROLES_USERS, S_PUBLIC,                           GW_ROUTE_GENERIC,    NULL,                 NULL},
+    /* sessions (sign-in is audited by ncc-directory itself) */
+    {"POST",   "/api/v1/session",                 "directory", "ncc.directory.Authenticate",    NCC_ROLES_USERS, S_PUBLIC,                           GW_ROUTE_LOGIN,      NULL,                 NULL},
+    {"DELETE", "/api/v1/session",                 NULL,        NULL,                            NCC_ROLES_USERS, S_AUDIT,                            GW_ROUTE_LOGOUT,     "session.logout",     NULL},
+    {"DELETE", "/api/v1/sessions",                NULL,        NULL,                            NCC_ROLES_USERS, S_AUDIT,                            GW_ROUTE_LOGOUT_ALL, "session.logout_all", NULL},
+    {"GET",    "/api/v1/me",                      "directory", "ncc.directory.GetUser",         NCC_ROLES_USERS, 0,                                  GW_ROUTE_ME,         NULL,                 NULL},
+    {"POST",   "/api/v1/me/password",             "directory", "ncc.directory.ChangePassword",  NCC_ROLES_USERS, S_AUDIT | GW_ROUTE_USER_SYNC,        GW_ROUTE_GENERIC,    "password.change",    "user_id"},
+    /* users and roles (R9, R18) */
+    {"GET",    "/api/v1/users",                   "directory", "ncc.directory.ListUsers",       S_ADMIN,         S_AUDIT,                            GW_ROUTE_GENERIC,    "user.list",          NULL},
+    {"POST",   "/api/v1/users",                   "directory", "ncc.directory.CreateUser",      S_ADMIN,         S_AUDIT | GW_ROUTE_CREATED,         GW_ROUTE_GENERIC,    "user.create",        NULL},
+    {"GET",    "/api/v1/users/{id}",              "directory", "ncc.directory.GetUser",         S_ADMIN,         S_AUDIT,                            GW_ROUTE_GENERIC,    "user.read",          NULL},
+    {"PATCH",  "/api/v1/users/{id}",              "directory", "ncc.directory.UpdateUser",      S_ADMIN,         S_AUDIT | GW_ROUTE_USER_SYNC,       GW_ROUTE_GENERIC,    "user.update",        NULL},
+    {"DELETE", "/api/v1/users/{id}",              "directory", "ncc.directory.DeleteUser",      S_ADMIN,         S_AUDIT | GW_ROUTE_USER_SYNC,       GW_ROUTE_GENERIC,    "user.delete",        NULL},
+    /* the audit log (R17) */
+    {"GET",    "/api/v1/audit",                   "directory", "ncc.directory.AuditSearch",     S_OVERSIGHT,     S_AUDIT,                            GW_ROUTE_GENERIC,    "audit.search",       NULL},
+    {"GET",    "/api/v1/audit/verify",            "directory", "ncc.directory.AuditVerify",     S_OVERSIGHT,     0,                                  GW_ROUTE_GENERIC,    NULL,                 NULL},
+    {NULL, NULL, NULL, NULL, 0, 0, GW_ROUTE_GENERIC, NULL, NULL},
 };
+#undef S_ADMIN
+#undef S_OVERSIGHT
+#undef S_PUBLIC
+#undef S_AUDIT
 /* clang-format on */
 
 /* The next segment of a path or pattern starting at *p (just after a '/'):
@@ -129,6 +152,43 @@ static bool s_pattern_has_param(const char *pattern, const char *name, size_t na
     return false;
 }
 
+/* An audit action: 1 to 64 of [a-z0-9._] (what ncc-directory accepts). */
+static bool s_action_ok(const char *action)
+{
+    size_t len = action ? strlen(action) : 0;
+    if (len == 0 || len > 64)
+        return false;
+    for (const char *p = action; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '.' || *p == '_'))
+            return false;
+    return true;
+}
+
+/* The security columns agree with each other (routes.h, gw_routes_check). */
+static bool s_security_ok(const gw_route_t *route)
+{
+    bool is_public = route->flags & GW_ROUTE_PUBLIC;
+    bool open = route->flags & GW_ROUTE_OPEN;
+    bool audit = route->flags & GW_ROUTE_AUDIT;
+    if (!is_public && !(route->roles & NCC_ROLES_USERS))
+        return false;
+    if (open && !is_public)
+        return false;
+    if (audit != (route->action != NULL) || (audit && !s_action_ok(route->action)))
+        return false;
+    if (route->self_field && is_public)
+        return false;
+    bool resident = strncmp(route->pattern, "/api/v1/public/", 15) == 0 ||
+                    strncmp(route->pattern, "/api/v1/pbx/", 12) == 0;
+    if (resident && !open)
+        return false;
+    bool needs_session = route->kind == GW_ROUTE_LOGOUT || route->kind == GW_ROUTE_LOGOUT_ALL ||
+                         route->kind == GW_ROUTE_ME;
+    if ((needs_session && is_public) || (route->kind == GW_ROUTE_LOGIN && !is_public))
+        return false;
+    return true;
+}
+
 static bool s_line_ok(const gw_route_t *route)
 {
     static const char *const methods[] = {"GET", "POST", "PUT", "PATCH", "DELETE"};
@@ -137,7 +197,9 @@ static bool s_line_ok(const gw_route_t *route)
         method_ok = method_ok || strcmp(route->method, methods[i]) == 0;
     if (!method_ok || !route->pattern || strncmp(route->pattern, "/api/v1/", 8) != 0)
         return false;
-    if (route->kind == GW_ROUTE_GENERIC && (!route->service || !route->request_type))
+    bool one_request = route->kind == GW_ROUTE_GENERIC || route->kind == GW_ROUTE_LOGIN ||
+                       route->kind == GW_ROUTE_ME;
+    if (one_request && (!route->service || !route->request_type))
         return false;
     /* Segments: non-empty; a param is {name} with [a-z0-9_] and unique. */
     const char *p = route->pattern + 1;
@@ -168,7 +230,7 @@ static bool s_line_ok(const gw_route_t *route)
             !s_pattern_has_param(route->pattern, route->service + 1, slen - 2))
             return false;
     }
-    return true;
+    return s_security_ok(route);
 }
 
 int gw_routes_check(const gw_route_t *table, size_t *ret_line)

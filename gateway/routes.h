@@ -12,14 +12,27 @@
 
 /* Route flags. */
 enum {
-    GW_ROUTE_CREATED = 1u << 0, /* success answers 201 Created (POST that creates) */
-    GW_ROUTE_PUBLIC = 1u << 1,  /* no session needed (health, public FAQ, webhooks) */
+    GW_ROUTE_CREATED = 1u << 0,   /* success answers 201 Created (POST that creates) */
+    GW_ROUTE_PUBLIC = 1u << 1,    /* no session needed (health, public FAQ, webhooks) */
+    GW_ROUTE_OPEN = 1u << 2,      /* reachable from any address, outside the staff allow-list
+                                     (public resident routes, signed webhooks, health); only
+                                     with GW_ROUTE_PUBLIC */
+    GW_ROUTE_AUDIT = 1u << 3,     /* reads personal data, changes or exports: every answer (and
+                                     every refused attempt of a signed-in user) is written to the
+                                     audit log under `action`; no audit, no answer (503) */
+    GW_ROUTE_USER_SYNC = 1u << 4, /* the reply is an ncc.directory.User just changed: that
+                                     user's sessions take its login, name and roles, and end
+                                     when it is retired or its password was set */
 };
 
 /* Special endpoints that are not one bus request (e.g. the health fan-out). */
 typedef enum {
     GW_ROUTE_GENERIC = 0, /* JSON -> request_type -> service -> reply as JSON */
     GW_ROUTE_HEALTH,      /* HealthRequest to every service at once -> HealthSummary */
+    GW_ROUTE_LOGIN,       /* POST /api/v1/session: Authenticate, then a new session */
+    GW_ROUTE_LOGOUT,      /* DELETE /api/v1/session: ends this session */
+    GW_ROUTE_LOGOUT_ALL,  /* DELETE /api/v1/sessions: ends every session of the user */
+    GW_ROUTE_ME,          /* GET /api/v1/me: the user (GetUser) and the CSRF token */
 } gw_route_kind_t;
 
 typedef struct {
@@ -27,9 +40,12 @@ typedef struct {
     const char *pattern;      /* "/api/v1/records/{id}": literal segments and {name} */
     const char *service;      /* "history", or "{name}": the service named by that path param */
     const char *request_type; /* protobuf full name, "ncc.Ping"; NULL for special kinds */
-    unsigned roles;       /* NCC_ROLE_* mask allowed (ncc/roles.h); enforced once sessions exist */
-    unsigned flags;       /* GW_ROUTE_* */
-    gw_route_kind_t kind; /* GW_ROUTE_GENERIC for nearly every route */
+    unsigned roles;         /* NCC_ROLE_* mask allowed (ncc/roles.h), checked against the session */
+    unsigned flags;         /* GW_ROUTE_* */
+    gw_route_kind_t kind;   /* GW_ROUTE_GENERIC for nearly every route */
+    const char *action;     /* audit action ("user.update") with GW_ROUTE_AUDIT, else NULL */
+    const char *self_field; /* request field set to the signed-in user's id, over anything
+                               the client sent ("user_id"), or NULL */
 } gw_route_t;
 
 /* The table, ending with a line whose method is NULL. */
@@ -66,8 +82,12 @@ const char *gw_route_param(const gw_route_match_t *match, const char *name, char
 
 /* Checks a table: patterns start with "/api/v1/", params are well formed and
  * unique, a "{name}" service names a param of its pattern, no two lines share
- * method and pattern. 0, or -EINVAL with the offending line index in
- * *ret_line. Run at start so a bad line fails loudly. */
+ * method and pattern, a route that is not public admits some role,
+ * GW_ROUTE_OPEN only on public routes, an action (a-z 0-9 . _) exactly on
+ * GW_ROUTE_AUDIT routes, a self_field only on routes with a session, and
+ * every route under /api/v1/public/ or /api/v1/pbx/ public and open. 0, or
+ * -EINVAL with the offending line index in *ret_line. Run at start so a bad
+ * line fails loudly. */
 int gw_routes_check(const gw_route_t *table, size_t *ret_line);
 
 #endif

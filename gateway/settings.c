@@ -45,6 +45,28 @@ static const ncc_config_entry_t s_fixed[] = {
      false, false, "address:port of the gateway's own /healthz, /readyz and /metrics"},
     {"NCC_LOG_LEVEL", NCC_CONFIG_LOGLEVEL, "info", S_FIELD(log_level), 0, 0, true, false,
      "debug, info, warn or error"},
+    {"NCC_DATABASE_URL", NCC_CONFIG_STRING, "postgresql://ncc@127.0.0.1:5433/ncc",
+     S_FIELD(database_url), 0, 0, false, true,
+     "PostgreSQL connection holding the sessions (schema auth)"},
+    {"NCC_DATABASE_OWNER_URL", NCC_CONFIG_STRING, NULL, S_FIELD(database_owner_url), 0, 0, false,
+     true, "the schema owner's connection, used only to migrate schema auth"},
+    {"NCC_DB_RETRY_MAX_MS", NCC_CONFIG_INT, "5000", S_FIELD(db_retry_max_ms), 100, 600000, false,
+     false, "longest wait between database connection attempts at start"},
+    {"NCC_SESSION_IDLE_MINUTES", NCC_CONFIG_INT, "30", S_FIELD(session_idle_minutes), 1, 1440, true,
+     false, "a session unused this long ends (idle timeout)"},
+    {"NCC_SESSION_IDLE_SECONDS", NCC_CONFIG_INT, "0", S_FIELD(session_idle_seconds), 0, 86400, true,
+     false, "the idle timeout in seconds; 0 = NCC_SESSION_IDLE_MINUTES"},
+    {"NCC_SESSION_MAX_HOURS", NCC_CONFIG_INT, "12", S_FIELD(session_max_hours), 1, 720, true, false,
+     "a session ends this long after sign-in, used or not (absolute timeout)"},
+    {"NCC_SESSION_MAX_SECONDS", NCC_CONFIG_INT, "0", S_FIELD(session_max_seconds), 0, 2592000, true,
+     false, "the absolute timeout in seconds; 0 = NCC_SESSION_MAX_HOURS"},
+    {"NCC_STAFF_ALLOW_CIDRS", NCC_CONFIG_STRING, "127.0.0.0/8,::1/128", S_FIELD(staff_allow_cidrs),
+     0, 0, false, false,
+     "client networks (IPv4/IPv6 CIDR, comma-separated) allowed to reach the staff API "
+     "(every /api/v1 route but the public ones)"},
+    {"NCC_TRUSTED_PROXIES", NCC_CONFIG_STRING, NULL, S_FIELD(trusted_proxies), 0, 0, false, false,
+     "peers (CIDR list) whose last X-Forwarded-For entry is taken as the client address "
+     "(the TLS edge); unset = none"},
 };
 
 #define S_FIXED_COUNT (sizeof s_fixed / sizeof s_fixed[0])
@@ -134,6 +156,19 @@ static int s_derive(gw_settings_t *self, char *err, size_t errlen)
                  self->https_effective);
         return -EINVAL;
     }
+    char why[200];
+    gw_cidr_list_destroy(&self->staff_allow);
+    gw_cidr_list_destroy(&self->trusted_proxies);
+    self->staff_allow = gw_cidr_list_new(v->staff_allow_cidrs, why, sizeof why);
+    if (!self->staff_allow) {
+        snprintf(err, errlen, "NCC_STAFF_ALLOW_CIDRS: %s", why);
+        return -EINVAL;
+    }
+    self->trusted_proxies = gw_cidr_list_new(v->trusted_proxies, why, sizeof why);
+    if (!self->trusted_proxies) {
+        snprintf(err, errlen, "NCC_TRUSTED_PROXIES: %s", why);
+        return -EINVAL;
+    }
     return 0;
 }
 
@@ -174,6 +209,20 @@ void gw_settings_free(gw_settings_t *self)
     if (self->table)
         ncc_config_free(self->table, &self->values);
     s_free_table(&self->table);
+    gw_cidr_list_destroy(&self->staff_allow);
+    gw_cidr_list_destroy(&self->trusted_proxies);
+}
+
+int gw_settings_idle_s(const gw_settings_values_t *values)
+{
+    return values->session_idle_seconds > 0 ? values->session_idle_seconds
+                                            : values->session_idle_minutes * 60;
+}
+
+int gw_settings_max_s(const gw_settings_values_t *values)
+{
+    return values->session_max_seconds > 0 ? values->session_max_seconds
+                                           : values->session_max_hours * 3600;
 }
 
 char *gw_settings_describe(const gw_settings_t *self)

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "cidr.h"
 #include "ncc/config.h"
 #include "ncc/log.h"
 
@@ -29,13 +30,24 @@ typedef struct {
     char *health_listen;       /* NCC_GATEWAY_HEALTH_LISTEN: /healthz /readyz /metrics */
     ncc_log_level_t log_level; /* NCC_LOG_LEVEL */
     char *rpc[GW_MAX_SERVICES]; /* NCC_<SERVICE>_RPC, index as ncc_service_names */
+    char *database_url;         /* NCC_DATABASE_URL: sessions (schema auth) */
+    char *database_owner_url;   /* NCC_DATABASE_OWNER_URL: migrations, when set */
+    int db_retry_max_ms;        /* NCC_DB_RETRY_MAX_MS: ceiling of the reconnect back-off */
+    int session_idle_minutes;   /* NCC_SESSION_IDLE_MINUTES */
+    int session_idle_seconds;   /* NCC_SESSION_IDLE_SECONDS: wins when > 0 */
+    int session_max_hours;      /* NCC_SESSION_MAX_HOURS */
+    int session_max_seconds;    /* NCC_SESSION_MAX_SECONDS: wins when > 0 */
+    char *staff_allow_cidrs;    /* NCC_STAFF_ALLOW_CIDRS: who may reach the staff API */
+    char *trusted_proxies;      /* NCC_TRUSTED_PROXIES: peers whose X-Forwarded-For counts */
 } gw_settings_values_t;
 
 typedef struct {
-    gw_settings_values_t values; /* filled from table */
-    ncc_config_entry_t *table;   /* owned: names of the per-service entries are built */
-    size_t service_count;        /* entries of ncc_service_names used in values.rpc */
-    char https_effective[160];   /* the HTTPS listening_ports actually used */
+    gw_settings_values_t values;     /* filled from table */
+    ncc_config_entry_t *table;       /* owned: names of the per-service entries are built */
+    size_t service_count;            /* entries of ncc_service_names used in values.rpc */
+    char https_effective[160];       /* the HTTPS listening_ports actually used */
+    gw_cidr_list_t *staff_allow;     /* parsed staff_allow_cidrs (not reloaded) */
+    gw_cidr_list_t *trusted_proxies; /* parsed trusted_proxies (not reloaded) */
 } gw_settings_t;
 
 /* Reads NCC_CONFIG_FILE (if set) and the environment into *self (zeroed by
@@ -49,6 +61,11 @@ int gw_settings_load(gw_settings_t *self, int argc, char **argv, char *err, size
 int gw_settings_reload(gw_settings_t *self, char *err, size_t errlen);
 
 void gw_settings_free(gw_settings_t *self);
+
+/* The session timeouts in seconds: NCC_SESSION_IDLE_SECONDS when set, else
+ * the minutes; NCC_SESSION_MAX_SECONDS when set, else the hours. */
+int gw_settings_idle_s(const gw_settings_values_t *values);
+int gw_settings_max_s(const gw_settings_values_t *values);
 
 /* The settings as one loggable line (secrets hidden). Caller frees. */
 char *gw_settings_describe(const gw_settings_t *self);
