@@ -281,7 +281,7 @@ static int s_read_more(ncc_csv_reader_t *self)
             return 0;
         }
         int rc = n < 0 && n >= -4095 ? (int)n : -EIO;
-        if (rc == -EINTR || rc == -EAGAIN)
+        if (rc == -EINTR)
             continue;
         return s_fail(self, rc, "read_error", self->next_line, 0, "the input could not be read");
     }
@@ -493,25 +493,28 @@ static int s_decode(ncc_csv_reader_t *self, const uint8_t *raw, size_t len, s_li
     return 0;
 }
 
-/* Skips a byte order mark at the very start. 0 or a negative errno. */
+/* Skips the byte order mark at the very start: every one of them, as a tool
+ * that adds a BOM to a file that already has one leaves two. 0 or a negative
+ * errno. */
 static int s_start(ncc_csv_reader_t *self)
 {
     self->started = true;
-    while (self->end - self->pos < sizeof s_bom && !self->eof) {
-        int rc = s_read_more(self);
-        if (rc < 0)
-            return rc;
+    for (;;) {
+        while (self->end - self->pos < sizeof s_bom && !self->eof) {
+            int rc = s_read_more(self);
+            if (rc < 0)
+                return rc;
+        }
+        if (self->end - self->pos < sizeof s_bom ||
+            memcmp(s_base(self) + self->pos, s_bom, sizeof s_bom) != 0)
+            return 0;
+        if (self->encoding == NCC_CSV_CP932)
+            return s_fail(self, -EILSEQ, "invalid_encoding", 1, 1,
+                          "a UTF-8 byte order mark in Shift_JIS (CP932) input");
+        self->pos += sizeof s_bom;
+        self->bom = true;
+        s_decide(self, NCC_CSV_UTF8, 0);
     }
-    if (self->end - self->pos < sizeof s_bom ||
-        memcmp(s_base(self) + self->pos, s_bom, sizeof s_bom) != 0)
-        return 0;
-    if (self->encoding == NCC_CSV_CP932)
-        return s_fail(self, -EILSEQ, "invalid_encoding", 1, 1,
-                      "a UTF-8 byte order mark in Shift_JIS (CP932) input");
-    self->pos += sizeof s_bom;
-    self->bom = true;
-    s_decide(self, NCC_CSV_UTF8, 0);
-    return 0;
 }
 
 /* The next physical line, decoded. 1 with *ret (valid until s_consume), 0 at
@@ -1240,6 +1243,9 @@ int ncc_csv_writer_field(ncc_csv_writer_t *self, const char *value, size_t len)
     if (n > 0 && (bytes[n - 1] == ' ' || bytes[n - 1] == '\t'))
         quote = true;
     if (n > 0 && !guard && (bytes[0] == ' ' || bytes[0] == '\t'))
+        quote = true;
+    /* U+FEFF first would be taken for a byte order mark at the start of a file. */
+    if (n >= sizeof s_bom && !guard && memcmp(bytes, s_bom, sizeof s_bom) == 0)
         quote = true;
 
     size_t need = n + quotes + 4; /* separator, guard, two quotes */

@@ -11,8 +11,8 @@
  *   - quoted fields with "" for a quote and CR/LF kept as they are inside;
  *   - strict: a quote inside an unquoted field, text after a closing quote or
  *     an unterminated quote are errors with line and column;
- *   - a UTF-8 byte order mark at the start is skipped; blank lines are
- *     skipped (write a single empty field as "");
+ *   - a UTF-8 byte order mark at the start is skipped (two or more too);
+ *     blank lines are skipped (write a single empty field as "");
  *   - line numbers are physical lines (1-based) counting every CRLF, LF or CR,
  *     also those inside quotes; columns count characters (code points) in the
  *     physical line, 1-based;
@@ -168,7 +168,8 @@ typedef int (*ncc_csv_sink_fn)(void *arg, const void *data, size_t len);
  * hands rows to sink(arg, ...) in pieces of about 64 KiB (call
  * ncc_csv_writer_flush at the end). Rows end in CRLF. A field is quoted when
  * it holds a comma, a quote, CR or LF, starts or ends with a space or a tab,
- * or is the only field of its row and empty. The formula defence (on unless
+ * starts with U+FEFF (a reader would skip it as a byte order mark), or is the
+ * only field of its row and empty. The formula defence (on unless
  * NCC_CSV_WRITE_NO_FORMULA_GUARD) puts a ' before a field starting with = + -
  * @ TAB or CR, unless the field is a plain number ([+-]?digits[.digits]).
  * NULL when out of memory or when iconv lacks CP932. */
