@@ -61,9 +61,44 @@ static void s_sessions_ready(void *arg)
 
 /* ---- civetweb callbacks ---------------------------------------------------- */
 
+/* True when the path could make civetweb's "add the trailing slash" redirect
+ * point at another host (//host, \\host, encoded slashes) or make nginx and
+ * civetweb disagree about the route (backslashes). */
+static bool s_path_is_ambiguous(const struct mg_request_info *info)
+{
+    const char *target = info->request_uri; /* as sent, still %-encoded */
+    const char *decoded = info->local_uri_raw;
+    if (!target || !decoded || !info->local_uri)
+        return true;
+    if (strchr(target, '\\') || strchr(decoded, '\\') || strstr(target, "//") ||
+        strstr(decoded, "//"))
+        return true;
+    for (const char *p = target; (p = strchr(p, '%')) != NULL; p++) {
+        if ((p[1] == '2' && (p[2] == 'f' || p[2] == 'F')) ||
+            (p[1] == '5' && (p[2] == 'c' || p[2] == 'C')))
+            return true;
+    }
+    return false;
+}
+
 static int s_begin_request(struct mg_connection *conn)
 {
     gw_http_begin(conn);
+    const struct mg_request_info *info = mg_get_request_info(conn);
+    if (s_path_is_ambiguous(info)) {
+        gw_http_send_error(conn, 400, "invalid_path", NULL,
+                           "the path holds an encoded or doubled slash or a backslash");
+        return 400; /* answered: civetweb sends nothing more */
+    }
+    /* Outside the API only reading is allowed: no PUT, DELETE or WebDAV on files. */
+    bool api = strncmp(info->local_uri, "/api/", 5) == 0;
+    if (!api && strcmp(info->request_method, "GET") != 0 &&
+        strcmp(info->request_method, "HEAD") != 0 && strncmp(info->local_uri, "/s/", 3) != 0 &&
+        strcmp(info->local_uri, "/faq") != 0 && strncmp(info->local_uri, "/faq/", 5) != 0) {
+        gw_http_send_error(conn, 405, "method_not_allowed", NULL,
+                           "only GET and HEAD are allowed here");
+        return 405;
+    }
     return 0; /* civetweb goes on: handlers, then static files */
 }
 
