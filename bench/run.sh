@@ -8,7 +8,7 @@
 #
 # Environment:
 #   BUILD              build folder (default build)
-#   BENCH_ONLY         comma-separated subset of bus,gateway,daemons (default all)
+#   BENCH_ONLY         comma-separated subset of bus,gateway,daemons,masters (default all)
 #   BENCH_REPS         repetitions (default: bus 5, gateway 3, daemons 3)
 #   BENCH_DURATION     seconds per wrk run (default 10)
 #   BENCH_PORT_OFFSET  added to every default port (default 20000: 27100+i ...)
@@ -22,7 +22,7 @@ bench_name=run.sh
 # shellcheck source=bench/lib.sh
 . "$top/bench/lib.sh"
 
-only=${BENCH_ONLY:-bus,gateway,daemons}
+only=${BENCH_ONLY:-bus,gateway,daemons,masters}
 wants() {
     [[ ",$only," == *",$1,"* ]]
 }
@@ -57,7 +57,7 @@ summary=$out/summary.tsv
 cat "$out/machine.txt"
 echo
 
-if [ -z "${NCC_DATABASE_URL:-}" ] && { wants gateway || wants daemons; }; then
+if [ -z "${NCC_DATABASE_URL:-}" ] && { wants gateway || wants daemons || wants masters; }; then
     scripts/pg.sh start >/dev/null
     # shellcheck disable=SC1091
     . var/env
@@ -95,6 +95,12 @@ fi
 if wants daemons; then
     echo "== daemons: start-to-ready and idle memory ($(date +%T))"
     bench/daemons.sh "$out" 2>&1 | tee "$out/daemons.txt" || failed+=(daemons)
+    echo
+fi
+
+if wants masters; then
+    echo "== masters: 10,000-row CSV import, change propagation ($(date +%T))"
+    bench/bench_masters.sh "$out" 2>&1 | tee "$out/masters.txt" || failed+=(masters)
     echo
 fi
 

@@ -2,6 +2,7 @@
 #include "api.h"
 
 #include <cjson/cJSON.h>
+#include <ctype.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -213,6 +214,100 @@ static int s_send_message(struct mg_connection *conn, int status, const Protobuf
     return status;
 }
 
+/* The field `name` of a message when it is a set string or bytes (borrowed
+ * into *ret_data, *ret_len); false otherwise. */
+static bool s_message_text(const ProtobufCMessage *message, const char *name,
+                           const uint8_t **ret_data, size_t *ret_len)
+{
+    const ProtobufCFieldDescriptor *field =
+        protobuf_c_message_descriptor_get_field_by_name(message->descriptor, name);
+    if (!field || field->label == PROTOBUF_C_LABEL_REPEATED)
+        return false;
+    const void *slot = (const char *)message + field->offset;
+    if (field->type == PROTOBUF_C_TYPE_STRING) {
+        const char *text = *(const char *const *)slot;
+        if (!text)
+            return false;
+        *ret_data = (const uint8_t *)text;
+        *ret_len = strlen(text);
+        return true;
+    }
+    if (field->type == PROTOBUF_C_TYPE_BYTES) {
+        const ProtobufCBinaryData *data = slot;
+        *ret_data = data->data;
+        *ret_len = data->len;
+        return true;
+    }
+    return false;
+}
+
+/* A reply message that says its own HTTP status (an int32 field
+ * http_status, 400..599, as ncc.directory.ImportResult does for a refused
+ * file): the message as JSON without that field, with that status, so an
+ * answer can carry more than {"error"} (the import's line-numbered errors).
+ * 0 when the message has no such status. */
+static int s_send_rich_error(struct mg_connection *conn, const ProtobufCMessage *message)
+{
+    const ProtobufCFieldDescriptor *field =
+        protobuf_c_message_descriptor_get_field_by_name(message->descriptor, "http_status");
+    if (!field || field->type != PROTOBUF_C_TYPE_INT32 ||
+        field->label != PROTOBUF_C_LABEL_OPTIONAL ||
+        !*(const protobuf_c_boolean *)((const char *)message + field->quantifier_offset))
+        return 0;
+    int status = *(const int32_t *)((const char *)message + field->offset);
+    if (status < 400 || status > 599)
+        return 0;
+    cJSON *json = ncc_pb_to_json(message);
+    char *text = NULL;
+    if (json) {
+        cJSON_DeleteItemFromObjectCaseSensitive(json, "http_status");
+        const cJSON *code = cJSON_GetObjectItemCaseSensitive(
+            cJSON_GetObjectItemCaseSensitive(json, "error"), "code");
+        gw_thread_t *thread = gw_thread_of(conn);
+        if (thread && cJSON_IsString(code))
+            snprintf(thread->error_code, sizeof thread->error_code, "%s", code->valuestring);
+        text = cJSON_PrintUnformatted(json);
+        cJSON_Delete(json);
+    }
+    if (!text)
+        return gw_http_send_error(conn, 500, "internal", NULL, "the reply cannot be written");
+    gw_http_send(conn, status, GW_JSON_TYPE, text, strlen(text), NULL, NULL);
+    free(text);
+    return status;
+}
+
+/* GW_ROUTE_CSV_REPLY: the reply's raw field as a text/csv attachment. */
+static int s_send_file(struct mg_connection *conn, const gw_route_t *route,
+                       const ProtobufCMessage *message)
+{
+    const uint8_t *data = NULL, *encoding = NULL, *name = NULL;
+    size_t len = 0, encoding_len = 0, name_len = 0;
+    if (!s_message_text(message, route->raw->field, &data, &len)) {
+        ncc_error("api.bad_route", "%s %s: the reply has no field %s", route->method,
+                  route->pattern, route->raw->field);
+        return gw_http_send_error(conn, 502, "bad_gateway", NULL, "the answer holds no file");
+    }
+    bool sjis = s_message_text(message, "encoding", &encoding, &encoding_len) &&
+                encoding_len == 9 && memcmp(encoding, "shift_jis", 9) == 0;
+    /* The file name as given when it is plain: [A-Za-z0-9._-], else a default. */
+    char filename[80] = "export.csv";
+    if (s_message_text(message, "filename", &name, &name_len) && name_len > 0 &&
+        name_len < sizeof filename && name[0] != '.') {
+        bool plain = true;
+        for (size_t i = 0; i < name_len; i++)
+            plain =
+                plain && (isalnum(name[i]) || name[i] == '.' || name[i] == '_' || name[i] == '-');
+        if (plain) {
+            memcpy(filename, name, name_len);
+            filename[name_len] = '\0';
+        }
+    }
+    char disposition[128];
+    snprintf(disposition, sizeof disposition, "attachment; filename=\"%s\"", filename);
+    return gw_http_send(conn, 200, sjis ? "text/csv; charset=shift_jis" : "text/csv; charset=utf-8",
+                        (const char *)data, len, "Content-Disposition", disposition);
+}
+
 /* An ncc.Error reply envelope in the API.md shape with its status (502 when
  * it does not unpack). */
 static int s_send_error_envelope(struct mg_connection *conn, const char *service,
@@ -251,7 +346,11 @@ static int s_send_reply(struct mg_connection *conn, const gw_route_t *route, con
         return gw_http_send_error(conn, 502, "bad_gateway", NULL,
                                   "the %s service sent an unreadable answer", service);
     }
-    int rc = s_send_message(conn, (route->flags & GW_ROUTE_CREATED) ? 201 : 200, message);
+    int rc = s_send_rich_error(conn, message);
+    if (rc == 0 && (route->flags & GW_ROUTE_CSV_REPLY))
+        rc = s_send_file(conn, route, message);
+    else if (rc == 0)
+        rc = s_send_message(conn, (route->flags & GW_ROUTE_CREATED) ? 201 : 200, message);
     protobuf_c_message_free_unpacked(message, NULL);
     return rc;
 }
@@ -319,6 +418,78 @@ out:
     return status;
 }
 
+/* "text/csv" or "text/plain", optionally followed by parameters (charset). */
+static bool s_is_text_type(const char *content_type)
+{
+    static const char *const types[] = {"text/csv", "text/plain"};
+    for (size_t i = 0; content_type && i < sizeof types / sizeof types[0]; i++) {
+        size_t n = strlen(types[i]);
+        if (strncasecmp(content_type, types[i], n) == 0 &&
+            (content_type[n] == '\0' || content_type[n] == ';' || content_type[n] == ' '))
+            return true;
+    }
+    return false;
+}
+
+/* GW_ROUTE_RAW_BODY: reads the body as sent, within the route's limit, into
+ * *ret_body (caller frees). 0, or the status of the error answer sent. */
+static int s_read_raw_body(gw_api_t *self, struct mg_connection *conn, const gw_route_t *route,
+                           char **ret_body, size_t *ret_len)
+{
+    size_t max = route->raw->max_body_bytes ? route->raw->max_body_bytes
+                                            : (size_t)atomic_load(&self->max_body_bytes);
+    char *body = NULL;
+    size_t len = 0;
+    int rc = gw_http_read_body(conn, max, &body, &len);
+    if (rc == -EFBIG) {
+        mg_disable_connection_keep_alive(conn);
+        return gw_http_send_error(conn, 413, "too_large", NULL,
+                                  "the file is larger than %zu bytes: split it", max);
+    }
+    if (rc < 0) {
+        mg_disable_connection_keep_alive(conn);
+        return gw_http_send_error(conn, rc == -ENOMEM ? 500 : 400, "invalid_body", NULL,
+                                  "the request body could not be read");
+    }
+    if (len > 0 && !s_is_text_type(mg_get_header(conn, "Content-Type"))) {
+        free(body);
+        return gw_http_send_error(conn, 415, "unsupported_media_type", NULL,
+                                  "the body must be sent as text/csv");
+    }
+    *ret_body = body;
+    *ret_len = len;
+    return 0;
+}
+
+/* Puts the body (taken: *body_p is nulled) into the request's string or
+ * bytes field `name`. 0; -EINVAL when the field is missing or of another
+ * type, or a string body holds a NUL byte. */
+static int s_set_raw_field(ProtobufCMessage *request, const char *name, char **body_p, size_t len)
+{
+    const ProtobufCFieldDescriptor *field =
+        protobuf_c_message_descriptor_get_field_by_name(request->descriptor, name);
+    if (!field || field->label == PROTOBUF_C_LABEL_REPEATED)
+        return -EINVAL;
+    void *slot = (char *)request + field->offset;
+    if (field->type == PROTOBUF_C_TYPE_BYTES) {
+        ProtobufCBinaryData *data = slot;
+        free(data->data);
+        data->data = (uint8_t *)*body_p;
+        data->len = len;
+        if (field->label == PROTOBUF_C_LABEL_OPTIONAL)
+            *(protobuf_c_boolean *)((char *)request + field->quantifier_offset) = 1;
+    } else if (field->type == PROTOBUF_C_TYPE_STRING && !memchr(*body_p, '\0', len)) {
+        char **text = slot;
+        if (*text != field->default_value)
+            free(*text);
+        *text = *body_p;
+    } else {
+        return -EINVAL;
+    }
+    *body_p = NULL;
+    return 0;
+}
+
 /* Query pairs and path params into `object` (the body or {}). A query key
  * that the body also has is refused; path params win over both. 0 or the
  * status of the error response sent. */
@@ -367,9 +538,10 @@ static int s_merge_params(struct mg_connection *conn, cJSON *object, const cJSON
     return 0;
 }
 
-/* One bus request on the worker's own DEALER for service `index`. */
+/* One bus request on the worker's own DEALER for service `index`, waiting
+ * timeout_ms (0: NCC_BUS_TIMEOUT_MS). */
 static int s_rpc_index(gw_api_t *self, gw_thread_t *thread, int index, const ncc_ctx_t *ctx,
-                       const ProtobufCMessage *request, Ncc__Envelope **ret_reply)
+                       const ProtobufCMessage *request, int timeout_ms, Ncc__Envelope **ret_reply)
 {
     const char *service = self->names[index];
     if (!thread->clients[index]) {
@@ -377,8 +549,9 @@ static int s_rpc_index(gw_api_t *self, gw_thread_t *thread, int index, const ncc
         if (!thread->clients[index])
             return -EIO;
     }
-    int rc = ncc_rpc_call(thread->clients[index], ctx, request, atomic_load(&self->bus_timeout_ms),
-                          ret_reply);
+    int rc =
+        ncc_rpc_call(thread->clients[index], ctx, request,
+                     timeout_ms > 0 ? timeout_ms : atomic_load(&self->bus_timeout_ms), ret_reply);
     if (rc < 0 && rc != -ETIMEDOUT && rc != -EMSGSIZE) {
         /* A socket in trouble is replaced on the next request. */
         ncc_warn("api.bus_error", "%s: %s", service, strerror(-rc));
@@ -393,7 +566,7 @@ int gw_api_rpc(gw_api_t *self, gw_request_t *req, const char *service, const ncc
     int index = s_service_index(self, service);
     if (index < 0)
         return -ENOENT;
-    return s_rpc_index(self, req->thread, index, ctx, request, ret_reply);
+    return s_rpc_index(self, req->thread, index, ctx, request, 0, ret_reply);
 }
 
 ncc_db_t *gw_api_db(gw_api_t *self, gw_request_t *req)
@@ -483,6 +656,8 @@ static int s_generic(gw_api_t *self, gw_request_t *req)
     ProtobufCMessage *request = NULL;
     Ncc__Envelope *reply = NULL;
     ncc_json_error_t err;
+    char *raw = NULL; /* GW_ROUTE_RAW_BODY: the body as sent */
+    size_t raw_len = 0;
     int status;
 
     /* The service: fixed, or named by a path param ("{service}"). */
@@ -504,9 +679,20 @@ static int s_generic(gw_api_t *self, gw_request_t *req)
         return gw_http_send_error(conn, 500, "internal", NULL, "this endpoint is misconfigured");
     }
 
+    bool raw_body = route->flags & GW_ROUTE_RAW_BODY;
     bool has_params = (info->query_string && *info->query_string) ||
-                      match->param_count > (param_name[0] ? 1u : 0u) || route->self_field;
-    if (s_method_has_body(info->request_method)) {
+                      match->param_count > (param_name[0] ? 1u : 0u) || route->self_field ||
+                      raw_body;
+    if (raw_body) {
+        status = s_read_raw_body(self, conn, route, &raw, &raw_len);
+        if (status > 0)
+            goto out;
+        object = cJSON_CreateObject();
+        if (!object) {
+            status = gw_http_send_error(conn, 500, "internal", NULL, "out of memory");
+            goto out;
+        }
+    } else if (s_method_has_body(info->request_method)) {
         ProtobufCMessage *strict = NULL;
         status = s_read_json_body(self, conn, desc, &object, has_params ? NULL : &strict);
         if (status > 0)
@@ -546,12 +732,20 @@ static int s_generic(gw_api_t *self, gw_request_t *req)
             goto out;
         }
     }
+    if (raw_body && s_set_raw_field(request, route->raw->field, &raw, raw_len) < 0) {
+        status =
+            memchr(raw, '\0', raw_len)
+                ? gw_http_send_error(conn, 400, "invalid_body", NULL, "the body holds a NUL byte")
+                : gw_http_send_error(conn, 500, "internal", NULL, "this endpoint is misconfigured");
+        goto out;
+    }
 
     /* Public routes carry no actor; the others act for the signed-in user. */
     ncc_ctx_t ctx = {.trace_id = req->thread->trace_id};
     if (req->has_session)
         ctx = gw_auth_user_ctx(req);
-    int rc = s_rpc_index(self, req->thread, index, &ctx, request, &reply);
+    int timeout_ms = route->raw ? route->raw->timeout_ms : 0;
+    int rc = s_rpc_index(self, req->thread, index, &ctx, request, timeout_ms, &reply);
     if (rc == -EMSGSIZE) {
         status = gw_http_send_error(conn, 413, "too_large", NULL, "the request is too large");
         goto out;
@@ -573,6 +767,7 @@ out:
         protobuf_c_message_free_unpacked(request, NULL);
     cJSON_Delete(object);
     cJSON_Delete(query);
+    free(raw);
     return status;
 }
 

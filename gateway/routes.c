@@ -7,35 +7,73 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "ncc/bus.h"
+
 /* clang-format off */
 #define S_ADMIN     NCC_ROLE_ADMIN
 #define S_OVERSIGHT (NCC_ROLE_SUPERVISOR | NCC_ROLE_ADMIN)
+#define S_READ      NCC_ROLES_USERS
 #define S_PUBLIC    GW_ROUTE_PUBLIC
 #define S_AUDIT     GW_ROUTE_AUDIT
+
+/* CSV imports take up to what one bus message carries (NCC_BUS_MAX_MESSAGE,
+ * less room for the envelope): about 40,000 phone-book rows. Imports and
+ * exports of large files may take longer than other requests. */
+static const gw_route_raw_t s_csv_import = {"csv", NCC_BUS_MAX_MESSAGE - 64 * 1024, 30000};
+static const gw_route_raw_t s_csv_export = {"csv", 0, 30000};
+
+/* The seven routes of one kind of master (docs/masters.md): its path under
+ * /api/v1/, the names in its request types (ncc.directory.List<plural>,
+ * Get<single>, ...) and its audit actions' prefix. export.csv comes before
+ * {id}: the first matching line wins. */
+#define S_MASTER(path, single, plural, action) \
+    {"GET",    "/api/v1/" path,                 "directory", "ncc.directory.List" plural,   S_READ,      0,                                 GW_ROUTE_GENERIC, NULL,              NULL, NULL}, \
+    {"GET",    "/api/v1/" path "/export.csv",   "directory", "ncc.directory.Export" plural, S_OVERSIGHT, S_AUDIT | GW_ROUTE_CSV_REPLY,      GW_ROUTE_GENERIC, action ".export",  NULL, &s_csv_export}, \
+    {"POST",   "/api/v1/" path "/import",       "directory", "ncc.directory.Import" plural, S_ADMIN,     S_AUDIT | GW_ROUTE_RAW_BODY,       GW_ROUTE_GENERIC, action ".import",  NULL, &s_csv_import}, \
+    {"POST",   "/api/v1/" path,                 "directory", "ncc.directory.Create" single, S_ADMIN,     S_AUDIT | GW_ROUTE_CREATED,        GW_ROUTE_GENERIC, action ".create",  NULL, NULL}, \
+    {"GET",    "/api/v1/" path "/{id}",         "directory", "ncc.directory.Get" single,    S_READ,      0,                                 GW_ROUTE_GENERIC, NULL,              NULL, NULL}, \
+    {"PATCH",  "/api/v1/" path "/{id}",         "directory", "ncc.directory.Update" single, S_ADMIN,     S_AUDIT,                           GW_ROUTE_GENERIC, action ".update",  NULL, NULL}, \
+    {"DELETE", "/api/v1/" path "/{id}",         "directory", "ncc.directory.Delete" single, S_ADMIN,     S_AUDIT,                           GW_ROUTE_GENERIC, action ".delete",  NULL, NULL}
+
 const gw_route_t gw_routes[] = {
-    /* method   pattern                              service      request type                     roles            flags                               kind                 audit action          self field */
-    {"GET",    "/api/v1/health",                  NULL,        NULL,                            NCC_ROLES_USERS, S_PUBLIC | GW_ROUTE_OPEN,           GW_ROUTE_HEALTH,     NULL,                 NULL},
-    {"GET",    "/api/v1/services/{service}/ping", "{service}", "ncc.Ping",                      NCC_ROLES_USERS, S_PUBLIC,                           GW_ROUTE_GENERIC,    NULL,                 NULL},
-    {"POST",   "/api/v1/services/{service}/ping", "{service}", "ncc.Ping",                      NCC_ROLES_USERS, S_PUBLIC,                           GW_ROUTE_GENERIC,    NULL,                 NULL},
+    /* method   pattern                              service      request type                     roles            flags                               kind                 audit action          self field  raw */
+    {"GET",    "/api/v1/health",                  NULL,        NULL,                            NCC_ROLES_USERS, S_PUBLIC | GW_ROUTE_OPEN,           GW_ROUTE_HEALTH,     NULL,                 NULL,       NULL},
+    {"GET",    "/api/v1/services/{service}/ping", "{service}", "ncc.Ping",                      NCC_ROLES_USERS, S_PUBLIC,                           GW_ROUTE_GENERIC,    NULL,                 NULL,       NULL},
+    {"POST",   "/api/v1/services/{service}/ping", "{service}", "ncc.Ping",                      NCC_ROLES_USERS, S_PUBLIC,                           GW_ROUTE_GENERIC,    NULL,                 NULL,       NULL},
     /* sessions (sign-in is audited by ncc-directory itself) */
-    {"POST",   "/api/v1/session",                 "directory", "ncc.directory.Authenticate",    NCC_ROLES_USERS, S_PUBLIC,                           GW_ROUTE_LOGIN,      NULL,                 NULL},
-    {"DELETE", "/api/v1/session",                 NULL,        NULL,                            NCC_ROLES_USERS, S_AUDIT,                            GW_ROUTE_LOGOUT,     "session.logout",     NULL},
-    {"DELETE", "/api/v1/sessions",                NULL,        NULL,                            NCC_ROLES_USERS, S_AUDIT,                            GW_ROUTE_LOGOUT_ALL, "session.logout_all", NULL},
-    {"GET",    "/api/v1/me",                      "directory", "ncc.directory.GetUser",         NCC_ROLES_USERS, 0,                                  GW_ROUTE_ME,         NULL,                 NULL},
-    {"POST",   "/api/v1/me/password",             "directory", "ncc.directory.ChangePassword",  NCC_ROLES_USERS, S_AUDIT | GW_ROUTE_USER_SYNC,        GW_ROUTE_GENERIC,    "password.change",    "user_id"},
-    /* users and roles (R9, R18) */
-    {"GET",    "/api/v1/users",                   "directory", "ncc.directory.ListUsers",       S_ADMIN,         S_AUDIT,                            GW_ROUTE_GENERIC,    "user.list",          NULL},
-    {"POST",   "/api/v1/users",                   "directory", "ncc.directory.CreateUser",      S_ADMIN,         S_AUDIT | GW_ROUTE_CREATED,         GW_ROUTE_GENERIC,    "user.create",        NULL},
-    {"GET",    "/api/v1/users/{id}",              "directory", "ncc.directory.GetUser",         S_ADMIN,         S_AUDIT,                            GW_ROUTE_GENERIC,    "user.read",          NULL},
-    {"PATCH",  "/api/v1/users/{id}",              "directory", "ncc.directory.UpdateUser",      S_ADMIN,         S_AUDIT | GW_ROUTE_USER_SYNC,       GW_ROUTE_GENERIC,    "user.update",        NULL},
-    {"DELETE", "/api/v1/users/{id}",              "directory", "ncc.directory.DeleteUser",      S_ADMIN,         S_AUDIT | GW_ROUTE_USER_SYNC,       GW_ROUTE_GENERIC,    "user.delete",        NULL},
+    {"POST",   "/api/v1/session",                 "directory", "ncc.directory.Authenticate",    NCC_ROLES_USERS, S_PUBLIC,                           GW_ROUTE_LOGIN,      NULL,                 NULL,       NULL},
+    {"DELETE", "/api/v1/session",                 NULL,        NULL,                            NCC_ROLES_USERS, S_AUDIT,                            GW_ROUTE_LOGOUT,     "session.logout",     NULL,       NULL},
+    {"DELETE", "/api/v1/sessions",                NULL,        NULL,                            NCC_ROLES_USERS, S_AUDIT,                            GW_ROUTE_LOGOUT_ALL, "session.logout_all", NULL,       NULL},
+    {"GET",    "/api/v1/me",                      "directory", "ncc.directory.GetUser",         NCC_ROLES_USERS, 0,                                  GW_ROUTE_ME,         NULL,                 NULL,       NULL},
+    {"POST",   "/api/v1/me/password",             "directory", "ncc.directory.ChangePassword",  NCC_ROLES_USERS, S_AUDIT | GW_ROUTE_USER_SYNC,        GW_ROUTE_GENERIC,    "password.change",    "user_id",  NULL},
+    /* users and roles (R9, R18); their CSV through the masters (R4) */
+    {"GET",    "/api/v1/users",                   "directory", "ncc.directory.ListUsers",       S_ADMIN,         S_AUDIT,                            GW_ROUTE_GENERIC,    "user.list",          NULL,       NULL},
+    {"POST",   "/api/v1/users",                   "directory", "ncc.directory.CreateUser",      S_ADMIN,         S_AUDIT | GW_ROUTE_CREATED,         GW_ROUTE_GENERIC,    "user.create",        NULL,       NULL},
+    {"GET",    "/api/v1/users/export.csv",        "directory", "ncc.directory.ExportUsers",     S_ADMIN,         S_AUDIT | GW_ROUTE_CSV_REPLY,       GW_ROUTE_GENERIC,    "user.export",        NULL,       &s_csv_export},
+    {"POST",   "/api/v1/users/import",            "directory", "ncc.directory.ImportUsers",     S_ADMIN,         S_AUDIT | GW_ROUTE_RAW_BODY,        GW_ROUTE_GENERIC,    "user.import",        NULL,       &s_csv_import},
+    {"GET",    "/api/v1/users/{id}",              "directory", "ncc.directory.GetUser",         S_ADMIN,         S_AUDIT,                            GW_ROUTE_GENERIC,    "user.read",          NULL,       NULL},
+    {"PATCH",  "/api/v1/users/{id}",              "directory", "ncc.directory.UpdateUser",      S_ADMIN,         S_AUDIT | GW_ROUTE_USER_SYNC,       GW_ROUTE_GENERIC,    "user.update",        NULL,       NULL},
+    {"DELETE", "/api/v1/users/{id}",              "directory", "ncc.directory.DeleteUser",      S_ADMIN,         S_AUDIT | GW_ROUTE_USER_SYNC,       GW_ROUTE_GENERIC,    "user.delete",        NULL,       NULL},
     /* the audit log (R17) */
-    {"GET",    "/api/v1/audit",                   "directory", "ncc.directory.AuditSearch",     S_OVERSIGHT,     S_AUDIT,                            GW_ROUTE_GENERIC,    "audit.search",       NULL},
-    {"GET",    "/api/v1/audit/verify",            "directory", "ncc.directory.AuditVerify",     S_OVERSIGHT,     0,                                  GW_ROUTE_GENERIC,    NULL,                 NULL},
-    {NULL, NULL, NULL, NULL, 0, 0, GW_ROUTE_GENERIC, NULL, NULL},
+    {"GET",    "/api/v1/audit",                   "directory", "ncc.directory.AuditSearch",     S_OVERSIGHT,     S_AUDIT,                            GW_ROUTE_GENERIC,    "audit.search",       NULL,       NULL},
+    {"GET",    "/api/v1/audit/verify",            "directory", "ncc.directory.AuditVerify",     S_OVERSIGHT,     0,                                  GW_ROUTE_GENERIC,    NULL,                 NULL,       NULL},
+    /* masters (R4, R5, R8): docs/masters.md */
+    S_MASTER("departments",     "Department",     "Departments",      "department"),
+    S_MASTER("directory",       "DirectoryEntry", "DirectoryEntries", "phonebook"),
+    S_MASTER("categories",      "Category",       "Categories",       "category"),
+    S_MASTER("reception-types", "ReceptionType",  "ReceptionTypes",   "reception_type"),
+    S_MASTER("handling-types",  "HandlingType",   "HandlingTypes",    "handling_type"),
+    S_MASTER("faq-classes",     "FaqClass",       "FaqClasses",       "faq_class"),
+    {"GET",    "/api/v1/masters/scheduled",       "directory", "ncc.directory.ListScheduledChanges",  S_OVERSIGHT, 0,                          GW_ROUTE_GENERIC,    NULL,                     NULL, NULL},
+    {"DELETE", "/api/v1/masters/scheduled/{id}",  "directory", "ncc.directory.CancelScheduledChange", S_ADMIN,     S_AUDIT,                    GW_ROUTE_GENERIC,    "master.schedule_cancel", NULL, NULL},
+    {"GET",    "/api/v1/masters/propagation",     "directory", "ncc.directory.MasterPropagation",     S_OVERSIGHT, 0,                          GW_ROUTE_GENERIC,    NULL,                     NULL, NULL},
+    {"GET",    "/api/v1/masters/{kind}/history",  "directory", "ncc.directory.ListMasterHistory",     S_OVERSIGHT, S_AUDIT,                    GW_ROUTE_GENERIC,    "master.history",         NULL, NULL},
+    {NULL, NULL, NULL, NULL, 0, 0, GW_ROUTE_GENERIC, NULL, NULL, NULL},
 };
+#undef S_MASTER
 #undef S_ADMIN
 #undef S_OVERSIGHT
+#undef S_READ
 #undef S_PUBLIC
 #undef S_AUDIT
 /* clang-format on */
@@ -189,6 +227,24 @@ static bool s_security_ok(const gw_route_t *route)
     return true;
 }
 
+/* GW_ROUTE_RAW_BODY / GW_ROUTE_CSV_REPLY: one of them, with its field, and a
+ * raw body only where there is a body. */
+static bool s_raw_ok(const gw_route_t *route)
+{
+    bool raw_body = route->flags & GW_ROUTE_RAW_BODY;
+    bool csv_reply = route->flags & GW_ROUTE_CSV_REPLY;
+    if (!raw_body && !csv_reply)
+        return route->raw == NULL;
+    if (raw_body && csv_reply)
+        return false;
+    if (!route->raw || !route->raw->field || !route->raw->field[0] || route->raw->timeout_ms < 0)
+        return false;
+    if (raw_body && strcmp(route->method, "POST") != 0 && strcmp(route->method, "PUT") != 0 &&
+        strcmp(route->method, "PATCH") != 0)
+        return false;
+    return route->kind == GW_ROUTE_GENERIC;
+}
+
 static bool s_line_ok(const gw_route_t *route)
 {
     static const char *const methods[] = {"GET", "POST", "PUT", "PATCH", "DELETE"};
@@ -230,7 +286,7 @@ static bool s_line_ok(const gw_route_t *route)
             !s_pattern_has_param(route->pattern, route->service + 1, slen - 2))
             return false;
     }
-    return s_security_ok(route);
+    return s_security_ok(route) && s_raw_ok(route);
 }
 
 int gw_routes_check(const gw_route_t *table, size_t *ret_line)

@@ -23,7 +23,22 @@ enum {
     GW_ROUTE_USER_SYNC = 1u << 4, /* the reply is an ncc.directory.User just changed: that
                                      user's sessions take its login, name and roles, and end
                                      when it is retired or its password was set */
+    GW_ROUTE_RAW_BODY = 1u << 5,  /* the body is not JSON (a CSV file, text/csv or text/plain):
+                                     it goes as sent into the request's string or bytes field
+                                     raw->field; query and path params fill the rest */
+    GW_ROUTE_CSV_REPLY = 1u << 6, /* the answer is a file, not JSON: the reply's string or bytes
+                                     field raw->field is the body, as text/csv with the charset
+                                     of the reply's `encoding` field (utf-8, shift_jis) and an
+                                     attachment named by its `filename` field */
 };
+
+/* What a GW_ROUTE_RAW_BODY or GW_ROUTE_CSV_REPLY route needs beyond a line. */
+typedef struct {
+    const char *field;     /* the request field the body goes into (RAW_BODY), or the reply
+                              field that is the answer (CSV_REPLY) */
+    size_t max_body_bytes; /* RAW_BODY: this route's body limit (0: NCC_MAX_BODY_BYTES) */
+    int timeout_ms;        /* this route's bus timeout (0: NCC_BUS_TIMEOUT_MS) */
+} gw_route_raw_t;
 
 /* Special endpoints that are not one bus request (e.g. the health fan-out). */
 typedef enum {
@@ -46,6 +61,7 @@ typedef struct {
     const char *action;     /* audit action ("user.update") with GW_ROUTE_AUDIT, else NULL */
     const char *self_field; /* request field set to the signed-in user's id, over anything
                                the client sent ("user_id"), or NULL */
+    const gw_route_raw_t *raw; /* GW_ROUTE_RAW_BODY / GW_ROUTE_CSV_REPLY routes, else NULL */
 } gw_route_t;
 
 /* The table, ending with a line whose method is NULL. */
@@ -84,8 +100,10 @@ const char *gw_route_param(const gw_route_match_t *match, const char *name, char
  * unique, a "{name}" service names a param of its pattern, no two lines share
  * method and pattern, a route that is not public admits some role,
  * GW_ROUTE_OPEN only on public routes, an action (a-z 0-9 . _) exactly on
- * GW_ROUTE_AUDIT routes, a self_field only on routes with a session, and
- * every route under /api/v1/public/ or /api/v1/pbx/ public and open. 0, or
+ * GW_ROUTE_AUDIT routes, a self_field only on routes with a session, every
+ * route under /api/v1/public/ or /api/v1/pbx/ public and open, and `raw`
+ * (with a field) exactly on routes with one of GW_ROUTE_RAW_BODY (POST, PUT,
+ * PATCH only) and GW_ROUTE_CSV_REPLY. 0, or
  * -EINVAL with the offending line index in *ret_line. Run at start so a bad
  * line fails loudly. */
 int gw_routes_check(const gw_route_t *table, size_t *ret_line);

@@ -522,7 +522,7 @@ directory_t *directory_new(ncc_service_t *service, directory_settings_t *setting
         goto fail;
     }
     if (directory_users_register(self) < 0 || directory_auth_register(self) < 0 ||
-        directory_audit_register(self) < 0 ||
+        directory_audit_register(self) < 0 || directory_masters_register(self) < 0 ||
         ncc_service_encrypted_column(service, "users", "id", "totp_secret",
                                      DIRECTORY_TOTP_CONTEXT) < 0 ||
         ncc_service_every(service, S_MAINTENANCE_MS, s_maintenance, self) < 0) {

@@ -49,6 +49,7 @@ void directory_destroy(directory_t **self_p);
 int directory_users_register(directory_t *self);
 int directory_auth_register(directory_t *self);
 int directory_audit_register(directory_t *self);
+int directory_masters_register(directory_t *self); /* masters.c (masters.h) */
 
 /* ---- shared helpers (directory.c) ------------------------------------------- */
 
