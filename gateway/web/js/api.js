@@ -38,7 +38,9 @@ export function isAbort(error) {
 
 // path: "/api/v1/users"; query: object (empty values left out); body: object (JSON).
 // options.signIn: a 401 is the sign-in's own answer, not an expired session.
-export async function api(method, path, { query, body, signal, signIn = false } = {}) {
+// options.raw: {data, type} sent as the body as it is (a CSV file: type 'text/csv').
+// A refused request's whole JSON answer is kept as error.data (an import's line errors).
+export async function api(method, path, { query, body, raw, signal, signIn = false } = {}) {
   let url = path;
   if (query) {
     const params = new URLSearchParams();
@@ -54,6 +56,9 @@ export async function api(method, path, { query, body, signal, signIn = false } 
   if (body !== undefined) {
     headers['Content-Type'] = 'application/json';
     init.body = JSON.stringify(body);
+  } else if (raw) {
+    headers['Content-Type'] = raw.type;
+    init.body = raw.data;
   }
   if (method !== 'GET' && method !== 'HEAD' && csrfToken) headers['X-CSRF-Token'] = csrfToken;
 
@@ -79,6 +84,7 @@ export async function api(method, path, { query, body, signal, signIn = false } 
       typeof e.code === 'string' ? e.code : (CODE_BY_STATUS[response.status] ?? 'http_error'),
       typeof e.message === 'string' ? e.message : '',
       typeof e.field === 'string' ? e.field : null);
+    error.data = data && typeof data === 'object' ? data : null;
     if (response.status === 401 && !signIn && unauthorizedHandler) unauthorizedHandler(error);
     throw error;
   }

@@ -11,6 +11,7 @@ import * as healthView from './health.js';
 import * as passwordView from './views/password.js';
 import * as auditView from './views/audit.js';
 import * as users from './views/users.js';
+import * as masters from './views/masters.js';
 import { desk, home, forbidden, notFound } from './views/simple.js';
 
 const DRAFT_KEY = 'ncc.draft';
@@ -25,6 +26,12 @@ const ROUTES = [
   { pattern: 'users', roles: ['admin'], view: users.list, titleKey: 'nav.users' },
   { pattern: 'users/new', roles: ['admin'], view: users.create, titleKey: 'nav.users' },
   { pattern: 'users/:id', roles: ['admin'], view: users.edit, titleKey: 'nav.users' },
+  { pattern: 'masters', roles: ['admin'], view: masters.list, titleKey: 'nav.masters' },
+  { pattern: 'masters/new', roles: ['admin'], view: masters.create, titleKey: 'nav.masters' },
+  { pattern: 'masters/import', roles: ['admin'], view: masters.importView, titleKey: 'nav.masters' },
+  { pattern: 'masters/history', roles: ['admin'], view: masters.history, titleKey: 'nav.masters' },
+  { pattern: 'masters/scheduled', roles: ['admin'], view: masters.scheduled, titleKey: 'nav.masters' },
+  { pattern: 'masters/:id', roles: ['admin'], view: masters.edit, titleKey: 'nav.masters' },
   { pattern: 'audit', roles: ['supervisor', 'admin'], view: auditView, titleKey: 'nav.audit' },
   { pattern: 'password', roles: ANY, view: passwordView, titleKey: 'nav.password' },
 ];
@@ -33,6 +40,7 @@ const ROUTES = [
 const MENU = [
   { hash: '#/desk', key: 'nav.desk', roles: ['operator'] },
   { hash: '#/users', key: 'nav.users', roles: ['admin'] },
+  { hash: '#/masters', key: 'nav.masters', roles: ['admin'] },
   { hash: '#/audit', key: 'nav.audit', roles: ['supervisor', 'admin'] },
   { hash: '#/home', key: 'nav.home', roles: ANY, fallback: true },
   { hash: '#/password', key: 'nav.password', roles: ANY },
