@@ -40,71 +40,18 @@
 
 /* ---- the database of one test --------------------------------------------------- */
 
-static char s_db_name[64];
-static char s_db_url[512];    /* the application role */
-static char s_owner_url[512]; /* the schema owner */
-
-/* Runs scripts/pg.sh with `args`; the first line that is a URL into out. */
-static bool s_pg_sh(const char *args, char *out, size_t len)
-{
-    const char *top = getenv("NCC_SOURCE_DIR");
-    char command[512];
-    snprintf(command, sizeof command, "'%s/scripts/pg.sh' %s 2>&1", top && *top ? top : ".", args);
-    FILE *pipe = popen(command, "r");
-    if (!pipe)
-        return false;
-    char line[1024];
-    bool found = false;
-    while (fgets(line, sizeof line, pipe)) {
-        line[strcspn(line, "\r\n")] = '\0';
-        if (!found && strncmp(line, "postgresql://", 13) == 0 && strlen(line) < len) {
-            memcpy(out, line, strlen(line) + 1);
-            found = true;
-        } else if (!found) {
-            fprintf(stderr, "pg.sh %s: %s\n", args, line);
-        }
-    }
-    return pclose(pipe) == 0 && found;
-}
+static ncct_database_t s_db; /* its name, the application role's and the owner's URLs */
 
 static void s_fresh_database(void)
 {
-    cr_assert_not_null(getenv("NCC_DATABASE_URL"),
-                       "NCC_DATABASE_URL must be set (scripts/pg.sh start; . var/env)");
-    snprintf(s_db_name, sizeof s_db_name, "test_directory_%d", (int)getpid());
-    char args[128];
-    snprintf(args, sizeof args, "fresh %s", s_db_name);
-    cr_assert(s_pg_sh(args, s_db_url, sizeof s_db_url),
-              "scripts/pg.sh fresh %s failed (the test makes its own database on the cluster "
-              "of NCC_DATABASE_URL)",
-              s_db_name);
-    snprintf(args, sizeof args, "owner-url %s", s_db_name);
-    cr_assert(s_pg_sh(args, s_owner_url, sizeof s_owner_url), "scripts/pg.sh owner-url failed");
+    cr_assert(ncct_database_fresh(&s_db, "test_directory"),
+              "scripts/pg.sh fresh failed (the test makes its own database on the cluster of "
+              "NCC_DATABASE_URL: scripts/pg.sh start; . var/env)");
 }
 
 static void s_drop_database(void)
 {
-    if (!s_db_name[0])
-        return;
-    const char *owner = getenv("NCC_DATABASE_OWNER_URL");
-    if (!owner || !*owner)
-        owner = getenv("NCC_DATABASE_URL");
-    char sql[160];
-    snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s", s_db_name);
-    for (int attempt = 0; attempt < 50; attempt++) {
-        PGconn *conn = PQconnectdb(owner);
-        bool done = false;
-        if (PQstatus(conn) == CONNECTION_OK) {
-            PGresult *res = PQexec(conn, sql);
-            done = PQresultStatus(res) == PGRES_COMMAND_OK;
-            PQclear(res);
-        }
-        PQfinish(conn);
-        if (done)
-            break;
-        usleep(100 * 1000); /* a daemon's connection may still be closing */
-    }
-    s_db_name[0] = '\0';
+    ncct_database_drop(&s_db);
 }
 
 /* Runs one statement on `url`; returns the result (caller PQclear) or NULL
@@ -167,8 +114,8 @@ static void s_daemon_start(daemon_t *d, const char *tag, const char *const *extr
     unlink(d->log_path);
 
     static char env_db[600], env_owner[600];
-    snprintf(env_db, sizeof env_db, "NCC_DATABASE_URL=%s", s_db_url);
-    snprintf(env_owner, sizeof env_owner, "NCC_DATABASE_OWNER_URL=%s", s_owner_url);
+    snprintf(env_db, sizeof env_db, "NCC_DATABASE_URL=%s", s_db.url);
+    snprintf(env_owner, sizeof env_owner, "NCC_DATABASE_OWNER_URL=%s", s_db.owner_url);
     const char *env[32] = {
         d->env_rpc,
         d->env_pub,
@@ -298,7 +245,7 @@ static ncc_ctx_t s_admin = {.actor_role = "admin", .actor_address = "192.0.2.20"
 
 static void s_use_admin(void)
 {
-    long id = s_sql_long(s_owner_url, "SELECT id FROM directory.users WHERE login = 'admin'");
+    long id = s_sql_long(s_db.owner_url, "SELECT id FROM directory.users WHERE login = 'admin'");
     snprintf(s_admin_id, sizeof s_admin_id, "%ld", id);
     s_admin.actor_id = s_admin_id;
 }
@@ -308,7 +255,7 @@ static void s_wait_admin(void)
 {
     long long deadline = ncct_now_ms() + READY_TIMEOUT_MS;
     while (ncct_now_ms() < deadline) {
-        PGresult *res = s_sql(s_owner_url, "SELECT count(*) FROM directory.users", NULL);
+        PGresult *res = s_sql(s_db.owner_url, "SELECT count(*) FROM directory.users", NULL);
         long count = res ? strtol(PQgetvalue(res, 0, 0), NULL, 10) : 0;
         PQclear(res);
         if (count > 0)
@@ -479,8 +426,8 @@ Test(directory, bootstrap_creates_the_admin_once_with_generated_credentials)
     s_wait_admin();
     usleep(500 * 1000);
 
-    cr_assert_eq(s_sql_long(s_owner_url, "SELECT count(*) FROM directory.users"), 1);
-    PGresult *res = s_sql(s_owner_url,
+    cr_assert_eq(s_sql_long(s_db.owner_url, "SELECT count(*) FROM directory.users"), 1);
+    PGresult *res = s_sql(s_db.owner_url,
                           "SELECT login, roles::text, password_hash, totp_secret "
                           "FROM directory.users",
                           NULL);
@@ -525,9 +472,9 @@ Test(directory, bootstrap_creates_the_admin_once_with_generated_credentials)
     s_daemon_wait_ready(&s_daemons[0]);
     usleep(300 * 1000);
     cr_assert_not(s_log_contains(&s_daemons[0], "bootstrap.admin_created"));
-    cr_assert_eq(s_sql_long(s_owner_url, "SELECT count(*) FROM directory.users"), 1);
-    cr_assert_eq(s_sql_long(s_owner_url, "SELECT count(*) FROM directory.audit_log "
-                                         "WHERE action = 'user.created'"),
+    cr_assert_eq(s_sql_long(s_db.owner_url, "SELECT count(*) FROM directory.users"), 1);
+    cr_assert_eq(s_sql_long(s_db.owner_url, "SELECT count(*) FROM directory.audit_log "
+                                            "WHERE action = 'user.created'"),
                  1);
     s_daemon_stop(&s_daemons[0]);
 }
@@ -629,7 +576,7 @@ Test(directory, users_are_created_listed_updated_and_retired)
     list = s_ok(d, &s_admin, &list_req.base, &ncc__directory__user_list__descriptor);
     cr_assert_eq(list->total, 1, "only the administrator is active");
     protobuf_c_message_free_unpacked(&list->base, NULL);
-    cr_assert_eq(s_sql_long(s_owner_url, "SELECT count(*) FROM directory.users"), 2);
+    cr_assert_eq(s_sql_long(s_db.owner_url, "SELECT count(*) FROM directory.users"), 2);
 
     /* The last active administrator cannot be retired. */
     retire.id = strtoll(s_admin_id, NULL, 10);
@@ -646,8 +593,8 @@ Test(directory, users_are_created_listed_updated_and_retired)
         cr_assert_eq(strlen(audit->items[i]->hash), 64);
     }
     protobuf_c_message_free_unpacked(&audit->base, NULL);
-    cr_assert_eq(s_sql_long(s_owner_url, "SELECT count(*) FROM directory.outbox "
-                                         "WHERE type = 'ncc.directory.UserChanged'"),
+    cr_assert_eq(s_sql_long(s_db.owner_url, "SELECT count(*) FROM directory.outbox "
+                                            "WHERE type = 'ncc.directory.UserChanged'"),
                  4, "bootstrap, create, update, retire");
     s_daemon_stop(d);
 }
@@ -684,7 +631,7 @@ Test(directory, the_password_policy_names_the_field)
     cr_assert(strstr(messages[4], "common"), "%s", messages[4]);
     for (size_t i = 0; i < sizeof weak / sizeof weak[0]; i++)
         free((char *)messages[i]);
-    cr_assert_eq(s_sql_long(s_owner_url, "SELECT count(*) FROM directory.users"), 1);
+    cr_assert_eq(s_sql_long(s_db.owner_url, "SELECT count(*) FROM directory.users"), 1);
 
     /* A good one passes; a weak new password is refused the same way. */
     Ncc__Directory__User *user = s_create_user(d, "tanaka.op", "operator", USER_PASSWORD, NULL);
@@ -793,8 +740,8 @@ Test(directory, five_failures_lock_the_account_for_a_while)
     cr_assert(strstr(error->message, "+09:00"), "no end time: %s", error->message);
     ncc__error__free_unpacked(error, NULL);
     s_login_fails(d, "192.0.2.42", "ito.op", USER_PASSWORD, NULL, 423, "account_locked");
-    long remaining = s_sql_long(s_owner_url, "SELECT extract(epoch FROM locked_until - now()) "
-                                             "FROM directory.users WHERE login = 'ito.op'");
+    long remaining = s_sql_long(s_db.owner_url, "SELECT extract(epoch FROM locked_until - now()) "
+                                                "FROM directory.users WHERE login = 'ito.op'");
     cr_assert(remaining > 800 && remaining <= 900, "locked for %ld s, expected 15 minutes",
               remaining);
 
@@ -844,9 +791,10 @@ Test(directory, twenty_failures_from_one_address_get_429)
     Ncc__Directory__AuthResult *result =
         s_login_ok(d, "203.0.113.10", "kimura.op", USER_PASSWORD, NULL);
     protobuf_c_message_free_unpacked(&result->base, NULL);
-    cr_assert_eq(s_sql_long(s_owner_url, "SELECT count(*) FROM directory.audit_log "
-                                         "WHERE action = 'login' AND detail = 'too_many_attempts' "
-                                         "AND address = '203.0.113.9'"),
+    cr_assert_eq(s_sql_long(s_db.owner_url,
+                            "SELECT count(*) FROM directory.audit_log "
+                            "WHERE action = 'login' AND detail = 'too_many_attempts' "
+                            "AND address = '203.0.113.9'"),
                  1);
     protobuf_c_message_free_unpacked(&user->base, NULL);
     s_daemon_stop(d);
@@ -875,8 +823,9 @@ Test(directory, administrators_need_totp_and_a_code_works_once)
     cr_assert(enrolled->totp_enabled);
     cr_assert_null(enrolled->totp_secret, "the secret came back");
     protobuf_c_message_free_unpacked(&enrolled->base, NULL);
-    PGresult *res = s_sql(
-        s_owner_url, "SELECT totp_secret FROM directory.users WHERE login = 'nakamura.adm'", NULL);
+    PGresult *res =
+        s_sql(s_db.owner_url,
+              "SELECT totp_secret FROM directory.users WHERE login = 'nakamura.adm'", NULL);
     cr_assert_not_null(res);
     cr_assert_eq(strncmp(PQgetvalue(res, 0, 0), "v1:", 3), 0);
     cr_assert_null(strstr(PQgetvalue(res, 0, 0), "GEZDGNBV"), "stored in clear");
@@ -1011,8 +960,8 @@ Test(directory, roles_and_actor_proofs_are_enforced)
     s_expect_error(d, &s_admin, &create.base, &ncc__directory__user__descriptor, 401,
                    "invalid_actor");
     cr_assert_eq(ncc_actor_key_from_env(), 0);
-    cr_assert_eq(s_sql_long(s_owner_url, "SELECT count(*) FROM directory.users "
-                                         "WHERE login = 'intruder'"),
+    cr_assert_eq(s_sql_long(s_db.owner_url, "SELECT count(*) FROM directory.users "
+                                            "WHERE login = 'intruder'"),
                  0);
     protobuf_c_message_free_unpacked(&op->base, NULL);
     protobuf_c_message_free_unpacked(&other->base, NULL);
@@ -1025,7 +974,7 @@ Test(directory, roles_and_actor_proofs_are_enforced)
 static void s_owner_sql_ok(const char *sql)
 {
     char state[6];
-    PGresult *res = s_sql(s_owner_url, sql, state);
+    PGresult *res = s_sql(s_db.owner_url, sql, state);
     cr_assert_not_null(res, "%s: SQLSTATE %s", sql, state);
     PQclear(res);
 }
@@ -1053,7 +1002,7 @@ static void s_check_documented_hash(int64_t seq)
              "coalesce((SELECT hash FROM directory.audit_log p WHERE p.seq = a.seq - 1), "
              "repeat('0', 64)) FROM directory.audit_log a WHERE seq = %" PRId64,
              seq);
-    PGresult *res = s_sql(s_owner_url, sql, NULL);
+    PGresult *res = s_sql(s_db.owner_url, sql, NULL);
     cr_assert_not_null(res);
     cr_assert_eq(PQntuples(res), 1);
     char seq_text[24];
@@ -1089,7 +1038,7 @@ static int s_run_ncc_audit(const char *anchor, char *out, size_t len)
     struct stat st;
     if (stat(path, &st) != 0)
         return -1;
-    snprintf(command, sizeof command, "NCC_DATABASE_URL='%s' '%s' verify %s%s 2>&1", s_db_url, path,
+    snprintf(command, sizeof command, "NCC_DATABASE_URL='%s' '%s' verify %s%s 2>&1", s_db.url, path,
              anchor ? "--anchor " : "", anchor ? anchor : "");
     FILE *pipe = popen(command, "r");
     cr_assert_not_null(pipe);
@@ -1121,10 +1070,10 @@ Test(directory, the_audit_chain_verifies_and_reveals_an_owner_edit)
         cr_assert_eq(strlen(entry->hash), 64);
         protobuf_c_message_free_unpacked(&entry->base, NULL);
     }
-    long entries = s_sql_long(s_owner_url, "SELECT count(*) FROM directory.audit_log");
+    long entries = s_sql_long(s_db.owner_url, "SELECT count(*) FROM directory.audit_log");
     s_check_documented_hash(1);
     s_check_documented_hash(2);
-    long seq_max = s_sql_long(s_owner_url, "SELECT max(seq) FROM directory.audit_log");
+    long seq_max = s_sql_long(s_db.owner_url, "SELECT max(seq) FROM directory.audit_log");
     cr_assert_eq(entries, seq_max, "seq has gaps");
 
     Ncc__Directory__AuditVerifyResult *result = s_verify(d, 0, NULL);
@@ -1147,7 +1096,7 @@ Test(directory, the_audit_chain_verifies_and_reveals_an_owner_edit)
 
     /* The owner edits one field of entry 3 behind the daemon's back. */
     PGresult *res =
-        s_sql(s_owner_url, "SELECT detail FROM directory.audit_log WHERE seq = 3", NULL);
+        s_sql(s_db.owner_url, "SELECT detail FROM directory.audit_log WHERE seq = 3", NULL);
     cr_assert_not_null(res);
     char original[256];
     snprintf(original, sizeof original, "%s", PQgetvalue(res, 0, 0));
@@ -1168,7 +1117,7 @@ Test(directory, the_audit_chain_verifies_and_reveals_an_owner_edit)
     char sql[512];
     char *escaped = NULL;
     {
-        PGconn *conn = PQconnectdb(s_owner_url);
+        PGconn *conn = PQconnectdb(s_db.owner_url);
         escaped = PQescapeLiteral(conn, original, strlen(original));
         PQfinish(conn);
     }
@@ -1202,9 +1151,9 @@ Test(directory, the_audit_chain_verifies_and_reveals_an_owner_edit)
 Test(directory, the_application_role_cannot_rewrite_the_audit_log)
 {
     daemon_t *d = s_start("grants", NULL);
-    cr_assert_str_neq(s_db_url, s_owner_url);
+    cr_assert_str_neq(s_db.url, s_db.owner_url);
     /* What the daemons run as: SELECT and INSERT, nothing more. */
-    PGresult *res = s_sql(s_db_url,
+    PGresult *res = s_sql(s_db.url,
                           "SELECT has_table_privilege('directory.audit_log', 'SELECT'), "
                           "has_table_privilege('directory.audit_log', 'INSERT'), "
                           "has_table_privilege('directory.audit_log', 'UPDATE'), "
@@ -1221,17 +1170,17 @@ Test(directory, the_application_role_cannot_rewrite_the_audit_log)
     cr_assert_str_eq(PQgetvalue(res, 0, 5), "t");
     PQclear(res);
     char state[6];
-    cr_assert_null(s_sql(s_db_url, "UPDATE directory.audit_log SET detail = 'x'", state));
+    cr_assert_null(s_sql(s_db.url, "UPDATE directory.audit_log SET detail = 'x'", state));
     cr_assert_str_eq(state, "42501");
-    cr_assert_null(s_sql(s_db_url, "DELETE FROM directory.audit_log", state));
+    cr_assert_null(s_sql(s_db.url, "DELETE FROM directory.audit_log", state));
     cr_assert_str_eq(state, "42501");
     /* Even the owner meets the triggers unless it disables them first. */
-    cr_assert_null(s_sql(s_owner_url, "UPDATE directory.audit_log SET detail = 'x'", state));
+    cr_assert_null(s_sql(s_db.owner_url, "UPDATE directory.audit_log SET detail = 'x'", state));
     cr_assert_str_eq(state, "P0001");
-    cr_assert_null(s_sql(s_owner_url, "TRUNCATE directory.audit_log", state));
+    cr_assert_null(s_sql(s_db.owner_url, "TRUNCATE directory.audit_log", state));
     cr_assert_str_eq(state, "P0001");
-    res = s_sql(s_owner_url, "SELECT obj_description('directory.audit_log'::regclass, 'pg_class')",
-                NULL);
+    res = s_sql(s_db.owner_url,
+                "SELECT obj_description('directory.audit_log'::regclass, 'pg_class')", NULL);
     cr_assert_not_null(res);
     cr_assert(strstr(PQgetvalue(res, 0, 0), "ncc:append-only"));
     PQclear(res);

@@ -38,76 +38,26 @@
 #define ADMIN_TOTP     "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 #define USER_PASSWORD  "Madoguchi-7-Soudan!"
 
-/* ---- the database of one test ------------------------------------------------------ */
+/* ---- the database of one test --------------------------------------------------- */
 
-static char s_db_name[64];
-static char s_db_url[512];    /* the application role */
-static char s_owner_url[512]; /* the schema owner */
-
-/* Runs scripts/pg.sh with `args`; the first line that is a URL into out. */
-static bool s_pg_sh(const char *args, char *out, size_t len)
-{
-    const char *top = getenv("NCC_SOURCE_DIR");
-    char command[512];
-    snprintf(command, sizeof command, "'%s/scripts/pg.sh' %s 2>&1", top && *top ? top : ".", args);
-    FILE *pipe = popen(command, "r");
-    if (!pipe)
-        return false;
-    char line[1024];
-    bool found = false;
-    while (fgets(line, sizeof line, pipe)) {
-        line[strcspn(line, "\r\n")] = '\0';
-        if (!found && strncmp(line, "postgresql://", 13) == 0 && strlen(line) < len) {
-            memcpy(out, line, strlen(line) + 1);
-            found = true;
-        } else if (!found) {
-            fprintf(stderr, "pg.sh %s: %s\n", args, line);
-        }
-    }
-    return pclose(pipe) == 0 && found;
-}
+static ncct_database_t s_db; /* its name, the application role's and the owner's URLs */
 
 static void s_fresh_database(void)
 {
-    cr_assert_not_null(getenv("NCC_DATABASE_URL"),
-                       "NCC_DATABASE_URL must be set (scripts/pg.sh start; . var/env)");
-    snprintf(s_db_name, sizeof s_db_name, "test_gateway_auth_%d", (int)getpid());
-    char args[128];
-    snprintf(args, sizeof args, "fresh %s", s_db_name);
-    cr_assert(s_pg_sh(args, s_db_url, sizeof s_db_url), "scripts/pg.sh fresh %s failed", s_db_name);
-    snprintf(args, sizeof args, "owner-url %s", s_db_name);
-    cr_assert(s_pg_sh(args, s_owner_url, sizeof s_owner_url), "scripts/pg.sh owner-url failed");
+    cr_assert(ncct_database_fresh(&s_db, "test_gateway_auth"),
+              "scripts/pg.sh fresh failed (the test makes its own database on the cluster of "
+              "NCC_DATABASE_URL: scripts/pg.sh start; . var/env)");
 }
 
 static void s_drop_database(void)
 {
-    if (!s_db_name[0])
-        return;
-    const char *owner = getenv("NCC_DATABASE_OWNER_URL");
-    if (!owner || !*owner)
-        owner = getenv("NCC_DATABASE_URL");
-    char sql[160];
-    snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s WITH (FORCE)", s_db_name);
-    for (int attempt = 0; attempt < 50; attempt++) {
-        PGconn *conn = PQconnectdb(owner);
-        bool done = false;
-        if (PQstatus(conn) == CONNECTION_OK) {
-            PGresult *res = PQexec(conn, sql);
-            done = PQresultStatus(res) == PGRES_COMMAND_OK;
-            PQclear(res);
-        }
-        PQfinish(conn);
-        if (done)
-            break;
-        usleep(100 * 1000);
-    }
-    s_db_name[0] = '\0';
+    ncct_database_drop(&s_db);
 }
 
 /* Runs one statement as the schema owner, asserting success. */
 static void s_owner_sql(const char *sql)
 {
-    PGconn *conn = PQconnectdb(s_owner_url);
+    PGconn *conn = PQconnectdb(s_db.owner_url);
     cr_assert_eq(PQstatus(conn), CONNECTION_OK, "%s", PQerrorMessage(conn));
     PGresult *res = PQexec(conn, sql);
     ExecStatusType st = PQresultStatus(res);
@@ -119,7 +69,7 @@ static void s_owner_sql(const char *sql)
 /* The first column of the first row as a long (as the owner). */
 static long s_owner_long(const char *sql)
 {
-    PGconn *conn = PQconnectdb(s_owner_url);
+    PGconn *conn = PQconnectdb(s_db.owner_url);
     cr_assert_eq(PQstatus(conn), CONNECTION_OK, "%s", PQerrorMessage(conn));
     PGresult *res = PQexec(conn, sql);
     cr_assert_eq(PQresultStatus(res), PGRES_TUPLES_OK, "%s: %s", sql, PQerrorMessage(conn));
@@ -167,8 +117,8 @@ static void s_start_directory(void)
     snprintf(env_text[0], sizeof env_text[0], "NCC_DIRECTORY_RPC_BIND=%s", s_directory_rpc);
     snprintf(env_text[1], sizeof env_text[1], "NCC_DIRECTORY_PUB_BIND=tcp://127.0.0.1:%d", pub);
     snprintf(env_text[2], sizeof env_text[2], "NCC_DIRECTORY_HEALTH_LISTEN=127.0.0.1:%d", health);
-    snprintf(env_text[3], sizeof env_text[3], "NCC_DATABASE_URL=%s", s_db_url);
-    snprintf(env_text[4], sizeof env_text[4], "NCC_DATABASE_OWNER_URL=%s", s_owner_url);
+    snprintf(env_text[3], sizeof env_text[3], "NCC_DATABASE_URL=%s", s_db.url);
+    snprintf(env_text[4], sizeof env_text[4], "NCC_DATABASE_OWNER_URL=%s", s_db.owner_url);
     const char *env[] = {env_text[0],
                          env_text[1],
                          env_text[2],
@@ -227,8 +177,8 @@ static daemon_t *s_start_gateway(int slot, const char *const *extra, bool wait)
     S_ADD("NCC_HTTP_LISTEN=127.0.0.1:%d", d->http_port);
     S_ADD("NCC_GATEWAY_HEALTH_LISTEN=127.0.0.1:%d", d->health_port);
     S_ADD("NCC_TLS_CERT=%s", d->cert);
-    S_ADD("NCC_DATABASE_URL=%s", s_db_url);
-    S_ADD("NCC_DATABASE_OWNER_URL=%s", s_owner_url);
+    S_ADD("NCC_DATABASE_URL=%s", s_db.url);
+    S_ADD("NCC_DATABASE_OWNER_URL=%s", s_db.owner_url);
     env[n++] = "NCC_HTTPS_LISTEN=";
     env[n++] = "NCC_CONFIG_FILE=";
     env[n++] = "NCC_WEB_ROOT=gateway/web";

@@ -39,76 +39,26 @@
 #define ADMIN_TOTP             "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 #define DEPARTMENTS_CSV_HEADER "code,name,parent_code,phone,active"
 
-/* ---- the database of one test -------------------------------------------------------- */
+/* ---- the database of one test --------------------------------------------------- */
 
-static char s_db_name[64];
-static char s_db_url[512];    /* the application role */
-static char s_owner_url[512]; /* the schema owner */
-
-/* Runs scripts/pg.sh with `args`; the first line that is a URL into out. */
-static bool s_pg_sh(const char *args, char *out, size_t len)
-{
-    const char *top = getenv("NCC_SOURCE_DIR");
-    char command[512];
-    snprintf(command, sizeof command, "'%s/scripts/pg.sh' %s 2>&1", top && *top ? top : ".", args);
-    FILE *pipe = popen(command, "r");
-    if (!pipe)
-        return false;
-    char line[1024];
-    bool found = false;
-    while (fgets(line, sizeof line, pipe)) {
-        line[strcspn(line, "\r\n")] = '\0';
-        if (!found && strncmp(line, "postgresql://", 13) == 0 && strlen(line) < len) {
-            memcpy(out, line, strlen(line) + 1);
-            found = true;
-        } else if (!found) {
-            fprintf(stderr, "pg.sh %s: %s\n", args, line);
-        }
-    }
-    return pclose(pipe) == 0 && found;
-}
+static ncct_database_t s_db; /* its name, the application role's and the owner's URLs */
 
 static void s_fresh_database(void)
 {
-    cr_assert_not_null(getenv("NCC_DATABASE_URL"),
-                       "NCC_DATABASE_URL must be set (scripts/pg.sh start; . var/env)");
-    snprintf(s_db_name, sizeof s_db_name, "test_masters_%d", (int)getpid());
-    char args[128];
-    snprintf(args, sizeof args, "fresh %s", s_db_name);
-    cr_assert(s_pg_sh(args, s_db_url, sizeof s_db_url), "scripts/pg.sh fresh %s failed", s_db_name);
-    snprintf(args, sizeof args, "owner-url %s", s_db_name);
-    cr_assert(s_pg_sh(args, s_owner_url, sizeof s_owner_url), "scripts/pg.sh owner-url failed");
+    cr_assert(ncct_database_fresh(&s_db, "test_masters"),
+              "scripts/pg.sh fresh failed (the test makes its own database on the cluster of "
+              "NCC_DATABASE_URL: scripts/pg.sh start; . var/env)");
 }
 
 static void s_drop_database(void)
 {
-    if (!s_db_name[0])
-        return;
-    const char *owner = getenv("NCC_DATABASE_OWNER_URL");
-    if (!owner || !*owner)
-        owner = getenv("NCC_DATABASE_URL");
-    char sql[160];
-    snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s WITH (FORCE)", s_db_name);
-    for (int attempt = 0; attempt < 50; attempt++) {
-        PGconn *conn = PQconnectdb(owner);
-        bool done = false;
-        if (PQstatus(conn) == CONNECTION_OK) {
-            PGresult *res = PQexec(conn, sql);
-            done = PQresultStatus(res) == PGRES_COMMAND_OK;
-            PQclear(res);
-        }
-        PQfinish(conn);
-        if (done)
-            break;
-        usleep(100 * 1000);
-    }
-    s_db_name[0] = '\0';
+    ncct_database_drop(&s_db);
 }
 
 /* The first column of the first row as a long (as the owner). */
 static long s_owner_long(const char *sql)
 {
-    PGconn *conn = PQconnectdb(s_owner_url);
+    PGconn *conn = PQconnectdb(s_db.owner_url);
     cr_assert_eq(PQstatus(conn), CONNECTION_OK, "%s", PQerrorMessage(conn));
     PGresult *res = PQexec(conn, sql);
     cr_assert_eq(PQresultStatus(res), PGRES_TUPLES_OK, "%s: %s", sql, PQerrorMessage(conn));
@@ -150,8 +100,8 @@ static void s_dump(const daemon_t *d)
  * and PUB (directory copy 0, calls when started; nothing elsewhere). */
 static size_t s_common_env(char (*text)[600], const char **env, size_t n)
 {
-    snprintf(text[0], sizeof text[0], "NCC_DATABASE_URL=%s", s_db_url);
-    snprintf(text[1], sizeof text[1], "NCC_DATABASE_OWNER_URL=%s", s_owner_url);
+    snprintf(text[0], sizeof text[0], "NCC_DATABASE_URL=%s", s_db.url);
+    snprintf(text[1], sizeof text[1], "NCC_DATABASE_OWNER_URL=%s", s_db.owner_url);
     env[n++] = text[0];
     env[n++] = text[1];
     size_t t = 2;
@@ -700,7 +650,7 @@ Test(masters, departments_are_created_listed_updated_and_conflicts_refused)
     cr_assert_str_eq(s_str(cJSON_GetObjectItemCaseSensitive(last, "before"), "name"), "住民票窓口");
     s_free(&resp);
     /* The history is append-only for the application's role. */
-    const char *user = strstr(s_db_url, "://");
+    const char *user = strstr(s_db.url, "://");
     cr_assert_not_null(user);
     user += 3;
     char sql[256];

@@ -2,6 +2,7 @@
 #include "ncc_test.h"
 
 #include <curl/curl.h>
+#include <libpq-fe.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -176,4 +177,67 @@ char *ncct_read_file(const char *path)
     if (data)
         data[len] = '\0';
     return data;
+}
+
+/* Runs scripts/pg.sh with `args`; the first line that is a URL into out. */
+static bool s_pg_sh(const char *args, char *out, size_t len)
+{
+    const char *top = getenv("NCC_SOURCE_DIR");
+    char command[512];
+    snprintf(command, sizeof command, "'%s/scripts/pg.sh' %s 2>&1", top && *top ? top : ".", args);
+    FILE *pipe = popen(command, "r");
+    if (!pipe)
+        return false;
+    char line[1024];
+    bool found = false;
+    while (fgets(line, sizeof line, pipe)) {
+        line[strcspn(line, "\r\n")] = '\0';
+        if (!found && strncmp(line, "postgresql://", 13) == 0 && strlen(line) < len) {
+            memcpy(out, line, strlen(line) + 1);
+            found = true;
+        } else if (!found) {
+            fprintf(stderr, "pg.sh %s: %s\n", args, line);
+        }
+    }
+    return pclose(pipe) == 0 && found;
+}
+
+bool ncct_database_fresh(ncct_database_t *db, const char *prefix)
+{
+    if (!getenv("NCC_DATABASE_URL")) {
+        fprintf(stderr, "NCC_DATABASE_URL must be set (scripts/pg.sh start; . var/env)\n");
+        return false;
+    }
+    snprintf(db->name, sizeof db->name, "%s_%d", prefix, (int)getpid());
+    char args[128];
+    snprintf(args, sizeof args, "fresh %s", db->name);
+    if (!s_pg_sh(args, db->url, sizeof db->url))
+        return false;
+    snprintf(args, sizeof args, "owner-url %s", db->name);
+    return s_pg_sh(args, db->owner_url, sizeof db->owner_url);
+}
+
+void ncct_database_drop(ncct_database_t *db)
+{
+    if (!db->name[0])
+        return;
+    const char *owner = getenv("NCC_DATABASE_OWNER_URL");
+    if (!owner || !*owner)
+        owner = getenv("NCC_DATABASE_URL");
+    char sql[160];
+    snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s WITH (FORCE)", db->name);
+    for (int attempt = 0; owner && attempt < 50; attempt++) {
+        PGconn *conn = PQconnectdb(owner);
+        bool done = false;
+        if (PQstatus(conn) == CONNECTION_OK) {
+            PGresult *res = PQexec(conn, sql);
+            done = PQresultStatus(res) == PGRES_COMMAND_OK;
+            PQclear(res);
+        }
+        PQfinish(conn);
+        if (done)
+            break;
+        usleep(100 * 1000);
+    }
+    db->name[0] = '\0';
 }

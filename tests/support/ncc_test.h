@@ -35,6 +35,22 @@ bool ncct_wait_status(const char *url, long status, int timeout_ms);
 /* Reads a whole file (caller frees) or NULL. */
 char *ncct_read_file(const char *path);
 
+/* A database of one test's own on the cluster of NCC_DATABASE_URL, made with
+ * `scripts/pg.sh fresh` (owned by ncc_owner, used as ncc: the roles of a real
+ * deployment). NCC_SOURCE_DIR names the repository (default "."). */
+typedef struct {
+    char name[64];       /* <prefix>_<pid> */
+    char url[512];       /* the application role's URL */
+    char owner_url[512]; /* the schema owner's URL */
+} ncct_database_t;
+
+/* Creates (or re-creates) <prefix>_<pid>. False, with pg.sh's words on
+ * stderr, when NCC_DATABASE_URL is unset or pg.sh fails. */
+bool ncct_database_fresh(ncct_database_t *db, const char *prefix);
+
+/* Drops it (WITH FORCE, retried while daemons let go); safe to call twice. */
+void ncct_database_drop(ncct_database_t *db);
+
 /* Milliseconds on a monotonic clock. */
 long long ncct_now_ms(void);
 
