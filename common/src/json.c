@@ -1052,14 +1052,14 @@ static cJSON *s_write_value(const ProtobufCFieldDescriptor *field, const void *s
 }
 
 /* True if the field is to be written: has_ set, pointer non-NULL and not the
- * proto2 default, array non-empty, oneof case selecting it. */
+ * proto2 default, oneof case selecting it; repeated fields always (an empty
+ * list is `[]`, so a client never has to tell "absent" from "none"). */
 static bool s_is_present(const ProtobufCMessage *message, const ProtobufCFieldDescriptor *field)
 {
     const void *slot = (const char *)message + field->offset;
 
     if (field->label == PROTOBUF_C_LABEL_REPEATED)
-        return S_CMEMBER(size_t, message, field->quantifier_offset) > 0 &&
-               *(const void *const *)slot != NULL;
+        return true;
     if (field->flags & PROTOBUF_C_FIELD_FLAG_ONEOF)
         return S_CMEMBER(uint32_t, message, field->quantifier_offset) == field->id;
 
@@ -1100,6 +1100,8 @@ static cJSON *s_write_repeated(const ProtobufCMessage *message,
 
     if (!list)
         return NULL;
+    if (!array)
+        n = 0; /* a count without its array: written as none */
     for (size_t i = 0; i < n; i++) {
         cJSON *item = s_write_value(field, array + i * element_size, depth);
         if (!item || !cJSON_AddItemToArray(list, item)) {

@@ -325,7 +325,8 @@ Test(json, output_of_null_pointers_in_arrays)
     r.text = texts;
     r.n_items = 1;
     r.items = items;
-    s_assert_json(&r.base, "{\"text\":[\"a\",null],\"items\":[null]}");
+    s_assert_json(&r.base, "{\"i32\":[],\"s32\":[],\"sf32\":[],\"i64\":[],\"s64\":[],\"sf64\":[],\"u32\":[],\"f32\":[],\"u64\":[],\"f64\":[],\"flt\":[],\"dbl\":[],\"flag\":[],\"color\":[],\"text\":[\"a\",null],\"data\":[],"
+                            "\"items\":[null]}");
 }
 
 Test(json, output_replaces_invalid_utf8)
@@ -391,8 +392,10 @@ Test(json, repeated_every_type)
     cr_assert_eq(r->data[1].len, 0);
     protobuf_c_message_free_unpacked(&r->base, NULL);
 
-    /* empty arrays are absent */
-    s_round_trip(S_REPEATED, "{\"i32\":[],\"items\":[]}", 0, "{}");
+    /* empty arrays are written as [] (a list answer always has its items) */
+    s_round_trip(S_REPEATED, "{\"i32\":[],\"items\":[]}", 0,
+                 "{\"i32\":[],\"s32\":[],\"sf32\":[],\"i64\":[],\"s64\":[],\"sf64\":[],\"u32\":[],\"f32\":[],\"u64\":[],\"f64\":[],\"flt\":[],\"dbl\":[],\"flag\":[],\"color\":[],\"text\":[],"
+                 "\"data\":[],\"items\":[]}");
 }
 
 Test(json, repeated_errors_carry_the_index)
@@ -410,7 +413,11 @@ Test(json, nested_messages)
     const char *text = "{\"name\":\"root\",\"child\":{\"name\":\"a\",\"child\":{\"name\":\"b\","
                        "\"scalars\":{\"i32\":3}}},\"children\":[{\"name\":\"c\"},{\"children\":"
                        "[{\"name\":\"d\"}]}]}";
-    s_round_trip(S_NODE, text, 0, NULL);
+    s_round_trip(S_NODE, text, 0,
+                 "{\"name\":\"root\",\"child\":{\"name\":\"a\",\"child\":{\"name\":\"b\","
+                 "\"children\":[],\"scalars\":{\"i32\":3}},\"children\":[]},\"children\":"
+                 "[{\"name\":\"c\",\"children\":[]},{\"children\":[{\"name\":\"d\","
+                 "\"children\":[]}]}]}");
 
     Ncc__Test__Node *n = (Ncc__Test__Node *)s_parse(S_NODE, text, 0);
     cr_assert_str_eq(n->child->child->name, "b");
@@ -567,9 +574,11 @@ Test(json, to_pb_from_a_tree_checks_the_root)
 /* --- nesting limits --------------------------------------------------------------- */
 
 /* {"child":{"child":...{}...}} with `levels` objects below the top. */
-static char *s_nested_nodes(int levels)
+/* {"child":{"child":{...}}} `levels` deep; with_children: as written back,
+ * each node with its empty "children":[]. */
+static char *s_nested_nodes(int levels, bool with_children)
 {
-    size_t size = (size_t)levels * 12 + 4;
+    size_t size = (size_t)levels * 28 + 32;
     char *text = malloc(size);
     size_t o = 0;
 
@@ -579,21 +588,29 @@ static char *s_nested_nodes(int levels)
         memcpy(text + o, "\"child\":{", 9);
         o += 9;
     }
-    for (int i = 0; i <= levels; i++)
+    for (int i = 0; i <= levels; i++) {
+        if (with_children) {
+            const char *children = i == 0 ? "\"children\":[]" : ",\"children\":[]";
+            memcpy(text + o, children, strlen(children));
+            o += strlen(children);
+        }
         text[o++] = '}';
+    }
     text[o] = '\0';
     return text;
 }
 
 Test(json, depth_limit_is_32_messages)
 {
-    char *ok = s_nested_nodes(NCC_JSON_MAX_DEPTH - 1);
+    char *ok = s_nested_nodes(NCC_JSON_MAX_DEPTH - 1, false);
+    char *written = s_nested_nodes(NCC_JSON_MAX_DEPTH - 1, true);
     ProtobufCMessage *m = s_parse(S_NODE, ok, 0);
-    s_assert_json(m, ok);
+    s_assert_json(m, written);
     protobuf_c_message_free_unpacked(m, NULL);
     free(ok);
+    free(written);
 
-    char *deep = s_nested_nodes(NCC_JSON_MAX_DEPTH);
+    char *deep = s_nested_nodes(NCC_JSON_MAX_DEPTH, false);
     ncc_json_error_t err;
     m = NULL;
     cr_assert_eq(ncc_json_parse_pb(S_NODE, deep, strlen(deep), 0, &m, &err), -EINVAL);
@@ -614,7 +631,7 @@ Test(json, huge_nesting_is_refused_without_recursion)
     s_expect_error(S_NODE, text, 0, "too_deep", "");
     free(text);
 
-    char *nodes = s_nested_nodes(100000);
+    char *nodes = s_nested_nodes(100000, false);
     s_expect_error(S_NODE, nodes, 0, "too_deep", "");
     free(nodes);
 
@@ -672,9 +689,11 @@ Test(json, strings_as_scalars_for_query_strings)
     s_round_trip(S_SCALARS, "{\"i32\":5,\"flag\":false}", NCC_JSON_STRINGS_AS_SCALARS, NULL);
     /* a single value for a repeated field */
     s_round_trip(S_REPEATED, "{\"i32\":\"3\",\"text\":\"a\"}", NCC_JSON_STRINGS_AS_SCALARS,
-                 "{\"i32\":[3],\"text\":[\"a\"]}");
+                 "{\"i32\":[3],\"s32\":[],\"sf32\":[],\"i64\":[],\"s64\":[],\"sf64\":[],\"u32\":[],\"f32\":[],\"u64\":[],\"f64\":[],\"flt\":[],\"dbl\":[],\"flag\":[],\"color\":[],\"text\":[\"a\"],"
+                 "\"data\":[],\"items\":[]}");
     s_round_trip(S_REPEATED, "{\"i32\":[\"3\",\"4\"]}", NCC_JSON_STRINGS_AS_SCALARS,
-                 "{\"i32\":[3,4]}");
+                 "{\"i32\":[3,4],\"s32\":[],\"sf32\":[],\"i64\":[],\"s64\":[],\"sf64\":[],\"u32\":[],\"f32\":[],\"u64\":[],\"f64\":[],\"flt\":[],\"dbl\":[],\"flag\":[],\"color\":[],\"text\":[],"
+                 "\"data\":[],\"items\":[]}");
 
     s_expect_error(S_SCALARS, "{\"i32\":\"1.5\"}", NCC_JSON_STRINGS_AS_SCALARS, "invalid_field",
                    "i32");
