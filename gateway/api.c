@@ -18,9 +18,12 @@
 #include "ncc/bus.h"
 #include "ncc/json.h"
 #include "ncc/log.h"
+#include "ncc/metrics.h"
 #include "ncc/registry.h"
 #include "ncc/roles.h"
 #include "ncc/service.h"
+#include "ncc/webhook.h"
+#include "push.h"
 #include "routes.h"
 
 struct gw_api {
@@ -35,6 +38,9 @@ struct gw_api {
     atomic_int health_timeout_ms;          /* NCC_GATEWAY_HEALTH_TIMEOUT_MS (reloadable) */
     atomic_int in_flight;                  /* API requests being handled */
     atomic_bool draining;                  /* SIGTERM: refuse new API requests */
+    char *pbx_secrets[4];                  /* NCC_PBX_WEBHOOK_SECRET, split at commas */
+    size_t n_pbx_secrets;
+    gw_push_t *push;                       /* GET /api/v1/stream */
 };
 
 static int64_t s_now_us(void)
@@ -42,6 +48,27 @@ static int64_t s_now_us(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* NCC_PBX_WEBHOOK_SECRET "a,b" into self->pbx_secrets (owned copies). */
+static int s_split_secrets(gw_api_t *self, const char *list, char *err, size_t errlen)
+{
+    const size_t max = sizeof self->pbx_secrets / sizeof self->pbx_secrets[0];
+    for (const char *p = list; p && *p;) {
+        size_t len = strcspn(p, ",");
+        if (len == 0 || self->n_pbx_secrets == max) {
+            snprintf(err, errlen,
+                     "NCC_PBX_WEBHOOK_SECRET: at most %zu non-empty secrets, comma-separated", max);
+            return -EINVAL;
+        }
+        self->pbx_secrets[self->n_pbx_secrets] = strndup(p, len);
+        if (!self->pbx_secrets[self->n_pbx_secrets++]) {
+            snprintf(err, errlen, "out of memory");
+            return -ENOMEM;
+        }
+        p += len + (p[len] == ',');
+    }
+    return 0;
 }
 
 gw_api_t *gw_api_new(const gw_settings_t *settings, gw_sessions_t *sessions, char *err,
@@ -53,6 +80,11 @@ gw_api_t *gw_api_new(const gw_settings_t *settings, gw_sessions_t *sessions, cha
         return NULL;
     }
     self->sessions = sessions;
+    if (s_split_secrets(self, settings->values.pbx_webhook_secret, err, errlen) < 0)
+        goto fail;
+    self->push = gw_push_new(settings, err, errlen);
+    if (!self->push)
+        goto fail;
     self->staff_allow = settings->staff_allow;
     self->trusted_proxies = settings->trusted_proxies;
     self->service_count = settings->service_count;
@@ -84,8 +116,11 @@ void gw_api_destroy(gw_api_t **self_p)
     if (!self_p || !*self_p)
         return;
     gw_api_t *self = *self_p;
+    gw_push_destroy(&self->push);
     for (size_t i = 0; i < GW_MAX_SERVICES; i++)
         free(self->endpoints[i]);
+    for (size_t i = 0; i < self->n_pbx_secrets; i++)
+        free(self->pbx_secrets[i]);
     free(self);
     *self_p = NULL;
 }
@@ -362,17 +397,26 @@ static int s_send_reply(struct mg_connection *conn, const gw_route_t *route, con
  * ret_strict is not NULL, the body alone converted without lenience (caller
  * frees; NULL for an empty body). Otherwise the error response has been sent
  * and its status is returned (> 0). */
-static int s_read_json_body(gw_api_t *self, struct mg_connection *conn,
+static int s_read_json_body(gw_api_t *self, gw_request_t *req,
                             const ProtobufCMessageDescriptor *desc, cJSON **ret_object,
                             ProtobufCMessage **ret_strict)
 {
+    struct mg_connection *conn = req->conn;
     char *body = NULL;
     size_t len = 0;
     int status;
     ncc_json_error_t err;
     size_t max = (size_t)atomic_load(&self->max_body_bytes);
 
-    int rc = gw_http_read_body(conn, max, &body, &len);
+    int rc = 0;
+    if (req->body) {
+        /* Read (and checked) already: a signed request. */
+        body = req->body;
+        len = req->body_len;
+        req->body = NULL;
+    } else {
+        rc = gw_http_read_body(conn, max, &body, &len);
+    }
     if (rc == -EFBIG) {
         /* The rest of the body is not read: this connection cannot be reused. */
         mg_disable_connection_keep_alive(conn);
@@ -586,7 +630,7 @@ int gw_api_read_message(gw_api_t *self, gw_request_t *req, const ProtobufCMessag
 {
     cJSON *object = NULL;
     ProtobufCMessage *strict = NULL;
-    int status = s_read_json_body(self, req->conn, desc, &object, &strict);
+    int status = s_read_json_body(self, req, desc, &object, &strict);
     cJSON_Delete(object);
     if (status > 0)
         return status;
@@ -694,7 +738,7 @@ static int s_generic(gw_api_t *self, gw_request_t *req)
         }
     } else if (s_method_has_body(info->request_method)) {
         ProtobufCMessage *strict = NULL;
-        status = s_read_json_body(self, conn, desc, &object, has_params ? NULL : &strict);
+        status = s_read_json_body(self, req, desc, &object, has_params ? NULL : &strict);
         if (status > 0)
             goto out;
         if (!has_params) {
@@ -744,6 +788,13 @@ static int s_generic(gw_api_t *self, gw_request_t *req)
     ncc_ctx_t ctx = {.trace_id = req->thread->trace_id};
     if (req->has_session)
         ctx = gw_auth_user_ctx(req);
+    else if (req->machine)
+        ctx = (ncc_ctx_t){.trace_id = req->thread->trace_id,
+                          .actor_id = req->machine,
+                          .actor_role = "system",
+                          .actor_address = req->address};
+    else if (route->flags & GW_ROUTE_CLIENT_ADDRESS)
+        ctx.actor_address = req->address;
     int timeout_ms = route->raw ? route->raw->timeout_ms : 0;
     int rc = s_rpc_index(self, req->thread, index, &ctx, request, timeout_ms, &reply);
     if (rc == -EMSGSIZE) {
@@ -880,6 +931,7 @@ static int s_health(gw_api_t *self, struct mg_connection *conn, gw_thread_t *thr
 int gw_api_drain(gw_api_t *self, int timeout_ms)
 {
     atomic_store(&self->draining, true);
+    gw_push_stop(self->push); /* open streams end now */
     int64_t deadline = s_now_us() + (int64_t)timeout_ms * 1000;
     while (atomic_load(&self->in_flight) > 0 && s_now_us() < deadline) {
         struct timespec pause = {.tv_nsec = 10 * 1000 * 1000};
@@ -926,6 +978,13 @@ static int s_dispatch(gw_api_t *self, gw_request_t *req)
         return gw_auth_logout_all(self, req);
     case GW_ROUTE_ME:
         return gw_auth_me(self, req);
+    case GW_ROUTE_STREAM: {
+        ncc_db_t *db = gw_api_db(self, req);
+        if (!db)
+            return gw_http_send_error(req->conn, 503, "service_unavailable", NULL,
+                                      "sessions are unavailable (database)");
+        return gw_push_serve(self->push, self->sessions, db, req);
+    }
     case GW_ROUTE_GENERIC:
     default:
         return s_generic(self, req);
@@ -959,6 +1018,70 @@ static int s_dispatch_audited(gw_api_t *self, gw_request_t *req)
             "the audit log cannot be written; nothing is answered without it");
     }
     return gw_http_flush(req->conn);
+}
+
+/* GW_ROUTE_SIGNED: a machine's request, signed with NCC_PBX_WEBHOOK_SECRET
+ * (the scheme of ncc/webhook.h). Requests without a body (GET) sign the
+ * request target instead: HMAC over "<t>." followed by the path and, when
+ * there is one, "?" and the query string as sent (docs/api.md). */
+static int s_dispatch_signed(gw_api_t *self, gw_request_t *req)
+{
+    struct mg_connection *conn = req->conn;
+    const struct mg_request_info *info = req->info;
+    if (self->n_pbx_secrets == 0)
+        return gw_http_send_error(conn, 503, "service_unavailable", NULL,
+                                  "the PBX routes are off: NCC_PBX_WEBHOOK_SECRET is not set");
+    /* What is signed: the body as sent, or for a request without one the
+     * request target. */
+    char target[2048];
+    const char *signed_data = target;
+    size_t signed_len = 0;
+    if (s_method_has_body(info->request_method)) {
+        size_t max = (size_t)atomic_load(&self->max_body_bytes);
+        int rc = gw_http_read_body(conn, max, &req->body, &req->body_len);
+        if (rc < 0) {
+            mg_disable_connection_keep_alive(conn);
+            return rc == -EFBIG ? gw_http_send_error(conn, 413, "too_large", NULL,
+                                                     "the request body is larger than %zu bytes",
+                                                     max)
+                                : gw_http_send_error(conn, rc == -ENOMEM ? 500 : 400,
+                                                     "invalid_body", NULL,
+                                                     "the request body could not be read");
+        }
+        signed_data = req->body;
+        signed_len = req->body_len;
+    } else {
+        int n = snprintf(target, sizeof target, "%s%s%s", info->local_uri,
+                         info->query_string ? "?" : "",
+                         info->query_string ? info->query_string : "");
+        if (n < 0 || (size_t)n >= sizeof target)
+            return gw_http_send_error(conn, 414, "uri_too_long", NULL,
+                                      "the request target is too long");
+        signed_len = (size_t)n;
+    }
+    const char *secrets[sizeof self->pbx_secrets / sizeof self->pbx_secrets[0]];
+    for (size_t i = 0; i < self->n_pbx_secrets; i++)
+        secrets[i] = self->pbx_secrets[i];
+    int rc = ncc_webhook_verify(mg_get_header(conn, NCC_WEBHOOK_HEADER_NAME), signed_data,
+                                signed_len, secrets, self->n_pbx_secrets, (int64_t)time(NULL),
+                                NCC_WEBHOOK_TOLERANCE_S);
+    if (rc < 0) {
+        const char *why = rc == -EBADMSG  ? "the X-NCC-Signature header is missing or malformed"
+                          : rc == -ESTALE ? "the signature's time is more than 5 minutes away"
+                                          : "the signature does not match";
+        ncc_warn("auth.signature_refused", "%s %s from %s: %s", info->request_method,
+                 info->local_uri, req->address[0] ? req->address : "an unknown address", why);
+        ncc_metrics_inc(NCC_METRIC_SIGNATURES_REFUSED);
+        free(req->body);
+        req->body = NULL;
+        return gw_http_send_error(conn, rc == -EIO ? 500 : 401,
+                                  rc == -EIO ? "internal" : "invalid_signature", NULL, "%s", why);
+    }
+    req->machine = "pbx";
+    int status = s_dispatch(self, req);
+    free(req->body);
+    req->body = NULL;
+    return status;
 }
 
 static int s_handle(gw_api_t *self, struct mg_connection *conn)
@@ -996,6 +1119,8 @@ static int s_handle(gw_api_t *self, struct mg_connection *conn)
     const gw_route_t *route = match.route;
     bool changes = gw_auth_changes_state(info->request_method);
 
+    if (route->flags & GW_ROUTE_SIGNED)
+        return s_dispatch_signed(self, &req);
     if (route->flags & GW_ROUTE_PUBLIC) {
         if (changes && !gw_auth_origin_ok(&req))
             return gw_http_send_error(conn, 403, "origin_mismatch", NULL,

@@ -56,6 +56,11 @@ typedef struct {
     bool secure;                        /* https as the client sees it (TLS here or at the edge) */
     bool has_session;                   /* session below is filled */
     gw_session_t session;               /* the signed-in user */
+    const char *machine;                /* a signed machine request (GW_ROUTE_SIGNED): its actor
+                                           id ("pbx"), acting as role system; else NULL */
+    char *body;                         /* the body already read (signed requests; owned by
+                                           the reader), or NULL: read it when needed */
+    size_t body_len;
 } gw_request_t;
 
 gw_thread_t *gw_thread_new(void);
@@ -87,6 +92,11 @@ void gw_http_end(const struct mg_connection *conn, int status);
  * sent (a second one replaces the first). */
 int gw_http_send(struct mg_connection *conn, int status, const char *content_type, const char *body,
                  size_t len, const char *extra_name, const char *extra_value);
+
+/* Starts a 200 answer of unknown length (the push stream): the headers of
+ * gw_http_send without Content-Length, and X-Accel-Buffering: no for the
+ * TLS edge. The body follows with mg_write. 0 or -EIO. */
+int gw_http_start_stream(struct mg_connection *conn, const char *content_type);
 
 /* {"error":{"code","message","field"?}} with `status`. field may be NULL or "". */
 int gw_http_send_error(struct mg_connection *conn, int status, const char *code, const char *field,

@@ -15,6 +15,7 @@
 #define S_READ      NCC_ROLES_USERS
 #define S_PUBLIC    GW_ROUTE_PUBLIC
 #define S_AUDIT     GW_ROUTE_AUDIT
+#define S_SIGNED    (GW_ROUTE_PUBLIC | GW_ROUTE_OPEN | GW_ROUTE_SIGNED)
 
 /* CSV imports take up to what one bus message carries (NCC_BUS_MAX_MESSAGE,
  * less room for the envelope): about 40,000 phone-book rows. Imports and
@@ -45,6 +46,14 @@ const gw_route_t gw_routes[] = {
     {"DELETE", "/api/v1/session",                 NULL,        NULL,                            NCC_ROLES_USERS, S_AUDIT,                            GW_ROUTE_LOGOUT,     "session.logout",     NULL,       NULL},
     {"DELETE", "/api/v1/sessions",                NULL,        NULL,                            NCC_ROLES_USERS, S_AUDIT,                            GW_ROUTE_LOGOUT_ALL, "session.logout_all", NULL,       NULL},
     {"GET",    "/api/v1/me",                      "directory", "ncc.directory.GetUser",         NCC_ROLES_USERS, 0,                                  GW_ROUTE_ME,         NULL,                 NULL,       NULL},
+    /* calls from the PBX (R1, R22, R26, R28): docs/pbx-integration.md */
+    {"POST",   "/api/v1/pbx/events",              "calls",     "ncc.calls.PbxEvent",            S_READ,          S_SIGNED,                           GW_ROUTE_GENERIC,    NULL,                 NULL,       NULL},
+    {"POST",   "/api/v1/calls/{call_id}/transcript", "calls",  "ncc.calls.AddTranscript",       S_READ,          S_SIGNED,                           GW_ROUTE_GENERIC,    NULL,                 NULL,       NULL},
+    {"GET",    "/api/v1/calls",                   "calls",     "ncc.calls.ListCalls",           S_READ,          S_AUDIT,                            GW_ROUTE_GENERIC,    "call.list",          NULL,       NULL},
+    {"GET",    "/api/v1/calls/transcripts/tokens.csv", "calls", "ncc.calls.ExportTranscriptTokens", S_OVERSIGHT, S_AUDIT | GW_ROUTE_CSV_REPLY,       GW_ROUTE_GENERIC,    "transcript.export",  NULL,       &s_csv_export},
+    {"GET",    "/api/v1/calls/{call_id}",         "calls",     "ncc.calls.GetCall",             S_READ,          S_AUDIT,                            GW_ROUTE_GENERIC,    "call.read",          NULL,       NULL},
+    /* the push stream (Server-Sent Events): docs/push.md */
+    {"GET",    "/api/v1/stream",                  NULL,        NULL,                            NCC_ROLES_USERS, 0,                                  GW_ROUTE_STREAM,     NULL,                 NULL,       NULL},
     {"POST",   "/api/v1/me/password",             "directory", "ncc.directory.ChangePassword",  NCC_ROLES_USERS, S_AUDIT | GW_ROUTE_USER_SYNC,        GW_ROUTE_GENERIC,    "password.change",    "user_id",  NULL},
     /* users and roles (R9, R18); their CSV through the masters (R4) */
     {"GET",    "/api/v1/users",                   "directory", "ncc.directory.ListUsers",       S_ADMIN,         S_AUDIT,                            GW_ROUTE_GENERIC,    "user.list",          NULL,       NULL},
@@ -57,6 +66,10 @@ const gw_route_t gw_routes[] = {
     /* the audit log (R17) */
     {"GET",    "/api/v1/audit",                   "directory", "ncc.directory.AuditSearch",     S_OVERSIGHT,     S_AUDIT,                            GW_ROUTE_GENERIC,    "audit.search",       NULL,       NULL},
     {"GET",    "/api/v1/audit/verify",            "directory", "ncc.directory.AuditVerify",     S_OVERSIGHT,     0,                                  GW_ROUTE_GENERIC,    NULL,                 NULL,       NULL},
+    /* the record form setting (R3, R38): docs/record-form.md */
+    {"GET",    "/api/v1/settings/record-form",         "directory", "ncc.directory.GetRecordForm",         S_READ,      0,       GW_ROUTE_GENERIC, NULL,                  NULL, NULL},
+    {"PUT",    "/api/v1/settings/record-form",         "directory", "ncc.directory.UpdateRecordForm",      S_ADMIN,     S_AUDIT, GW_ROUTE_GENERIC, "record_form.update",  NULL, NULL},
+    {"GET",    "/api/v1/settings/record-form/history", "directory", "ncc.directory.ListRecordFormHistory", S_OVERSIGHT, S_AUDIT, GW_ROUTE_GENERIC, "record_form.history", NULL, NULL},
     /* masters (R4, R5, R8): docs/masters.md */
     S_MASTER("departments",     "Department",     "Departments",      "department"),
     S_MASTER("directory",       "DirectoryEntry", "DirectoryEntries", "phonebook"),
@@ -64,6 +77,14 @@ const gw_route_t gw_routes[] = {
     S_MASTER("reception-types", "ReceptionType",  "ReceptionTypes",   "reception_type"),
     S_MASTER("handling-types",  "HandlingType",   "HandlingTypes",    "handling_type"),
     S_MASTER("faq-classes",     "FaqClass",       "FaqClasses",       "faq_class"),
+    /* ACD (R25): docs/routing.md */
+    S_MASTER("skills",          "Skill",          "Skills",           "skill"),
+    S_MASTER("queues",          "Queue",          "Queues",           "queue"),
+    S_MASTER("routing-rules",   "RoutingRule",    "RoutingRules",     "routing_rule"),
+    {"GET",    "/api/v1/routing",                 "directory", "ncc.directory.GetRouting",            S_OVERSIGHT, 0,                          GW_ROUTE_GENERIC,    NULL,                     NULL, NULL},
+    {"GET",    "/api/v1/routing/resolve",         "directory", "ncc.directory.ResolveRoute",          S_OVERSIGHT, 0,                          GW_ROUTE_GENERIC,    NULL,                     NULL, NULL},
+    {"GET",    "/api/v1/pbx/routing",             "directory", "ncc.directory.GetRouting",            S_READ,      S_SIGNED,                   GW_ROUTE_GENERIC,    NULL,                     NULL, NULL},
+    {"GET",    "/api/v1/pbx/routing/resolve",     "directory", "ncc.directory.ResolveRoute",          S_READ,      S_SIGNED,                   GW_ROUTE_GENERIC,    NULL,                     NULL, NULL},
     {"GET",    "/api/v1/masters/scheduled",       "directory", "ncc.directory.ListScheduledChanges",  S_OVERSIGHT, 0,                          GW_ROUTE_GENERIC,    NULL,                     NULL, NULL},
     {"DELETE", "/api/v1/masters/scheduled/{id}",  "directory", "ncc.directory.CancelScheduledChange", S_ADMIN,     S_AUDIT,                    GW_ROUTE_GENERIC,    "master.schedule_cancel", NULL, NULL},
     {"GET",    "/api/v1/masters/propagation",     "directory", "ncc.directory.MasterPropagation",     S_OVERSIGHT, 0,                          GW_ROUTE_GENERIC,    NULL,                     NULL, NULL},
@@ -76,6 +97,7 @@ const gw_route_t gw_routes[] = {
 #undef S_READ
 #undef S_PUBLIC
 #undef S_AUDIT
+#undef S_SIGNED
 /* clang-format on */
 
 /* The next segment of a path or pattern starting at *p (just after a '/'):
@@ -221,7 +243,14 @@ static bool s_security_ok(const gw_route_t *route)
     if (resident && !open)
         return false;
     bool needs_session = route->kind == GW_ROUTE_LOGOUT || route->kind == GW_ROUTE_LOGOUT_ALL ||
-                         route->kind == GW_ROUTE_ME;
+                         route->kind == GW_ROUTE_ME || route->kind == GW_ROUTE_STREAM;
+    /* A signed route is a machine's: public (no session) and open, and only
+     * that; an open route under /api/v1/pbx/ must be signed. */
+    bool is_signed = route->flags & GW_ROUTE_SIGNED;
+    if (is_signed && (!is_public || !open || audit))
+        return false;
+    if (strncmp(route->pattern, "/api/v1/pbx/", 12) == 0 && !is_signed)
+        return false;
     if ((needs_session && is_public) || (route->kind == GW_ROUTE_LOGIN && !is_public))
         return false;
     return true;

@@ -30,6 +30,13 @@ enum {
                                      field raw->field is the body, as text/csv with the charset
                                      of the reply's `encoding` field (utf-8, shift_jis) and an
                                      attachment named by its `filename` field */
+    GW_ROUTE_SIGNED = 1u << 7,    /* a machine's request (the PBX), signed with
+                                     NCC_PBX_WEBHOOK_SECRET in X-NCC-Signature instead of a
+                                     session (with GW_ROUTE_PUBLIC | GW_ROUTE_OPEN); sent to
+                                     the service as actor "pbx", role system */
+    GW_ROUTE_CLIENT_ADDRESS = 1u << 8, /* public route: the bus envelope carries the client's
+                                          address (actor_address, no actor), so the service can
+                                          limit per address (residents' FAQ votes) */
 };
 
 /* What a GW_ROUTE_RAW_BODY or GW_ROUTE_CSV_REPLY route needs beyond a line. */
@@ -48,6 +55,7 @@ typedef enum {
     GW_ROUTE_LOGOUT,      /* DELETE /api/v1/session: ends this session */
     GW_ROUTE_LOGOUT_ALL,  /* DELETE /api/v1/sessions: ends every session of the user */
     GW_ROUTE_ME,          /* GET /api/v1/me: the user (GetUser) and the CSRF token */
+    GW_ROUTE_STREAM,      /* GET /api/v1/stream: the push stream (push.h) */
 } gw_route_kind_t;
 
 typedef struct {

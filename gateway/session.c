@@ -280,6 +280,22 @@ int gw_session_find(gw_sessions_t *self, ncc_db_t *db, const char *cookie,
     return 0;
 }
 
+int gw_session_alive(gw_sessions_t *self, ncc_db_t *db, const char *id_hash)
+{
+    char idle[32];
+    snprintf(idle, sizeof idle, "%d", atomic_load(&self->idle_s));
+    const char *params[] = {id_hash, idle};
+    PGresult *res = ncc_db_exec(db,
+                                "SELECT 1 FROM sessions WHERE id_hash = $1 AND last_seen_at >= "
+                                "now() - make_interval(secs => $2::int) AND expires_at > now()",
+                                2, params, NULL);
+    if (!res)
+        return -EIO;
+    int alive = PQntuples(res) > 0;
+    PQclear(res);
+    return alive;
+}
+
 /* The user agent as printable ASCII, at most S_USER_AGENT_MAX bytes. */
 static void s_clean_agent(const char *agent, char out[S_USER_AGENT_MAX + 1])
 {

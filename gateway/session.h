@@ -81,6 +81,11 @@ bool gw_session_token_valid(const char *value);
 int gw_session_find(gw_sessions_t *self, ncc_db_t *db, const char *cookie,
                     gw_session_t *ret_session);
 
+/* Whether the session `id_hash` is still alive (not ended, not idle past the
+ * timeout), without counting as activity (an open push stream does not keep
+ * a session alive). 1, 0, or -EIO. */
+int gw_session_alive(gw_sessions_t *self, ncc_db_t *db, const char *id_hash);
+
 /* The user a new session is for (strings borrowed). */
 typedef struct {
     int64_t user_id;

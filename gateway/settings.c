@@ -23,8 +23,8 @@ static const ncc_config_entry_t s_fixed[] = {
     {"NCC_HTTP_LISTEN", NCC_CONFIG_STRING, NULL, S_FIELD(http_listen), 0, 0, false, false,
      "plain HTTP listener serving the same API and pages, for a TLS edge (nginx) in front; "
      "keep it on loopback or a private network; unset = none"},
-    {"NCC_GATEWAY_THREADS", NCC_CONFIG_INT, "16", S_FIELD(threads), 2, 1024, false, false,
-     "worker threads per listener (one per open connection)"},
+    {"NCC_GATEWAY_THREADS", NCC_CONFIG_INT, "64", S_FIELD(threads), 2, 1024, false, false,
+     "worker threads per listener (one per open connection; each open push stream holds one)"},
     {"NCC_MAX_BODY_BYTES", NCC_CONFIG_INT, "1048576", S_FIELD(max_body_bytes), 1024,
      64 * 1024 * 1024, true, false, "largest request body accepted (larger: 413)"},
     {"NCC_BUS_TIMEOUT_MS", NCC_CONFIG_INT, "3000", S_FIELD(bus_timeout_ms), 10, 600000, true, false,
@@ -67,6 +67,14 @@ static const ncc_config_entry_t s_fixed[] = {
     {"NCC_TRUSTED_PROXIES", NCC_CONFIG_STRING, NULL, S_FIELD(trusted_proxies), 0, 0, false, false,
      "peers (CIDR list) whose last X-Forwarded-For entry is taken as the client address "
      "(the TLS edge); unset = none"},
+    {"NCC_PUSH_KEEPALIVE_MS", NCC_CONFIG_INT, "15000", S_FIELD(push_keepalive_ms), 100, 600000,
+     false, false,
+     "push stream (GET /api/v1/stream): a comment this often on a quiet stream, and the "
+     "session looked at"},
+    {"NCC_PBX_WEBHOOK_SECRET", NCC_CONFIG_STRING, NULL, S_FIELD(pbx_webhook_secret), 0, 0, false,
+     true,
+     "the secret that signs the PBX's requests (X-NCC-Signature, API.md); several, "
+     "comma-separated, while it rotates; unset = the PBX routes answer 503"},
 };
 
 #define S_FIXED_COUNT (sizeof s_fixed / sizeof s_fixed[0])
@@ -84,13 +92,14 @@ static void s_free_table(ncc_config_entry_t **table_p)
     *table_p = NULL;
 }
 
-/* The fixed entries followed by NCC_<SERVICE>_RPC for each service. */
+/* The fixed entries followed by NCC_<SERVICE>_RPC and NCC_<SERVICE>_PUB for
+ * each service. */
 static ncc_config_entry_t *s_build_table(size_t *ret_services)
 {
     size_t services = 0;
     while (ncc_service_names[services] && services < GW_MAX_SERVICES)
         services++;
-    ncc_config_entry_t *table = calloc(S_FIXED_COUNT + services + 1, sizeof *table);
+    ncc_config_entry_t *table = calloc(S_FIXED_COUNT + 2 * services + 1, sizeof *table);
     if (!table)
         return NULL;
     memcpy(table, s_fixed, sizeof s_fixed);
@@ -111,6 +120,21 @@ static ncc_config_entry_t *s_build_table(size_t *ret_services)
         entry->type = NCC_CONFIG_STRING;
         entry->offset = S_FIELD(rpc) + i * sizeof(char *);
         entry->help = "the service's RPC endpoints (comma-separated ZeroMQ endpoints)";
+
+        n = snprintf(env, sizeof env, "NCC_%s_PUB", name);
+        if (n < 0 || (size_t)n >= sizeof env ||
+            ncc_service_default_endpoint(name, "pub", endpoint, sizeof endpoint) < 0)
+            goto fail;
+        for (char *p = env; *p; p++)
+            *p = (char)toupper((unsigned char)*p);
+        entry = &table[S_FIXED_COUNT + services + i];
+        entry->env = strdup(env);
+        entry->default_value = strdup(endpoint);
+        if (!entry->env || !entry->default_value)
+            goto fail;
+        entry->type = NCC_CONFIG_STRING;
+        entry->offset = S_FIELD(pub) + i * sizeof(char *);
+        entry->help = "the service's event endpoints (PUB; the push stream listens to them)";
     }
     *ret_services = services;
     return table;

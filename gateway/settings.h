@@ -30,6 +30,7 @@ typedef struct {
     char *health_listen;       /* NCC_GATEWAY_HEALTH_LISTEN: /healthz /readyz /metrics */
     ncc_log_level_t log_level; /* NCC_LOG_LEVEL */
     char *rpc[GW_MAX_SERVICES]; /* NCC_<SERVICE>_RPC, index as ncc_service_names */
+    char *pub[GW_MAX_SERVICES]; /* NCC_<SERVICE>_PUB: their events (the push stream) */
     char *database_url;         /* NCC_DATABASE_URL: sessions (schema auth) */
     char *database_owner_url;   /* NCC_DATABASE_OWNER_URL: migrations, when set */
     int db_retry_max_ms;        /* NCC_DB_RETRY_MAX_MS: ceiling of the reconnect back-off */
@@ -39,6 +40,8 @@ typedef struct {
     int session_max_seconds;    /* NCC_SESSION_MAX_SECONDS: wins when > 0 */
     char *staff_allow_cidrs;    /* NCC_STAFF_ALLOW_CIDRS: who may reach the staff API */
     char *trusted_proxies;      /* NCC_TRUSTED_PROXIES: peers whose X-Forwarded-For counts */
+    char *pbx_webhook_secret;   /* NCC_PBX_WEBHOOK_SECRET: signs the PBX's requests (secret) */
+    int push_keepalive_ms;      /* NCC_PUSH_KEEPALIVE_MS: quiet push streams get a comment */
 } gw_settings_values_t;
 
 typedef struct {

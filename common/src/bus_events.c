@@ -877,3 +877,72 @@ int ncc_subscriber_process(ncc_subscriber_t *self)
     }
     return delivered > 0 || failure == 0 ? delivered : failure;
 }
+
+/* ---- listener ------------------------------------------------------------------------ */
+
+struct ncc_listener {
+    zsock_t *sub;
+    zpoller_t *poller;
+};
+
+ncc_listener_t *ncc_listener_new(const char *pub_endpoints, const char *prefix)
+{
+    if (!pub_endpoints || !prefix)
+        return NULL;
+    ncc_listener_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->sub = zsock_new(ZMQ_SUB);
+    if (!self->sub)
+        goto fail;
+    zsock_set_maxmsgsize(self->sub, NCC_BUS_MAX_MESSAGE);
+    zsock_set_linger(self->sub, 0);
+    zsock_set_subscribe(self->sub, prefix);
+    if (ncc_bus_curve_apply(self->sub, false) < 0 ||
+        ncc_bus_endpoints_each(pub_endpoints, s_connect_one, self->sub) < 0)
+        goto fail;
+    self->poller = zpoller_new(self->sub, NULL);
+    if (!self->poller)
+        goto fail;
+    return self;
+fail:
+    ncc_listener_destroy(&self);
+    return NULL;
+}
+
+void ncc_listener_destroy(ncc_listener_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    ncc_listener_t *self = *self_p;
+    zpoller_destroy(&self->poller);
+    zsock_destroy(&self->sub);
+    free(self);
+    *self_p = NULL;
+}
+
+int ncc_listener_recv(ncc_listener_t *self, int timeout_ms, Ncc__Envelope **ret_event)
+{
+    *ret_event = NULL;
+    int64_t deadline = zclock_mono() + timeout_ms;
+    for (;;) {
+        int64_t left = deadline - zclock_mono();
+        if (left < 0)
+            left = 0;
+        void *ready = zpoller_wait(self->poller, (int)left);
+        if (!ready)
+            return zpoller_terminated(self->poller) ? -EINTR : 0;
+        zmsg_t *msg = zmsg_recv(self->sub);
+        if (!msg)
+            return -EINTR;
+        Ncc__Envelope *event = NULL;
+        if (ncc_bus_parse(&msg, false, "listener", NULL, &event) < 0)
+            continue;
+        if (event->type && strcmp(event->type, s_heartbeat_type) == 0) {
+            ncc__envelope__free_unpacked(event, NULL);
+            continue;
+        }
+        *ret_event = event;
+        return 1;
+    }
+}

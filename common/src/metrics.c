@@ -28,6 +28,9 @@ static const s_meta_t s_counter_meta[NCC_METRIC_COUNTER_COUNT] = {
     [NCC_METRIC_DB_ERRORS] = {"ncc_db_errors_total", "Failed database statements."},
     [NCC_METRIC_ROWS_REENCRYPTED] = {"ncc_rows_reencrypted_total",
                                      "Encrypted values re-encrypted under the current data key."},
+    [NCC_METRIC_SIGNATURES_REFUSED] = {"ncc_signatures_refused_total",
+                                       "Signed machine requests (webhooks) refused."},
+    [NCC_METRIC_PUSHES_SENT] = {"ncc_pushes_sent_total", "Push events written to streams."},
     [NCC_METRIC_ROWS_REENCRYPT_SKIPPED] = {"ncc_rows_reencrypt_skipped_total",
                                            "Encrypted values the key rotation could not decrypt."},
 };
@@ -35,6 +38,7 @@ static const s_meta_t s_counter_meta[NCC_METRIC_COUNTER_COUNT] = {
 static const s_meta_t s_gauge_meta[NCC_METRIC_GAUGE_COUNT] = {
     [NCC_METRIC_OUTBOX_DEPTH] = {"ncc_outbox_depth", "Outbox rows not yet published."},
     [NCC_METRIC_READY] = {"ncc_ready", "1 when the daemon is ready, else 0."},
+    [NCC_METRIC_PUSH_STREAMS] = {"ncc_push_streams", "Open push streams (gateway)."},
 };
 
 /* Upper bounds of the histogram buckets in seconds; +Inf is implicit. */

@@ -102,6 +102,7 @@ void directory_user_from_row(const PGresult *res, int row, Ncc__Directory__User 
     user->updated_at = PQgetvalue(res, row, 9);
     user->has_version = true;
     user->version = strtoll(PQgetvalue(res, row, 10), NULL, 10);
+    user->skills = PQgetvalue(res, row, 11);
 }
 
 void directory_reply_user(directory_t *self, ncc_reply_t *reply, int64_t id)
@@ -523,9 +524,11 @@ directory_t *directory_new(ncc_service_t *service, directory_settings_t *setting
     }
     if (directory_users_register(self) < 0 || directory_auth_register(self) < 0 ||
         directory_audit_register(self) < 0 || directory_masters_register(self) < 0 ||
+        directory_routing_register(self) < 0 ||
         ncc_service_encrypted_column(service, "users", "id", "totp_secret",
                                      DIRECTORY_TOTP_CONTEXT) < 0 ||
-        ncc_service_every(service, S_MAINTENANCE_MS, s_maintenance, self) < 0) {
+        ncc_service_every(service, S_MAINTENANCE_MS, s_maintenance, self) < 0 ||
+        directory_record_form_register(self) < 0) {
         ncc_error("directory.setup_failed", "cannot register the handlers");
         goto fail;
     }

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "directory.pb-c.h"
+#include "routing.pb-c.h"
 #include "ncc/crypto.h"
 #include "ncc/service.h"
 #include "password.h"
@@ -50,6 +51,9 @@ int directory_users_register(directory_t *self);
 int directory_auth_register(directory_t *self);
 int directory_audit_register(directory_t *self);
 int directory_masters_register(directory_t *self); /* masters.c (masters.h) */
+/* record_form.c: the record form setting (docs/record-form.md) */
+int directory_record_form_register(directory_t *self);
+int directory_routing_register(directory_t *self); /* routing.c: what the PBX reads (R25) */
 
 /* ---- shared helpers (directory.c) ------------------------------------------- */
 
@@ -81,7 +85,7 @@ void directory_reply_db_error(directory_t *self, ncc_reply_t *reply, const char 
 #define DIRECTORY_USER_COLUMNS \
     "id, login, name, array_to_string(roles, ','), extension, totp_secret IS NOT NULL, " \
     "active, CASE WHEN locked_until > now() THEN " DIRECTORY_RFC3339("locked_until") " END, " \
-    DIRECTORY_RFC3339("created_at") ", " DIRECTORY_RFC3339("updated_at") ", version"
+    DIRECTORY_RFC3339("created_at") ", " DIRECTORY_RFC3339("updated_at") ", version, skills"
 
 // clang-format on
 

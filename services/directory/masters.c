@@ -369,7 +369,8 @@ static int s_referrers(directory_t *dir, const masters_kind_t *kind, const char 
     for (const masters_kind_t *k = masters_kinds; k->name; k++) {
         for (size_t i = 0; i < k->n_columns; i++) {
             const masters_column_t *column = &k->columns[i];
-            if (column->type != MASTERS_REF || strcmp(column->ref, kind->name) != 0)
+            if ((column->type != MASTERS_REF && column->type != MASTERS_CODES) ||
+                strcmp(column->ref, kind->name) != 0)
                 continue;
             masters_buf_t sql = {0};
             masters_sql_referrers(&sql, k, column, S_REFERRERS_NAMED);

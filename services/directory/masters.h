@@ -35,6 +35,13 @@ typedef enum {
     MASTERS_LOGIN,     /* users: the key, 1..64 of A-Z a-z 0-9 . _ @ - (any case) */
     MASTERS_ROLES,     /* users: operator supervisor admin staff, space- or comma-separated */
     MASTERS_EXTENSION, /* users: 0-9 * # + -, SQL NULL when empty */
+    MASTERS_CODES,     /* codes of entries of kind `ref`, space- or comma-separated; stored
+                          once each, in the order given, joined by one space; "" when empty */
+    MASTERS_DAYS,      /* days of the week: mon tue wed thu fri sat sun (or 月 火 水 木 金 土
+                          日); stored in week order joined by one space; "" when empty (every
+                          day) */
+    MASTERS_HOURS,     /* a time of day range HH:MM-HH:MM, start before end, end at most
+                          24:00; "" when empty (all day) */
 } masters_type_t;
 
 typedef struct {
@@ -119,7 +126,7 @@ void masters_sql_item(masters_buf_t *buf, const masters_kind_t *kind, const char
 /* ---- errors -------------------------------------------------------------------- */
 
 #define MASTERS_ERRORS_KEPT 1000 /* errors listed; more are only counted */
-#define MASTERS_MAX_COLUMNS 8    /* columns of a kind at most */
+#define MASTERS_MAX_COLUMNS 12   /* columns of a kind at most */
 
 typedef struct {
     size_t line;       /* CSV line, 0 for a request */

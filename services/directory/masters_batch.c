@@ -289,6 +289,31 @@ static int s_check_unique(directory_t *dir, masters_batch_t *batch, const master
     return rc;
 }
 
+/* A list of codes (skills): each must name an entry of its kind, in the
+ * table or (same kind) among the rows. */
+static int s_check_codes(directory_t *dir, masters_batch_t *batch, const masters_column_t *column)
+{
+    const masters_kind_t *target = masters_kind_find(column->ref);
+    const char *c = column->name;
+    if (!target)
+        return -EINVAL;
+    masters_buf_t sql = {0};
+    masters_buf_add(&sql,
+                    "SELECT r.line, l.code FROM masters_rows r CROSS JOIN LATERAL "
+                    "unnest(string_to_array(nullif(r.%s, ''), ' ')) AS l(code) WHERE NOT EXISTS "
+                    "(SELECT 1 FROM %s x WHERE x.%s = l.code)",
+                    c, target->table, masters_key(target)->name);
+    if (target == batch->kind)
+        masters_buf_add(&sql, " AND NOT EXISTS (SELECT 1 FROM masters_rows o WHERE o.%s = l.code)",
+                        masters_key(target)->name);
+    masters_buf_add(&sql, " ORDER BY r.line");
+    char before[96];
+    snprintf(before, sizeof before, "no %s has the code ", target->label);
+    int rc = s_check(dir, batch, &sql, c, before, "");
+    masters_buf_free(&sql);
+    return rc;
+}
+
 /* A reference column: the code must name an entry of its kind, in the table
  * or (same kind) among the rows; and not the row itself, nor make a cycle. */
 static int s_check_reference(directory_t *dir, masters_batch_t *batch,
@@ -601,6 +626,8 @@ int masters_batch_run(directory_t *dir, masters_batch_t *batch, masters_outcome_
         const masters_column_t *column = &kind->columns[i];
         if (column->type == MASTERS_REF)
             rc = s_check_reference(dir, batch, column);
+        else if (column->type == MASTERS_CODES)
+            rc = s_check_codes(dir, batch, column);
         else if (column->unique)
             rc = s_check_unique(dir, batch, column);
     }
@@ -693,11 +720,15 @@ void masters_sql_for_change(masters_buf_t *sql, const masters_kind_t *kind)
 void masters_sql_referrers(masters_buf_t *sql, const masters_kind_t *kind,
                            const masters_column_t *column, int limit)
 {
+    char match[160];
+    if (column->type == MASTERS_CODES)
+        snprintf(match, sizeof match, "$1 = ANY (string_to_array(t.%s, ' '))", column->name);
+    else
+        snprintf(match, sizeof match, "t.%s = $1", column->name);
     masters_buf_add(sql,
                     "SELECT string_agg(c, ', '), max(n) FROM (SELECT t.%s AS c, count(*) OVER () "
-                    "AS n FROM %s t WHERE t.%s = $1 ORDER BY t.%s LIMIT %d) x",
-                    masters_key(kind)->name, kind->table, column->name, masters_key(kind)->name,
-                    limit);
+                    "AS n FROM %s t WHERE %s ORDER BY t.%s LIMIT %d) x",
+                    masters_key(kind)->name, kind->table, match, masters_key(kind)->name, limit);
 }
 
 void masters_sql_delete(masters_buf_t *sql, const masters_kind_t *kind)

@@ -50,7 +50,31 @@ static const masters_column_t s_users[] = {
     {"name",          MASTERS_TEXT,      true,  200, NULL,          true,  false, false},
     {"roles",         MASTERS_ROLES,     true,  64,  NULL,          false, false, false},
     {"extension",     MASTERS_EXTENSION, false, 32,  NULL,          true,  false, true},
+    {"skills",        MASTERS_CODES,     false, 200, "skills",      false, false, false},
     {"active",        MASTERS_BOOL,      false, 0,   NULL,          false, false, false},
+};
+/* ACD (R25, docs/routing.md) */
+static const masters_column_t s_queues[] = {
+    {"code",             MASTERS_CODE,   true,  32,  NULL,          true,  false, false},
+    {"name",             MASTERS_TEXT,   true,  100, NULL,          true,  false, false},
+    {"department_code",  MASTERS_REF,    false, 32,  "departments", false, true,  false},
+    {"skills",           MASTERS_CODES,  false, 200, "skills",      false, false, false},
+    {"priority",         MASTERS_INT,    false, 8,   NULL,          false, false, false},
+    {"max_wait_seconds", MASTERS_INT,    false, 8,   NULL,          false, false, false},
+    {"overflow_code",    MASTERS_REF,    false, 32,  "queues",      false, true,  false},
+    {"active",           MASTERS_BOOL,   false, 0,   NULL,          false, false, false},
+};
+static const masters_column_t s_routing_rules[] = {
+    {"code",             MASTERS_CODE,   true,  32,  NULL,          true,  false, false},
+    {"name",             MASTERS_TEXT,   true,  100, NULL,          true,  false, false},
+    {"priority",         MASTERS_INT,    false, 8,   NULL,          false, false, false},
+    {"called_number",    MASTERS_PHONE,  false, 32,  NULL,          true,  false, false},
+    {"ivr_choice",       MASTERS_PHONE,  false, 16,  NULL,          false, false, false},
+    {"weekdays",         MASTERS_DAYS,   false, 40,  NULL,          false, false, false},
+    {"hours",            MASTERS_HOURS,  false, 11,  NULL,          false, false, false},
+    {"queue_code",       MASTERS_REF,    true,  32,  "queues",      false, true,  false},
+    {"skills",           MASTERS_CODES,  false, 200, "skills",      false, false, false},
+    {"active",           MASTERS_BOOL,   false, 0,   NULL,          false, false, false},
 };
 /* clang-format on */
 
@@ -77,6 +101,12 @@ const masters_kind_t masters_kinds[] = {
      S_MESSAGES(choice, choice_list, handling_types, handling_type)},
     {"faq-classes", "FAQ class", "faq_classes", false, true, S_COLUMNS(s_faq_classes),
      S_MESSAGES(faq_class, faq_class_list, faq_classes, faq_class)},
+    {"skills", "skill", "skills", false, true, S_COLUMNS(s_choices),
+     S_MESSAGES(choice, choice_list, skills, skill)},
+    {"queues", "queue", "queues", false, true, S_COLUMNS(s_queues),
+     S_MESSAGES(queue, queue_list, queues, queue)},
+    {"routing-rules", "routing rule", "routing_rules", false, true, S_COLUMNS(s_routing_rules),
+     S_MESSAGES(routing_rule, routing_rule_list, routing_rules, routing_rule)},
     /* Users: list, get, create, update and retire are users.c's (passwords,
      * TOTP, the last administrator); CSV and history come from here. */
     {"users", "user", "users", true, false, S_COLUMNS(s_users), &ncc__directory__user__descriptor,
@@ -182,6 +212,91 @@ static const char *s_roles(const char *in, char *buf, size_t len)
     return NULL;
 }
 
+#define S_LIST_MAX 16 /* codes in a MASTERS_CODES value */
+
+/* Codes "tax, pension tax" -> "tax pension" in buf (each once, as given). */
+static const char *s_codes(const char *in, char *buf, size_t len)
+{
+    size_t used = 0, n = 0;
+    buf[0] = '\0';
+    for (const char *p = in; *p;) {
+        p += strspn(p, " ,\t");
+        size_t word = strcspn(p, " ,\t");
+        if (word == 0)
+            break;
+        if (word > 32)
+            return "a code in the list is longer than 32 characters";
+        char code[33];
+        memcpy(code, p, word);
+        code[word] = '\0';
+        p += word;
+        if (!s_all_of(code, "._-", true))
+            return "a code is made of A-Z a-z 0-9 . _ - only (codes separated by spaces)";
+        /* already listed? */
+        bool seen = false;
+        for (const char *q = buf; *q && !seen;) {
+            size_t qlen = strcspn(q, " ");
+            seen = qlen == word && memcmp(q, code, word) == 0;
+            q += qlen + (q[qlen] == ' ');
+        }
+        if (seen)
+            continue;
+        if (++n > S_LIST_MAX)
+            return "at most 16 codes may be listed";
+        if (used + word + 2 > len)
+            return "the list is too long";
+        used += (size_t)snprintf(buf + used, len - used, "%s%s", used ? " " : "", code);
+    }
+    return NULL;
+}
+
+/* Days "fri,mon 月" -> "mon fri" in buf (week order). */
+static const char *s_days(const char *in, char *buf, size_t len)
+{
+    static const char *const names[7] = {"mon", "tue", "wed", "thu", "fri", "sat", "sun"};
+    static const char *const kanji[7] = {"月", "火", "水", "木", "金", "土", "日"};
+    bool on[7] = {false};
+    for (const char *p = in; *p;) {
+        p += strspn(p, " ,\t");
+        size_t word = strcspn(p, " ,\t");
+        if (word == 0)
+            break;
+        int day = -1;
+        for (int d = 0; d < 7 && day < 0; d++)
+            if ((word == 3 && strncasecmp(p, names[d], 3) == 0) ||
+                (word == strlen(kanji[d]) && memcmp(p, kanji[d], word) == 0))
+                day = d;
+        if (day < 0)
+            return "days are mon tue wed thu fri sat sun (or 月 火 水 木 金 土 日), separated "
+                   "by spaces";
+        on[day] = true;
+        p += word;
+    }
+    size_t used = 0;
+    buf[0] = '\0';
+    for (int d = 0; d < 7; d++)
+        if (on[d] && used + 5 <= len)
+            used += (size_t)snprintf(buf + used, len - used, "%s%s", used ? " " : "", names[d]);
+    return NULL;
+}
+
+/* "8:30-17:15" -> "08:30-17:15" in buf. */
+static const char *s_hours(const char *in, char *buf, size_t len)
+{
+    static const char *const why = "hours are a range HH:MM-HH:MM (e.g. 08:30-17:15), the start "
+                                   "before the end, the end at most 24:00";
+    unsigned h1, m1, h2, m2;
+    int end = 0;
+    if (sscanf(in, "%2u:%2u-%2u:%2u%n", &h1, &m1, &h2, &m2, &end) != 4 || in[end] != '\0' ||
+        strchr(in, ' ') || strchr(in, '+'))
+        return why;
+    unsigned from = h1 * 60 + m1, to = h2 * 60 + m2;
+    if (m1 > 59 || m2 > 59 || h1 > 23 || to > 24 * 60 || from >= to)
+        return why;
+    snprintf(buf, len, "%02u:%02u-%02u:%02u", h1, m1, h2, m2);
+    return NULL;
+}
+
 const char *masters_value_check(const masters_column_t *column, const char *in, char *buf,
                                 size_t len, const char **ret_value)
 {
@@ -265,6 +380,19 @@ const char *masters_value_check(const masters_column_t *column, const char *in, 
         if (why)
             return why;
         snprintf(buf, len, "%s", roles);
+        value = buf;
+        break;
+    }
+    case MASTERS_CODES:
+    case MASTERS_DAYS:
+    case MASTERS_HOURS: {
+        char list[256];
+        const char *why = column->type == MASTERS_CODES  ? s_codes(value, list, sizeof list)
+                          : column->type == MASTERS_DAYS ? s_days(value, list, sizeof list)
+                                                         : s_hours(value, list, sizeof list);
+        if (why)
+            return why;
+        snprintf(buf, len, "%s", list);
         value = buf;
         break;
     }

@@ -11,6 +11,7 @@
 #include <openssl/crypto.h>
 
 #include "directory.h"
+#include "masters.h"
 #include "ncc/roles.h"
 
 #define S_PER_PAGE_DEFAULT 50
@@ -44,6 +45,38 @@ static bool s_extension_ok(const char *extension)
         if (!((*p >= '0' && *p <= '9') || *p == '*' || *p == '#' || *p == '+' || *p == '-'))
             return false;
     return true;
+}
+
+/* Skill codes as given ("tax, pension") checked and made canonical ("tax
+ * pension") into out, each naming a skill (retired ones too). False after
+ * answering 422 (or 503 when the database fails). */
+static bool s_skills_ok(directory_t *self, ncc_reply_t *reply, const char *in, char *out,
+                        size_t len)
+{
+    const masters_column_t *column = masters_column_find(masters_kind_find("users"), "skills");
+    const char *value = NULL;
+    const char *why = column ? masters_value_check(column, in, out, len, &value) : "no skills column";
+    if (why) {
+        ncc_reply_error(reply, 422, "invalid_field", "skills", "%s", why);
+        return false;
+    }
+    if (value != out)
+        snprintf(out, len, "%s", value ? value : "");
+    const char *params[] = {out};
+    PGresult *res = ncc_db_exec(self->db,
+                                "SELECT c FROM unnest(string_to_array(nullif($1, ''), ' ')) c "
+                                "WHERE NOT EXISTS (SELECT 1 FROM skills s WHERE s.code = c) LIMIT 1",
+                                1, params, NULL);
+    if (!res) {
+        directory_reply_db_error(self, reply, "check skills");
+        return false;
+    }
+    bool ok = PQntuples(res) == 0;
+    if (!ok)
+        ncc_reply_error(reply, 422, "invalid_field", "skills", "no skill has the code %s",
+                        PQgetvalue(res, 0, 0));
+    PQclear(res);
+    return ok;
 }
 
 /* LIKE pattern matching `text` anywhere, with \ % _ escaped. Caller frees. */
@@ -297,6 +330,9 @@ static void s_on_create(void *arg, const ncc_request_t *request, ncc_reply_t *re
         ncc_reply_error(reply, 422, "invalid_field", "password", "%s", why);
         return;
     }
+    char skills[256];
+    if (!s_skills_ok(self, reply, m->skills, skills, sizeof skills))
+        return;
     if (m->totp_secret && *m->totp_secret && !s_totp_cipher(self, reply, m->totp_secret, &totp))
         return;
     password_cost_t cost = directory_password_cost(self);
@@ -312,17 +348,18 @@ static void s_on_create(void *arg, const ncc_request_t *request, ncc_reply_t *re
                             (m->extension && *m->extension) ? m->extension : NULL,
                             hash,
                             totp,
-                            (m->has_active && !m->active) ? "false" : "true"};
+                            (m->has_active && !m->active) ? "false" : "true",
+                            skills};
     if (ncc_db_begin(self->db) < 0) {
         directory_reply_db_error(self, reply, "create user");
         goto out;
     }
     PGresult *res = ncc_db_exec(self->db,
                                 "INSERT INTO users (login, name, roles, extension, password_hash, "
-                                "totp_secret, active, password_changed_at) "
-                                "VALUES ($1, $2, $3::text[], $4, $5, $6, $7::boolean, now()) "
+                                "totp_secret, active, password_changed_at, skills) "
+                                "VALUES ($1, $2, $3::text[], $4, $5, $6, $7::boolean, now(), $8) "
                                 "RETURNING id",
-                                7, params, NULL);
+                                8, params, NULL);
     if (!res) {
         s_reply_write_error(self, reply, "create user");
         goto out;
@@ -434,6 +471,9 @@ static void s_on_update(void *arg, const ncc_request_t *request, ncc_reply_t *re
             return;
         }
     }
+    char skills[256];
+    if (m->skills && !s_skills_ok(self, reply, m->skills, skills, sizeof skills))
+        return;
     if (m->totp_secret && *m->totp_secret && !s_totp_cipher(self, reply, m->totp_secret, &totp))
         return;
     if (m->password) {
@@ -457,6 +497,8 @@ static void s_on_update(void *arg, const ncc_request_t *request, ncc_reply_t *re
         s_set_param(&u, "roles = ", "::text[]", roles_array, "roles");
     if (m->extension)
         s_set_param(&u, "extension = nullif(", ", '')", m->extension, "extension");
+    if (m->skills)
+        s_set_param(&u, "skills = ", "", skills, "skills");
     if (hash) {
         s_set_param(&u, "password_hash = ", "", hash, "password");
         s_set_expr(&u, "password_changed_at = now()");

@@ -212,3 +212,60 @@ test('a change with an effective date is scheduled, listed and cancelled', async
   assert.equal(await page.locator('#masters-scheduled tbody tr', { hasText: later }).count(), 0);
   assert.deepEqual(page.problems, []);
 });
+
+// ACD (R25): skills, queues and routing rules are kinds of the same screen; the values an
+// administrator types loosely (月 火, 9:00-17:00, "a, b") are stored canonical, and a queue
+// that names no existing skill is refused on its field.
+test('skills, queues and routing rules are edited as masters (R25)', async () => {
+  const page = adminPage;
+  await go(page, '#/masters?kind=skills');
+  for (const name of ['スキル', 'キュー', '着信ルール']) {
+    await page.locator('nav.kinds').getByRole('link', { name, exact: true }).waitFor();
+  }
+  const skill = `${run}-sk`;
+  await go(page, '#/masters/new?kind=skills');
+  let form = page.locator('#master-create-skills');
+  await form.getByLabel('コード', { exact: true }).fill(skill);
+  await form.getByLabel('名称', { exact: true }).fill('e2e 税');
+  await form.getByRole('button', { name: '保存する' }).click();
+  await page.waitForFunction(() => location.hash.startsWith('#/masters?'));
+  await ready(page);
+
+  const queue = `${run}-q`;
+  await go(page, '#/masters/new?kind=queues');
+  form = page.locator('#master-create-queues');
+  assert.match(await form.innerText(), /スキルコードを空白で区切って入力/);
+  await form.getByLabel('キューコード').fill(queue);
+  await form.getByLabel('キュー名').fill('e2e 税の窓口');
+  await form.getByLabel('必要なスキル').fill(`${skill}, no-such-skill`);
+  await form.getByRole('button', { name: '保存する' }).click();
+  await form.locator('.field-error, .form-error').first().waitFor();
+  assert.match(await form.innerText(), /no-such-skill/);
+  await form.getByLabel('必要なスキル').fill(`${skill}, ${skill}`);
+  await form.getByRole('button', { name: '保存する' }).click();
+  await page.waitForFunction(() => location.hash.startsWith('#/masters?'));
+  await ready(page);
+
+  const rule = `${run}-r`;
+  await go(page, '#/masters/new?kind=routing-rules');
+  form = page.locator('#master-create-routing-rules');
+  await form.getByLabel('ルールコード').fill(rule);
+  await form.getByLabel('ルール名').fill('e2e 平日');
+  await form.getByLabel('曜日').fill('金 月');
+  await form.getByLabel('時間帯').fill('9:00-17:00');
+  await form.getByLabel('振り分け先キュー').fill(queue);
+  await form.getByRole('button', { name: '保存する' }).click();
+  await page.waitForFunction(() => location.hash.startsWith('#/masters?'));
+  await ready(page);
+
+  const queues = await callApi(adminContext, 'GET', `/api/v1/queues?q=${encodeURIComponent(queue)}`);
+  assert.equal(queues.body.items.find((q) => q.code === queue)?.skills, skill);
+  const rules = await callApi(adminContext, 'GET', `/api/v1/routing-rules?q=${encodeURIComponent(rule)}`);
+  const saved = rules.body.items.find((r) => r.code === rule);
+  assert.equal(saved?.weekdays, 'mon fri');
+  assert.equal(saved?.hours, '09:00-17:00');
+  const routing = await callApi(adminContext, 'GET', '/api/v1/routing');
+  assert.equal(routing.status, 200);
+  assert.ok(routing.body.rules.some((r) => r.code === rule && r.queue_code === queue));
+  assert.deepEqual(page.problems, []);
+});

@@ -32,12 +32,14 @@
 #include "ncc/crypto.h"
 #include "ncc/log.h"
 #include "ncc/service.h"
+#include "ncc/webhook.h"
 #include "ncc_test.h"
 
 #define READY_TIMEOUT_MS       30000
 #define ADMIN_PASSWORD         "Kuyakusho-Test-Pass-42"
 #define ADMIN_TOTP             "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 #define DEPARTMENTS_CSV_HEADER "code,name,parent_code,phone,active"
+#define PBX_SECRET             "pbx-test-secret-0123456789"
 
 /* ---- the database of one test --------------------------------------------------- */
 
@@ -192,6 +194,7 @@ static void s_start_gateway(void)
     env[n++] = "NCC_BUS_TIMEOUT_MS=10000";
     env[n++] = "NCC_STAFF_ALLOW_CIDRS=";
     env[n++] = "NCC_TRUSTED_PROXIES=";
+    env[n++] = "NCC_PBX_WEBHOOK_SECRET=" PBX_SECRET;
     env[n] = NULL;
     d->program = "ncc-gateway";
     snprintf(d->log, sizeof d->log, "/tmp/ncc-test-masters-gateway-%d.log", (int)getpid());
@@ -685,6 +688,8 @@ Test(masters, every_kind_has_list_create_update_and_delete)
          "{\"version\":1,\"name\":\"転送\"}", "name", "転送"},
         {"/api/v1/faq-classes", "{\"code\":\"F1\",\"name\":\"届出\",\"department_code\":\"D02\"}",
          "{\"version\":1,\"name\":\"届出・証明\"}", "name", "届出・証明"},
+        {"/api/v1/skills", "{\"code\":\"S1\",\"name\":\"税\"}",
+         "{\"version\":1,\"name\":\"税・保険料\"}", "name", "税・保険料"},
     };
     for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
         long id = s_create(kinds[i].path, kinds[i].create);
@@ -942,14 +947,14 @@ Test(masters, users_csv_round_trip_never_holds_passwords)
     s_admin_login();
     resp_t resp =
         s_expect(s_json("GET", "/api/v1/users/export.csv", NULL), 200, NULL, "users export");
-    cr_assert(strstr(resp.body, "login,name,roles,extension,active\r\n"), "%s", resp.body);
-    cr_assert(strstr(resp.body, "admin,Administrator,admin,,true\r\n"), "%s", resp.body);
+    cr_assert(strstr(resp.body, "login,name,roles,extension,skills,active\r\n"), "%s", resp.body);
+    cr_assert(strstr(resp.body, "admin,Administrator,admin,,,true\r\n"), "%s", resp.body);
     cr_assert_null(strstr(resp.body, "argon2"), "a password hash in the export");
     s_free(&resp);
-    static const char file[] = "login,name,roles,extension,active\r\n"
-                               "admin,Administrator,admin,,true\r\n"
-                               "sato,佐藤 花子,operator supervisor,2001,true\r\n"
-                               "tanaka,田中 一郎,operator,2002,true\r\n";
+    static const char file[] = "login,name,roles,extension,skills,active\r\n"
+                               "admin,Administrator,admin,,,true\r\n"
+                               "sato,佐藤 花子,operator supervisor,2001,,true\r\n"
+                               "tanaka,田中 一郎,operator,2002,,true\r\n";
     resp = s_expect(s_csv("/api/v1/users/import", file, sizeof file - 1), 200, NULL, "import");
     cr_assert_eq(s_num(resp.json, "create"), 2, "%s", resp.body);
     s_free(&resp);
@@ -965,14 +970,14 @@ Test(masters, users_csv_round_trip_never_holds_passwords)
                               "'tanaka') AND password_hash IS NULL"),
                  2);
     /* An extension twice, and an import that would leave no administrator. */
-    static const char twice[] = "login,name,roles,extension,active\r\n"
-                                "suzuki,鈴木,operator,2001,true\r\n";
+    static const char twice[] = "login,name,roles,extension,skills,active\r\n"
+                                "suzuki,鈴木,operator,2001,,true\r\n";
     resp = s_expect(s_csv("/api/v1/users/import", twice, sizeof twice - 1), 422, "invalid_csv",
                     "extension taken");
     cr_assert(strstr(resp.body, "\"field\":\"extension\""), "%s", resp.body);
     s_free(&resp);
-    static const char no_admin[] = "login,name,roles,extension,active\r\n"
-                                   "admin,Administrator,operator,,true\r\n";
+    static const char no_admin[] = "login,name,roles,extension,skills,active\r\n"
+                                   "admin,Administrator,operator,,,true\r\n";
     s_check(s_csv("/api/v1/users/import", no_admin, sizeof no_admin - 1), 409, "conflict",
             "last administrator");
     cr_assert_eq(s_owner_long("SELECT count(*) FROM directory.users WHERE login = 'admin' AND "
@@ -1254,5 +1259,307 @@ Test(masters, a_change_reaches_a_caching_daemon_live)
     cr_assert_eq(status->entries, 4);
     ncc__masters__cache_status__free_unpacked(status, NULL);
     ncc_rpc_client_destroy(&client);
+    s_stop_all();
+}
+
+/* ---- ACD: skills, queues, routing rules and what the PBX reads (R25) -------------------------- */
+
+/* GET `target` signed as the PBX signs it (docs/routing.md) at time t. */
+static resp_t s_pbx_get(const char *target, const char *secret, int64_t t)
+{
+    char header[160], line[200];
+    cr_assert_eq(ncc_webhook_sign(secret, t, target, strlen(target), header, sizeof header), 0);
+    CURL *curl = curl_easy_init();
+    cr_assert_not_null(curl);
+    buf_t body = {0};
+    char url[1024];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", s_gateway.http, target);
+    snprintf(line, sizeof line, "X-NCC-Signature: %s", header);
+    struct curl_slist *list = curl_slist_append(NULL, line);
+    curl_easy_setopt(curl, CURLOPT_URL, url);
+    curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 30000L);
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, s_collect);
+    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &body);
+    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, list);
+    CURLcode code = curl_easy_perform(curl);
+    resp_t out = {0};
+    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &out.status);
+    curl_slist_free_all(list);
+    curl_easy_cleanup(curl);
+    cr_assert_eq(code, CURLE_OK, "GET %s: %s", target, curl_easy_strerror(code));
+    out.body = body.data ? body.data : strdup("");
+    out.len = body.len;
+    out.headers = strdup("");
+    out.json = cJSON_ParseWithLength(out.body, out.len);
+    return out;
+}
+
+/* The strings of array `name` of `object`, joined by spaces, into buf. */
+static const char *s_list(const cJSON *object, const char *name, char *buf, size_t len)
+{
+    const cJSON *array = cJSON_GetObjectItemCaseSensitive(object, name);
+    cr_assert(cJSON_IsArray(array), "no array %s", name);
+    size_t used = 0;
+    buf[0] = '\0';
+    const cJSON *item;
+    cJSON_ArrayForEach(item, array)
+    {
+        cr_assert(cJSON_IsString(item));
+        used += (size_t)snprintf(buf + used, len - used, "%s%s", used ? " " : "", item->valuestring);
+    }
+    return buf;
+}
+
+/* The entry of array `name` whose `key` is `value`, or NULL. */
+static const cJSON *s_find(const cJSON *object, const char *name, const char *key,
+                           const char *value)
+{
+    const cJSON *item;
+    cJSON_ArrayForEach(item, cJSON_GetObjectItemCaseSensitive(object, name))
+    {
+        const char *v = s_str(item, key);
+        if (v && strcmp(v, value) == 0)
+            return item;
+    }
+    return NULL;
+}
+
+/* Two skills, two queues (tax overflows to general after 120 s), a weekday
+ * daytime rule for the tax number and a catch-all; two operators. */
+static void s_acd(void)
+{
+    s_departments();
+    s_create("/api/v1/skills", "{\"code\":\"tax\",\"name\":\"税\"}");
+    s_create("/api/v1/skills", "{\"code\":\"pension\",\"name\":\"年金\",\"sort_order\":2}");
+    s_create("/api/v1/queues", "{\"code\":\"Q-GEN\",\"name\":\"総合案内\",\"priority\":1}");
+    s_create("/api/v1/queues",
+             "{\"code\":\"Q-TAX\",\"name\":\"税の窓口\",\"department_code\":\"D03\",\"skills\":"
+             "\"tax\",\"priority\":5,\"max_wait_seconds\":120,\"overflow_code\":\"Q-GEN\"}");
+    s_create("/api/v1/routing-rules",
+             "{\"code\":\"R10\",\"name\":\"税（平日昼）\",\"priority\":10,\"called_number\":"
+             "\"03-3228-1111\",\"weekdays\":\"月 火 水 木 金\",\"hours\":\"8:30-17:15\","
+             "\"queue_code\":\"Q-TAX\",\"skills\":\"pension\"}");
+    s_create("/api/v1/routing-rules",
+             "{\"code\":\"R99\",\"name\":\"その他\",\"priority\":99,\"queue_code\":\"Q-GEN\"}");
+    s_create("/api/v1/users", "{\"login\":\"op1\",\"name\":\"佐藤\",\"roles\":[\"operator\"],"
+                              "\"extension\":\"2001\",\"skills\":\"tax, pension\","
+                              "\"password\":\"Operator-Pass-0001\"}");
+    s_create("/api/v1/users", "{\"login\":\"op2\",\"name\":\"田中\",\"roles\":[\"operator\"],"
+                              "\"extension\":\"2002\",\"skills\":\"tax\","
+                              "\"password\":\"Operator-Pass-0002\"}");
+}
+
+Test(masters, acd_settings_are_checked_and_kept_canonical)
+{
+    s_admin_login();
+    s_acd();
+    /* Stored canonical: days in week order, hours padded, skills once each. */
+    resp_t resp = s_expect(s_json("GET", "/api/v1/routing-rules?q=R10", NULL), 200, NULL, "R10");
+    const cJSON *rule = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(resp.json, "items"), 0);
+    cr_assert_str_eq(s_str(rule, "weekdays"), "mon tue wed thu fri");
+    cr_assert_str_eq(s_str(rule, "hours"), "08:30-17:15");
+    s_free(&resp);
+    resp = s_expect(s_json("GET", "/api/v1/users?q=op1", NULL), 200, NULL, "op1");
+    const cJSON *user = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(resp.json, "items"), 0);
+    cr_assert_str_eq(s_str(user, "skills"), "tax pension");
+    s_free(&resp);
+
+    /* Bad values, each refused with its field; nothing is written. */
+    static const struct {
+        const char *path, *body, *field;
+    } bad[] = {
+        {"/api/v1/queues", "{\"code\":\"Q1\",\"name\":\"x\",\"skills\":\"nope\"}", "skills"},
+        {"/api/v1/queues", "{\"code\":\"Q1\",\"name\":\"x\",\"skills\":\"税\"}", "skills"},
+        {"/api/v1/queues", "{\"code\":\"Q1\",\"name\":\"x\",\"overflow_code\":\"Q1\"}",
+         "overflow_code"},
+        {"/api/v1/queues", "{\"code\":\"Q1\",\"name\":\"x\",\"overflow_code\":\"QX\"}",
+         "overflow_code"},
+        {"/api/v1/routing-rules", "{\"code\":\"R1\",\"name\":\"x\",\"queue_code\":\"Q-GEN\","
+                                  "\"hours\":\"17:00-08:00\"}",
+         "hours"},
+        {"/api/v1/routing-rules", "{\"code\":\"R1\",\"name\":\"x\",\"queue_code\":\"Q-GEN\","
+                                  "\"hours\":\"25:00-26:00\"}",
+         "hours"},
+        {"/api/v1/routing-rules", "{\"code\":\"R1\",\"name\":\"x\",\"queue_code\":\"Q-GEN\","
+                                  "\"weekdays\":\"mon funday\"}",
+         "weekdays"},
+        {"/api/v1/routing-rules", "{\"code\":\"R1\",\"name\":\"x\"}", "queue_code"},
+        {"/api/v1/routing-rules", "{\"code\":\"R1\",\"name\":\"x\",\"queue_code\":\"Q-GEN\","
+                                  "\"ivr_choice\":\"1a\"}",
+         "ivr_choice"},
+        {"/api/v1/users", "{\"login\":\"op3\",\"name\":\"x\",\"roles\":[\"operator\"],"
+                          "\"skills\":\"nope\",\"password\":\"Operator-Pass-0003\"}",
+         "skills"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        resp = s_expect(s_json("POST", bad[i].path, bad[i].body), 422, "invalid_field",
+                        bad[i].body);
+        const char *field = s_str(cJSON_GetObjectItemCaseSensitive(resp.json, "error"), "field");
+        cr_assert(field && strcmp(field, bad[i].field) == 0, "%s: %s", bad[i].body, resp.body);
+        s_free(&resp);
+    }
+    cr_assert_eq(s_rows("queues"), 2);
+    cr_assert_eq(s_rows("routing_rules"), 2);
+    /* An overflow loop: Q-GEN -> Q-TAX while Q-TAX -> Q-GEN. */
+    resp = s_expect(s_json("GET", "/api/v1/queues?q=Q-GEN", NULL), 200, NULL, "Q-GEN");
+    long id = s_num(cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(resp.json, "items"), 0),
+                    "id");
+    s_free(&resp);
+    char path[64];
+    snprintf(path, sizeof path, "/api/v1/queues/%ld", id);
+    resp = s_expect(s_json("PATCH", path, "{\"version\":1,\"overflow_code\":\"Q-TAX\"}"), 422,
+                    NULL, "overflow loop");
+    cr_assert(strstr(resp.body, "cycle"), "%s", resp.body);
+    s_free(&resp);
+    /* A skill in use cannot be deleted (a queue, a rule and users hold it). */
+    resp = s_expect(s_json("DELETE", "/api/v1/skills/1", NULL), 409, "referenced", "skill tax");
+    cr_assert(strstr(resp.body, "Q-TAX") && strstr(resp.body, "op1"), "%s", resp.body);
+    s_free(&resp);
+    /* A user's skills can be changed and cleared by PATCH. */
+    resp = s_expect(s_json("GET", "/api/v1/users?q=op2", NULL), 200, NULL, "op2");
+    user = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(resp.json, "items"), 0);
+    snprintf(path, sizeof path, "/api/v1/users/%ld", s_num(user, "id"));
+    char body[96];
+    snprintf(body, sizeof body, "{\"version\":%ld,\"skills\":\"pension tax\"}",
+             s_num(user, "version"));
+    s_free(&resp);
+    resp = s_expect(s_json("PATCH", path, body), 200, NULL, "op2 skills");
+    cr_assert_str_eq(s_str(resp.json, "skills"), "pension tax");
+    s_free(&resp);
+    /* CSV of queues: the columns in order. */
+    resp = s_expect(s_json("GET", "/api/v1/queues/export.csv", NULL), 200, NULL, "export");
+    cr_assert(strstr(resp.body, "code,name,department_code,skills,priority,max_wait_seconds,"
+                                "overflow_code,active\r\n"),
+              "%s", resp.body);
+    cr_assert(strstr(resp.body, "Q-TAX,税の窓口,D03,tax,5,120,Q-GEN,true\r\n"), "%s", resp.body);
+    s_free(&resp);
+    s_stop_all();
+}
+
+Test(masters, the_pbx_reads_the_routing_and_resolves_calls)
+{
+    s_admin_login();
+    s_acd();
+    /* The whole configuration, as a supervisor or admin sees it. */
+    resp_t resp = s_expect(s_json("GET", "/api/v1/routing", NULL), 200, NULL, "routing");
+    char buf[256];
+    cr_assert_eq(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(resp.json, "queues")), 2);
+    cr_assert_str_eq(s_str(cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(resp.json,
+                                                                               "queues"),
+                                              0),
+                           "code"),
+                     "Q-TAX", "highest priority first: %s", resp.body);
+    const cJSON *op1 = s_find(resp.json, "agents", "login", "op1");
+    const cJSON *op2 = s_find(resp.json, "agents", "login", "op2");
+    cr_assert(op1 && op2, "%s", resp.body);
+    cr_assert_null(s_find(resp.json, "agents", "login", "admin"), "not an operator");
+    cr_assert_str_eq(s_list(op1, "queues", buf, sizeof buf), "Q-GEN Q-TAX");
+    cr_assert_str_eq(s_list(op1, "skills", buf, sizeof buf), "tax pension");
+    cr_assert_str_eq(s_str(op1, "extension"), "2001");
+    const cJSON *r10 = s_find(resp.json, "rules", "code", "R10");
+    cr_assert_str_eq(s_list(r10, "weekdays", buf, sizeof buf), "mon tue wed thu fri");
+    cr_assert_gt(s_num(resp.json, "change_id"), 0);
+    char *whole = strdup(resp.body);
+    s_free(&resp);
+
+    /* Monday 10:00 on the tax number: R10, Q-TAX, tax and pension, op1 only. */
+    resp = s_expect(s_json("GET",
+                           "/api/v1/routing/resolve?called_number=0332281111&at=2027-04-05T10:00:"
+                           "00%2B09:00",
+                           NULL),
+                    200, NULL, "resolve monday");
+    cr_assert_str_eq(s_str(resp.json, "rule_code"), "R10", "%s", resp.body);
+    cr_assert_str_eq(s_str(resp.json, "queue_code"), "Q-TAX");
+    cr_assert_str_eq(s_list(resp.json, "skills", buf, sizeof buf), "pension tax");
+    cr_assert_eq(s_num(resp.json, "max_wait_seconds"), 120);
+    cr_assert_str_eq(s_str(resp.json, "overflow_code"), "Q-GEN");
+    cr_assert_eq(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(resp.json, "agents")), 1);
+    cr_assert_not_null(s_find(resp.json, "agents", "login", "op1"));
+    s_free(&resp);
+    /* Saturday; Monday 18:00 JST (09:00 UTC), after hours; another number:
+     * the catch-all. */
+    static const char *const elsewhere[] = {
+        "/api/v1/routing/resolve?called_number=0332281111&at=2027-04-03T10:00:00%2B09:00",
+        "/api/v1/routing/resolve?called_number=0332281111&at=2027-04-05T09:00:00Z",
+        "/api/v1/routing/resolve?called_number=0353210000&at=2027-04-05T10:00:00%2B09:00",
+    };
+    for (size_t i = 0; i < 3; i++) {
+        resp = s_expect(s_json("GET", elsewhere[i], NULL), 200, NULL, elsewhere[i]);
+        cr_assert_str_eq(s_str(resp.json, "rule_code"), "R99", "%s: %s", elsewhere[i], resp.body);
+        cr_assert_eq(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(resp.json, "agents")),
+                     2, "%s", resp.body);
+        s_free(&resp);
+    }
+    resp = s_expect(s_json("GET",
+                           "/api/v1/routing/resolve?called_number=0332281111&at=2027-04-05T01:"
+                           "15:00Z",
+                           NULL),
+                    200, NULL, "resolve 10:15 JST");
+    cr_assert_str_eq(s_str(resp.json, "rule_code"), "R10", "%s", resp.body);
+    s_free(&resp);
+    s_check(s_json("GET", "/api/v1/routing/resolve?at=yesterday", NULL), 422, "invalid_field",
+            "bad time");
+    s_check(s_json("GET", "/api/v1/routing/resolve?called_number=abc", NULL), 422,
+            "invalid_field", "bad number");
+
+    /* The PBX: signed with the webhook secret, no session. */
+    int64_t now = (int64_t)time(NULL);
+    resp = s_expect(s_pbx_get("/api/v1/pbx/routing", PBX_SECRET, now), 200, NULL, "pbx routing");
+    cr_assert_not_null(s_find(resp.json, "agents", "login", "op1"), "%s", resp.body);
+    cJSON *a = cJSON_Parse(whole), *b = cJSON_Duplicate(resp.json, true);
+    cJSON_DeleteItemFromObject(a, "generated_at");
+    cJSON_DeleteItemFromObject(b, "generated_at");
+    cr_assert(cJSON_Compare(a, b, true), "the PBX reads what the admin reads");
+    cJSON_Delete(a);
+    cJSON_Delete(b);
+    free(whole);
+    s_free(&resp);
+    resp = s_expect(s_pbx_get("/api/v1/pbx/routing/resolve?called_number=03-3228-1111&at=2027-04-"
+                              "05T10:00:00%2B09:00",
+                              PBX_SECRET, now),
+                    200, NULL, "pbx resolve");
+    cr_assert_str_eq(s_str(resp.json, "queue_code"), "Q-TAX", "%s", resp.body);
+    s_free(&resp);
+    /* Wrong secret, stale time, no signature, a signature of another query. */
+    s_check(s_pbx_get("/api/v1/pbx/routing", "another-secret", now), 401, "invalid_signature",
+            "wrong secret");
+    s_check(s_pbx_get("/api/v1/pbx/routing", PBX_SECRET, now - 600), 401, "invalid_signature",
+            "stale");
+    s_check(s_json("GET", "/api/v1/pbx/routing", NULL), 401, "invalid_signature", "unsigned");
+    {
+        char header[160], line[200], url[256];
+        const char *signed_target = "/api/v1/pbx/routing/resolve?called_number=1";
+        cr_assert_eq(ncc_webhook_sign(PBX_SECRET, now, signed_target, strlen(signed_target),
+                                      header, sizeof header),
+                     0);
+        CURL *curl = curl_easy_init();
+        snprintf(url, sizeof url,
+                 "http://127.0.0.1:%d/api/v1/pbx/routing/resolve?called_number=2",
+                 s_gateway.http);
+        snprintf(line, sizeof line, "X-NCC-Signature: %s", header);
+        struct curl_slist *list = curl_slist_append(NULL, line);
+        buf_t sink = {0};
+        curl_easy_setopt(curl, CURLOPT_URL, url);
+        curl_easy_setopt(curl, CURLOPT_HTTPHEADER, list);
+        curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, s_collect);
+        curl_easy_setopt(curl, CURLOPT_WRITEDATA, &sink);
+        cr_assert_eq(curl_easy_perform(curl), CURLE_OK);
+        long status = 0;
+        curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+        cr_assert_eq(status, 401, "a signature of another query: %s", sink.data);
+        free(sink.data);
+        curl_slist_free_all(list);
+        curl_easy_cleanup(curl);
+    }
+
+    /* Retire the catch-all: a Saturday call has no route. */
+    resp = s_expect(s_json("GET", "/api/v1/routing-rules?q=R99", NULL), 200, NULL, "R99");
+    long id = s_num(cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(resp.json, "items"), 0),
+                    "id");
+    s_free(&resp);
+    char path[64];
+    snprintf(path, sizeof path, "/api/v1/routing-rules/%ld", id);
+    s_check(s_json("PATCH", path, "{\"version\":1,\"active\":false}"), 200, NULL, "retire R99");
+    s_check(s_json("GET", elsewhere[0], NULL), 404, "no_route", "no rule left");
     s_stop_all();
 }

@@ -271,4 +271,23 @@ int ncc_subscriber_catch_up(ncc_subscriber_t *self);
 /* The last sequence number applied for this publisher. */
 uint64_t ncc_subscriber_cursor(ncc_subscriber_t *self);
 
+/* ---- listener: events that only matter live ------------------------------ */
+
+/* What a browser push needs: events as they are published, without a cursor,
+ * a database or replays (several gateways each see every event; what was
+ * published while one was down is gone for it, which is right for a screen
+ * pop). Heartbeats are skipped. */
+typedef struct ncc_listener ncc_listener_t;
+
+/* A SUB (a CURVE client when CURVE is configured) connected to each of
+ * `pub_endpoints` (comma-separated), taking event types that start with
+ * `prefix`. NULL on malformed endpoints or no memory. */
+ncc_listener_t *ncc_listener_new(const char *pub_endpoints, const char *prefix);
+void ncc_listener_destroy(ncc_listener_t **self_p);
+
+/* Waits up to timeout_ms for one event: 1 with *ret_event (caller frees with
+ * ncc__envelope__free_unpacked), 0 when none came, -EINTR when interrupted.
+ * Malformed messages are logged, counted and skipped. */
+int ncc_listener_recv(ncc_listener_t *self, int timeout_ms, Ncc__Envelope **ret_event);
+
 #endif

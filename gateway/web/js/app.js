@@ -12,6 +12,7 @@ import * as passwordView from './views/password.js';
 import * as auditView from './views/audit.js';
 import * as users from './views/users.js';
 import * as masters from './views/masters.js';
+import * as recordForm from './views/record_form.js';
 import { desk, home, forbidden, notFound } from './views/simple.js';
 
 const DRAFT_KEY = 'ncc.draft';
@@ -32,6 +33,7 @@ const ROUTES = [
   { pattern: 'masters/history', roles: ['admin'], view: masters.history, titleKey: 'nav.masters' },
   { pattern: 'masters/scheduled', roles: ['admin'], view: masters.scheduled, titleKey: 'nav.masters' },
   { pattern: 'masters/:id', roles: ['admin'], view: masters.edit, titleKey: 'nav.masters' },
+  { pattern: 'settings/record-form', roles: ['admin'], view: recordForm.view, titleKey: 'form.heading' },
   { pattern: 'audit', roles: ['supervisor', 'admin'], view: auditView, titleKey: 'nav.audit' },
   { pattern: 'password', roles: ANY, view: passwordView, titleKey: 'nav.password' },
 ];
@@ -41,6 +43,7 @@ const MENU = [
   { hash: '#/desk', key: 'nav.desk', roles: ['operator'] },
   { hash: '#/users', key: 'nav.users', roles: ['admin'] },
   { hash: '#/masters', key: 'nav.masters', roles: ['admin'] },
+  { hash: '#/settings/record-form', key: 'form.nav', roles: ['admin'] },
   { hash: '#/audit', key: 'nav.audit', roles: ['supervisor', 'admin'] },
   { hash: '#/home', key: 'nav.home', roles: ANY, fallback: true },
   { hash: '#/password', key: 'nav.password', roles: ANY },

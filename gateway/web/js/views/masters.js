@@ -19,6 +19,7 @@ const CHOICE_COLUMNS = [
   { name: 'name', ja: '名称', en: 'Name', required: true, max: 100 },
   { name: 'sort_order', ja: '表示順', en: 'Display order', type: 'int' },
 ];
+const SKILLS_HINT = { ja: 'スキルコードを空白で区切って入力（例: tax pension）', en: 'Skill codes separated by spaces (e.g. tax pension)' };
 export const KINDS = [
   {
     kind: 'departments', ja: '所管課', en: 'Departments', codeField: 'code',
@@ -51,6 +52,34 @@ export const KINDS = [
       { name: 'parent_code', ja: '上位分類コード', en: 'Parent code', type: 'ref', max: 32 },
       { name: 'department_code', ja: '所管課コード', en: 'Department code', type: 'ref', max: 32 },
       { name: 'sort_order', ja: '表示順', en: 'Display order', type: 'int' },
+    ],
+  },
+  // ACD (R25, docs/routing.md): what the PBX reads at GET /api/v1/pbx/routing.
+  { kind: 'skills', ja: 'スキル', en: 'Skills', codeField: 'code', columns: CHOICE_COLUMNS },
+  {
+    kind: 'queues', ja: 'キュー', en: 'Queues', codeField: 'code',
+    columns: [
+      { name: 'code', ja: 'キューコード', en: 'Code', required: true, max: 32 },
+      { name: 'name', ja: 'キュー名', en: 'Name', required: true, max: 100 },
+      { name: 'department_code', ja: '所管課コード', en: 'Department code', type: 'ref', max: 32 },
+      { name: 'skills', ja: '必要なスキル', en: 'Skills needed', max: 200, hint: SKILLS_HINT },
+      { name: 'priority', ja: '優先度', en: 'Priority', type: 'int', hint: { ja: '大きいほど先に応答します', en: 'Higher is answered first' } },
+      { name: 'max_wait_seconds', ja: '最大待ち時間（秒）', en: 'Longest wait (s)', type: 'int', hint: { ja: '超えるとあふれ先へ。0 は無制限', en: 'Then the call moves to the overflow queue; 0: no limit' } },
+      { name: 'overflow_code', ja: 'あふれ先キュー', en: 'Overflow queue', type: 'ref', max: 32 },
+    ],
+  },
+  {
+    kind: 'routing-rules', ja: '着信ルール', en: 'Routing rules', codeField: 'code',
+    columns: [
+      { name: 'code', ja: 'ルールコード', en: 'Code', required: true, max: 32 },
+      { name: 'name', ja: 'ルール名', en: 'Name', required: true, max: 100 },
+      { name: 'priority', ja: '評価順', en: 'Order', type: 'int', hint: { ja: '小さいものから順に調べ、最初に合うルールを使います', en: 'Lowest first; the first rule that matches is used' } },
+      { name: 'called_number', ja: '着信番号', en: 'Number called', max: 32, inputmode: 'tel', hint: { ja: '空欄はすべての番号', en: 'Empty: any number' } },
+      { name: 'ivr_choice', ja: '音声ガイダンスの選択番号', en: 'IVR choice', max: 16, inputmode: 'tel', hint: { ja: '空欄はすべて', en: 'Empty: any' } },
+      { name: 'weekdays', ja: '曜日', en: 'Days', max: 40, hint: { ja: '例: 月 火 水 木 金（空欄は毎日）', en: 'e.g. mon tue wed thu fri (empty: every day)' } },
+      { name: 'hours', ja: '時間帯', en: 'Hours', max: 11, hint: { ja: '例: 08:30-17:15（空欄は終日）', en: 'e.g. 08:30-17:15 (empty: all day)' } },
+      { name: 'queue_code', ja: '振り分け先キュー', en: 'Queue', type: 'ref', required: true, max: 32 },
+      { name: 'skills', ja: '追加で必要なスキル', en: 'Extra skills needed', max: 200, hint: SKILLS_HINT },
     ],
   },
 ];
@@ -251,6 +280,7 @@ function formFields(kind, item) {
     fields[column.name] = field({
       label: label(column), name: column.name, required: Boolean(column.required),
       type: column.type === 'int' ? 'number' : 'text', inputmode: column.inputmode,
+      hint: column.hint ? label(column.hint) : undefined,
       value: value === undefined || value === null ? '' : String(value), maxlength: column.max, autocomplete: 'off',
     });
   }

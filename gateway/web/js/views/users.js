@@ -180,6 +180,10 @@ export const create = {
       label: t('users.field_extension'), name: 'extension', hint: t('users.field_extension_hint'),
       inputmode: 'tel', autocomplete: 'off', maxlength: 32,
     });
+    const skillsField = field({
+      label: t('users.field_skills'), name: 'skills', hint: t('users.field_skills_hint'),
+      autocomplete: 'off', maxlength: 200,
+    });
     const passwordBox = passwordField({
       label: t('users.field_password'), name: 'password', required: true, autocomplete: 'new-password',
       hint: t('users.field_password_hint'),
@@ -197,7 +201,7 @@ export const create = {
     totp.append(totpNote);
     const submit = h('button', { type: 'submit', class: 'primary' }, t('common.save'));
     const form = h('form', { id: 'user-create', 'data-draft': true, novalidate: true },
-      loginField, nameField, roles, extensionField, passwordBox, totp,
+      loginField, nameField, roles, extensionField, skillsField, passwordBox, totp,
       h('div', { class: 'actions' }, submit, h('a', { href: '#/users', class: 'button secondary' }, t('common.cancel'))));
 
     // Administrators must have a TOTP secret: ticked and fixed while "admin" is.
@@ -226,6 +230,8 @@ export const create = {
       if (!body.password) return void setFieldError(form, 'password', t('field.password.required'));
       const extension = extensionField.control.value.trim();
       if (extension) body.extension = extension;
+      const skills = skillsField.control.value.trim();
+      if (skills) body.skills = skills;
       const secret = totp.control.checked ? newTotpSecret() : null;
       if (secret) body.totp_secret = secret;
       let user;
@@ -280,6 +286,10 @@ export const edit = {
       label: t('users.field_extension'), name: 'extension', value: user.extension ?? '',
       hint: t('users.field_extension_hint'), inputmode: 'tel', autocomplete: 'off', maxlength: 32,
     });
+    const skillsField = field({
+      label: t('users.field_skills'), name: 'skills', value: user.skills ?? '',
+      hint: t('users.field_skills_hint'), autocomplete: 'off', maxlength: 200,
+    });
     const active = checkbox('active', t('users.active_label'), user.active !== false);
     const locked = isLocked(user);
     const unlock = locked ? checkbox('unlock', t('users.unlock')) : null;
@@ -293,7 +303,7 @@ export const edit = {
     const status = h('div');
     const form = h('form', { id: `user-edit-${id}`, 'data-draft': true, novalidate: true },
       h('dl', { class: 'fixed' }, h('dt', null, t('users.login_fixed')), h('dd', { class: 'login' }, login)),
-      nameField, roles, extensionField, active,
+      nameField, roles, extensionField, skillsField, active,
       locked ? h('div', { class: 'locked' },
         notice('info', t('users.locked_until', { time: formatTime(user.locked_until) })), unlock) : null,
       passwordBox, totpReset,
@@ -310,6 +320,7 @@ export const edit = {
         name: nameField.control.value.trim(),
         roles: checkedRoles(form),
         extension: extensionField.control.value.trim(),
+        skills: skillsField.control.value.trim(),
         active: active.control.checked,
       };
       if (!body.name) return void setFieldError(form, 'name', t('field.name'));

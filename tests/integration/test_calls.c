@@ -1,0 +1,409 @@
+/* ncc-calls end to end (issue 5, R1, R26, R28; docs/pbx-integration.md,
+ * docs/push.md): real ncc-directory, ncc-calls and ncc-gateway on a database
+ * of the test's own. The PBX's webhooks are signed as a PBX signs them; an
+ * operator's browser is a Server-Sent Events client on /api/v1/stream. */
+#include <criterion/criterion.h>
+#include <cjson/cJSON.h>
+#include <curl/curl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ncc/log.h"
+#include "ncc/webhook.h"
+#include "ncc_system.h"
+
+#define OPERATOR_PASSWORD "Operator-Pass-0001"
+
+static ncct_system_t s_sys;
+static ncct_session_t s_admin;
+
+static void setup(void)
+{
+    ncc_log_init("test_calls", NCC_LOG_ERROR);
+    ncct_system_init(&s_sys, "test_calls");
+    ncct_system_start(&s_sys, "directory", NULL);
+    ncct_system_start(&s_sys, "calls", NULL);
+    ncct_system_start_gateway(&s_sys, (const char *[]){"NCC_PUSH_KEEPALIVE_MS=500", NULL});
+    ncct_login_admin(&s_sys, &s_admin);
+}
+
+static void teardown(void)
+{
+    ncct_system_teardown(&s_sys);
+}
+
+TestSuite(calls, .init = setup, .fini = teardown, .timeout = 180);
+
+/* ---- a browser's push stream ------------------------------------------------------------- */
+
+typedef struct {
+    pthread_t thread;
+    pthread_mutex_t lock;
+    char *data; /* what arrived, NUL-terminated */
+    size_t len;
+    atomic_bool stop;
+    long status;
+    char url[256], cookie[128];
+} stream_t;
+
+static size_t s_stream_write(char *ptr, size_t size, size_t nmemb, void *arg)
+{
+    stream_t *s = arg;
+    size_t n = size * nmemb;
+    pthread_mutex_lock(&s->lock);
+    char *grown = realloc(s->data, s->len + n + 1);
+    if (grown) {
+        memcpy(grown + s->len, ptr, n);
+        s->len += n;
+        grown[s->len] = '\0';
+        s->data = grown;
+    }
+    pthread_mutex_unlock(&s->lock);
+    return grown ? n : 0;
+}
+
+static int s_stream_progress(void *arg, curl_off_t a, curl_off_t b, curl_off_t c, curl_off_t d)
+{
+    (void)a, (void)b, (void)c, (void)d;
+    return atomic_load(&((stream_t *)arg)->stop) ? 1 : 0;
+}
+
+static void *s_stream_run(void *arg)
+{
+    stream_t *s = arg;
+    CURL *curl = curl_easy_init();
+    struct curl_slist *list = curl_slist_append(NULL, s->cookie);
+    curl_easy_setopt(curl, CURLOPT_URL, s->url);
+    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, list);
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, s_stream_write);
+    curl_easy_setopt(curl, CURLOPT_WRITEDATA, s);
+    curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, s_stream_progress);
+    curl_easy_setopt(curl, CURLOPT_XFERINFODATA, s);
+    curl_easy_perform(curl);
+    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &s->status);
+    curl_slist_free_all(list);
+    curl_easy_cleanup(curl);
+    return NULL;
+}
+
+static void s_stream_open(stream_t *s, const ncct_session_t *session)
+{
+    memset(s, 0, sizeof *s);
+    pthread_mutex_init(&s->lock, NULL);
+    snprintf(s->url, sizeof s->url, "http://127.0.0.1:%d/api/v1/stream", s_sys.gateway.http);
+    snprintf(s->cookie, sizeof s->cookie, "Cookie: ncc_session=%s", session->cookie);
+    cr_assert_eq(pthread_create(&s->thread, NULL, s_stream_run, s), 0);
+}
+
+/* Waits up to timeout_ms for `text` in the stream. */
+static bool s_stream_wait(stream_t *s, const char *text, int timeout_ms)
+{
+    long long deadline = ncct_now_ms() + timeout_ms;
+    for (;;) {
+        pthread_mutex_lock(&s->lock);
+        bool found = s->data && strstr(s->data, text);
+        pthread_mutex_unlock(&s->lock);
+        if (found)
+            return true;
+        if (ncct_now_ms() > deadline)
+            return false;
+        usleep(10 * 1000);
+    }
+}
+
+static char *s_stream_text(stream_t *s)
+{
+    pthread_mutex_lock(&s->lock);
+    char *copy = strdup(s->data ? s->data : "");
+    pthread_mutex_unlock(&s->lock);
+    return copy;
+}
+
+static void s_stream_close(stream_t *s)
+{
+    atomic_store(&s->stop, true);
+    pthread_join(s->thread, NULL);
+    free(s->data);
+    pthread_mutex_destroy(&s->lock);
+}
+
+/* ---- the PBX ------------------------------------------------------------------------------ */
+
+/* One event, signed now; asserts the status and returns the answer. */
+static ncct_resp_t s_event(const char *event_id, const char *type, const char *call_id,
+                           const char *occurred_at, const char *extra, long status)
+{
+    char body[1024];
+    snprintf(body, sizeof body,
+             "{\"event_id\":\"%s\",\"type\":\"%s\",\"call_id\":\"%s\",\"occurred_at\":\"%s\","
+             "\"from\":\"090-1234-5678\",\"to\":\"03-3228-1111\"%s%s}",
+             event_id, type, call_id, occurred_at, extra ? "," : "", extra ? extra : "");
+    ncct_resp_t resp =
+        ncct_signed_post(&s_sys, "/api/v1/pbx/events", body, NCCT_PBX_SECRET, (int64_t)time(NULL));
+    ncct_expect(&resp, status, NULL, body);
+    return resp;
+}
+
+static void s_event_state(const char *event_id, const char *type, const char *call_id,
+                          const char *occurred_at, const char *extra, const char *state)
+{
+    ncct_resp_t resp = s_event(event_id, type, call_id, occurred_at, extra, 200);
+    cr_assert_str_eq(ncct_str(resp.json, "state"), state, "%s: %s", event_id, resp.body);
+    ncct_resp_free(&resp);
+}
+
+static long s_count(const char *sql)
+{
+    return ncct_owner_long(&s_sys, sql);
+}
+
+/* ---- tests -------------------------------------------------------------------------------- */
+
+Test(calls, the_answering_operator_gets_the_pop_and_events_fold_in_any_order)
+{
+    ncct_create_user(&s_sys, &s_admin, "op1", "[\"operator\"]", "2001", OPERATOR_PASSWORD);
+    ncct_session_t op1;
+    ncct_login(&s_sys, &op1, "op1", OPERATOR_PASSWORD, NULL);
+    stream_t stream;
+    s_stream_open(&stream, &op1);
+    cr_assert(s_stream_wait(&stream, ": connected", 5000), "the stream did not open");
+
+    s_event_state("e1", "ringing", "C-1", "2027-04-05T10:00:00+09:00", NULL, "ringing");
+    long long sent = ncct_now_ms();
+    s_event_state("e2", "answered", "C-1", "2027-04-05T10:00:05+09:00",
+                  "\"agent_extension\":\"2001\"", "answered");
+    cr_assert(s_stream_wait(&stream, "event: call.answered", 5000), "no pop");
+    long long popped = ncct_now_ms();
+    char *text = s_stream_text(&stream);
+    cr_assert(strstr(text, "\"call_id\":\"C-1\"") && strstr(text, "090-1234-5678"), "%s", text);
+    free(text);
+    cr_log_info("pop after %lld ms (informational; figures come from bench/)", popped - sent);
+
+    /* The same event again: taken once. */
+    ncct_resp_t resp = s_event("e2", "answered", "C-1", "2027-04-05T10:00:05+09:00",
+                               "\"agent_extension\":\"2001\"", 200);
+    cr_assert(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(resp.json, "duplicate")), "%s",
+              resp.body);
+    ncct_resp_free(&resp);
+    cr_assert_eq(s_count("SELECT count(*) FROM calls.call_events WHERE call_id = 'C-1'"), 2);
+
+    s_event_state("e3", "transferred", "C-1", "2027-04-05T10:03:00+09:00",
+                  "\"transfer_to\":\"T001\"", "transferred");
+    s_event_state("e4", "ended", "C-1", "2027-04-05T10:04:00+09:00", NULL, "ended");
+    cr_assert(s_stream_wait(&stream, "event: call.ended", 5000), "no call.ended");
+
+    /* Out of order: the end first (abandoned so far), then the answer that
+     * happened before it: the call ends answered, by op1. */
+    s_event_state("f3", "ended", "C-2", "2027-04-05T11:05:00+09:00", NULL, "abandoned");
+    s_event_state("f1", "ringing", "C-2", "2027-04-05T11:00:00+09:00", NULL, "abandoned");
+    s_event_state("f2", "answered", "C-2", "2027-04-05T11:00:10+09:00",
+                  "\"agent_extension\":\"2001\"", "ended");
+    resp = ncct_request(&s_sys, &s_admin, "GET", "/api/v1/calls/C-2", NULL, NULL);
+    ncct_expect(&resp, 200, NULL, "get C-2");
+    cr_assert_str_eq(ncct_str(resp.json, "state"), "ended");
+    cr_assert_str_eq(ncct_str(resp.json, "operator_name"), "op1");
+    cr_assert_str_eq(ncct_str(resp.json, "from_number"), "090-1234-5678");
+    cr_assert_str_eq(ncct_str(resp.json, "answered_at"), "2027-04-05T11:00:10.000+09:00");
+    cr_assert_str_eq(ncct_str(resp.json, "ringing_at"), "2027-04-05T11:00:00.000+09:00");
+    cJSON *talk = cJSON_GetObjectItemCaseSensitive(resp.json, "talk_seconds");
+    cr_assert_eq((int)talk->valuedouble, 290);
+    ncct_resp_free(&resp);
+
+    /* What the other services hear: each state once, in order. */
+    cr_assert_eq(s_count("SELECT count(*) FROM calls.outbox WHERE type = "
+                         "'ncc.calls.CallStateChanged'"),
+                 4 + 4,
+                 "C-1: ringing answered transferred ended; C-2: ringing abandoned answered ended");
+    /* The caller's number is not stored in the clear. */
+    cr_assert_eq(s_count("SELECT count(*) FROM calls.calls WHERE from_enc LIKE 'v1:%' AND "
+                         "from_enc NOT LIKE '%1234%' AND length(from_index) = 64"),
+                 2);
+    /* The list: the operator's own and every call for the supervisor. */
+    resp = ncct_request(&s_sys, &op1, "GET", "/api/v1/calls?state=ended", NULL, NULL);
+    ncct_expect(&resp, 200, NULL, "list");
+    cr_assert_eq(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(resp.json, "items")), 2,
+                 "%s", resp.body);
+    ncct_resp_free(&resp);
+    s_stream_close(&stream);
+    ncct_system_stop_all(&s_sys);
+}
+
+Test(calls, bad_webhooks_are_refused_counted_and_store_nothing)
+{
+    const char *good = "{\"event_id\":\"x1\",\"type\":\"ringing\",\"call_id\":\"C-9\","
+                       "\"occurred_at\":\"2027-04-05T10:00:00+09:00\"}";
+    int64_t now = (int64_t)time(NULL);
+    ncct_resp_t resp = ncct_request(&s_sys, NULL, "POST", "/api/v1/pbx/events", good, NULL);
+    ncct_expect(&resp, 401, "invalid_signature", "unsigned");
+    ncct_resp_free(&resp);
+    resp = ncct_signed_post(&s_sys, "/api/v1/pbx/events", good, "not-the-secret", now);
+    ncct_expect(&resp, 401, "invalid_signature", "wrong secret");
+    ncct_resp_free(&resp);
+    resp = ncct_signed_post(&s_sys, "/api/v1/pbx/events", good, NCCT_PBX_SECRET, now - 301);
+    ncct_expect(&resp, 401, "invalid_signature", "stale");
+    ncct_resp_free(&resp);
+    /* A signature of another body (replayed header on a changed event). */
+    {
+        char header[160], line[200];
+        cr_assert_eq(ncc_webhook_sign(NCCT_PBX_SECRET, now, good, strlen(good), header,
+                                      sizeof header),
+                     0);
+        snprintf(line, sizeof line, "X-NCC-Signature: %s", header);
+        const char *tampered = "{\"event_id\":\"x1\",\"type\":\"ended\",\"call_id\":\"C-9\","
+                               "\"occurred_at\":\"2027-04-05T10:00:00+09:00\"}";
+        resp = ncct_request(&s_sys, NULL, "POST", "/api/v1/pbx/events", tampered,
+                            (const char *[]){line, NULL});
+        ncct_expect(&resp, 401, "invalid_signature", "tampered");
+        ncct_resp_free(&resp);
+    }
+    static const struct {
+        const char *body, *field;
+        long status;
+    } bad[] = {
+        {"{\"event_id\":", NULL, 400},
+        {"[1,2]", NULL, 400},
+        {"{\"type\":\"ringing\",\"call_id\":\"C-9\",\"occurred_at\":\"2027-04-05T10:00:00Z\"}",
+         "event_id", 422},
+        {"{\"event_id\":\"x2\",\"type\":\"hold\",\"call_id\":\"C-9\",\"occurred_at\":\"2027-04-"
+         "05T10:00:00Z\"}",
+         "type", 422},
+        {"{\"event_id\":\"x2\",\"type\":\"ringing\",\"call_id\":\"C 9\",\"occurred_at\":\"2027-"
+         "04-05T10:00:00Z\"}",
+         "call_id", 422},
+        {"{\"event_id\":\"x2\",\"type\":\"ringing\",\"call_id\":\"C-9\",\"occurred_at\":\"yesterday\"}",
+         "occurred_at", 422},
+        {"{\"event_id\":\"x2\",\"type\":\"ringing\",\"call_id\":\"C-9\",\"occurred_at\":\"2027-04-"
+         "05T10:00:00Z\",\"from\":\"<script>\"}",
+         "from", 422},
+        {"{\"event_id\":\"x2\",\"type\":\"ringing\",\"call_id\":\"C-9\",\"occurred_at\":\"2027-04-"
+         "05T10:00:00Z\",\"unknown\":1}",
+         NULL, 400},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        resp = ncct_signed_post(&s_sys, "/api/v1/pbx/events", bad[i].body, NCCT_PBX_SECRET, now);
+        ncct_expect(&resp, bad[i].status, NULL, bad[i].body);
+        if (bad[i].field) {
+            const char *field =
+                ncct_str(cJSON_GetObjectItemCaseSensitive(resp.json, "error"), "field");
+            cr_assert(field && strcmp(field, bad[i].field) == 0, "%s: %s", bad[i].body,
+                      resp.body);
+        }
+        ncct_resp_free(&resp);
+    }
+    cr_assert_eq(s_count("SELECT count(*) FROM calls.calls"), 0);
+    cr_assert_eq(s_count("SELECT count(*) FROM calls.call_events"), 0);
+    /* Counted on the gateway's /metrics. */
+    char url[96], *metrics = NULL;
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/metrics", s_sys.gateway.health);
+    cr_assert_eq(ncct_http("GET", url, NULL, &metrics), 200);
+    const char *line = strstr(metrics, "ncc_signatures_refused_total{");
+    cr_assert_not_null(line, "%s", metrics);
+    long refused = strtol(strchr(line, '}') + 1, NULL, 10);
+    cr_assert_geq(refused, 4, "%s", line);
+    free(metrics);
+    /* A transcript for a call that does not exist. */
+    resp = ncct_signed_post(&s_sys, "/api/v1/calls/NOPE/transcript",
+                            "{\"segments\":[{\"seq\":0,\"speaker\":\"caller\",\"start_ms\":0,"
+                            "\"end_ms\":10,\"text\":\"もしもし\"}]}",
+                            NCCT_PBX_SECRET, now);
+    ncct_expect(&resp, 404, "not_found", "unknown call");
+    ncct_resp_free(&resp);
+    ncct_system_stop_all(&s_sys);
+}
+
+Test(calls, transcripts_are_stored_encrypted_pushed_live_and_exported_as_tokens)
+{
+    ncct_create_user(&s_sys, &s_admin, "op1", "[\"operator\"]", "2001", OPERATOR_PASSWORD);
+    ncct_create_user(&s_sys, &s_admin, "op2", "[\"operator\"]", "2002", "Operator-Pass-0002");
+    ncct_session_t op1, op2;
+    ncct_login(&s_sys, &op1, "op1", OPERATOR_PASSWORD, NULL);
+    ncct_login(&s_sys, &op2, "op2", "Operator-Pass-0002", NULL);
+    stream_t stream;
+    s_stream_open(&stream, &op1);
+    cr_assert(s_stream_wait(&stream, ": connected", 5000));
+    s_event_state("t1", "answered", "C-7", "2027-04-05T10:00:05+09:00",
+                  "\"agent_extension\":\"2001\"", "answered");
+
+    const char *segments =
+        "{\"segments\":[{\"seq\":0,\"speaker\":\"caller\",\"start_ms\":0,\"end_ms\":2500,"
+        "\"text\":\"住民票の写しを取りたいのですが\"},{\"seq\":1,\"speaker\":\"operator\","
+        "\"start_ms\":2600,\"end_ms\":5000,\"text\":\"本人確認書類をお持ちください\"}]}";
+    int64_t now = (int64_t)time(NULL);
+    ncct_resp_t resp =
+        ncct_signed_post(&s_sys, "/api/v1/calls/C-7/transcript", segments, NCCT_PBX_SECRET, now);
+    ncct_expect(&resp, 200, NULL, "transcript");
+    cr_assert_eq((int)cJSON_GetObjectItemCaseSensitive(resp.json, "accepted")->valuedouble, 2);
+    ncct_resp_free(&resp);
+    cr_assert(s_stream_wait(&stream, "event: transcript.segment", 5000), "not pushed");
+    cr_assert(s_stream_wait(&stream, "住民票の写し", 1000));
+    resp = ncct_signed_post(&s_sys, "/api/v1/calls/C-7/transcript", segments, NCCT_PBX_SECRET, now);
+    ncct_expect(&resp, 200, NULL, "again");
+    cr_assert_eq((int)cJSON_GetObjectItemCaseSensitive(resp.json, "duplicates")->valuedouble, 2);
+    ncct_resp_free(&resp);
+    resp = ncct_signed_post(&s_sys, "/api/v1/calls/C-7/transcript",
+                            "{\"segments\":[{\"seq\":5,\"speaker\":\"robot\",\"start_ms\":0,"
+                            "\"end_ms\":1,\"text\":\"x\"}]}",
+                            NCCT_PBX_SECRET, now);
+    ncct_expect(&resp, 422, "invalid_field", "bad speaker");
+    ncct_resp_free(&resp);
+    /* Encrypted at rest. */
+    cr_assert_eq(s_count("SELECT count(*) FROM calls.transcript_segments WHERE text_enc LIKE "
+                         "'v1:%' AND text_enc NOT LIKE '%住民票%'"),
+                 2);
+    /* Read back by the operator of the call; another operator sees nothing. */
+    resp = ncct_request(&s_sys, &op1, "GET", "/api/v1/calls/C-7", NULL, NULL);
+    ncct_expect(&resp, 200, NULL, "get C-7");
+    const cJSON *transcript = cJSON_GetObjectItemCaseSensitive(resp.json, "transcript");
+    cr_assert_eq(cJSON_GetArraySize(transcript), 2);
+    cr_assert_str_eq(ncct_str(cJSON_GetArrayItem(transcript, 1), "text"),
+                     "本人確認書類をお持ちください");
+    ncct_resp_free(&resp);
+    resp = ncct_request(&s_sys, &op2, "GET", "/api/v1/calls/C-7", NULL, NULL);
+    ncct_expect(&resp, 404, "not_found", "another operator's call");
+    ncct_resp_free(&resp);
+    /* Tokens for text mining: one row per MeCab token, with base form and
+     * part of speech; operators may not export. */
+    resp = ncct_request(&s_sys, &s_admin, "GET", "/api/v1/calls/transcripts/tokens.csv?call_id=C-7",
+                        NULL, NULL);
+    ncct_expect(&resp, 200, NULL, "tokens");
+    cr_assert(strstr(resp.body, "call_id,call_started_at,seq,speaker,start_ms,token_index,"
+                                "surface,base_form,reading,pos,pos_detail\r\n"),
+              "%s", resp.body);
+    cr_assert(strstr(resp.body, ",住民,住民,ジュウミン,名詞,") ||
+                  strstr(resp.body, ",住民票,住民票,"),
+              "%s", resp.body);
+    cr_assert(strstr(resp.body, ",取り,取る,トリ,動詞,自立\r\n"), "%s", resp.body);
+    ncct_resp_free(&resp);
+    resp = ncct_request(&s_sys, &op1, "GET", "/api/v1/calls/transcripts/tokens.csv", NULL, NULL);
+    ncct_expect(&resp, 403, "forbidden", "operator export");
+    ncct_resp_free(&resp);
+    s_stream_close(&stream);
+    ncct_system_stop_all(&s_sys);
+}
+
+Test(calls, a_stream_needs_a_session_and_ends_with_it)
+{
+    ncct_resp_t resp = ncct_request(&s_sys, NULL, "GET", "/api/v1/stream", NULL, NULL);
+    ncct_expect(&resp, 401, "unauthenticated", "no session");
+    ncct_resp_free(&resp);
+    ncct_create_user(&s_sys, &s_admin, "op1", "[\"operator\"]", "2001", OPERATOR_PASSWORD);
+    ncct_session_t op1;
+    ncct_login(&s_sys, &op1, "op1", OPERATOR_PASSWORD, NULL);
+    stream_t stream;
+    s_stream_open(&stream, &op1);
+    cr_assert(s_stream_wait(&stream, ": connected", 5000));
+    /* Quiet streams get keepalives (NCC_PUSH_KEEPALIVE_MS=500 here). */
+    cr_assert(s_stream_wait(&stream, ": keepalive", 3000));
+    resp = ncct_request(&s_sys, &op1, "DELETE", "/api/v1/session", NULL, NULL);
+    ncct_expect(&resp, 204, NULL, "logout");
+    ncct_resp_free(&resp);
+    cr_assert(s_stream_wait(&stream, "event: session.ended", 3000), "the stream outlived its session");
+    s_stream_close(&stream);
+    ncct_system_stop_all(&s_sys);
+}
