@@ -33,296 +33,48 @@
 #include "ncc/log.h"
 #include "ncc/service.h"
 #include "ncc/webhook.h"
+#include "ncc_system.h"
 #include "ncc_test.h"
 
-#define READY_TIMEOUT_MS       30000
-#define ADMIN_PASSWORD         "Kuyakusho-Test-Pass-42"
-#define ADMIN_TOTP             "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 #define DEPARTMENTS_CSV_HEADER "code,name,parent_code,phone,active"
-#define PBX_SECRET             "pbx-test-secret-0123456789"
+#define PBX_SECRET             NCCT_PBX_SECRET
 
-/* ---- the database of one test --------------------------------------------------- */
+/* ---- the system: directory and gateway; calls and a second directory in
+ * the tests that need them (tests/support/ncc_system.h) ----------------------------- */
 
-static ncct_database_t s_db; /* its name, the application role's and the owner's URLs */
+static ncct_system_t s_sys;
+static ncct_session_t s_session; /* the administrator's */
+#define s_db      (s_sys.db)
+#define s_gateway (s_sys.gateway)
 
-static void s_fresh_database(void)
-{
-    cr_assert(ncct_database_fresh(&s_db, "test_masters"),
-              "scripts/pg.sh fresh failed (the test makes its own database on the cluster of "
-              "NCC_DATABASE_URL: scripts/pg.sh start; . var/env)");
-}
-
-static void s_drop_database(void)
-{
-    ncct_database_drop(&s_db);
-}
-
-/* The first column of the first row as a long (as the owner). */
-static long s_owner_long(const char *sql)
-{
-    PGconn *conn = PQconnectdb(s_db.owner_url);
-    cr_assert_eq(PQstatus(conn), CONNECTION_OK, "%s", PQerrorMessage(conn));
-    PGresult *res = PQexec(conn, sql);
-    cr_assert_eq(PQresultStatus(res), PGRES_TUPLES_OK, "%s: %s", sql, PQerrorMessage(conn));
-    cr_assert_gt(PQntuples(res), 0, "%s: no row", sql);
-    long value = strtol(PQgetvalue(res, 0, 0), NULL, 10);
-    PQclear(res);
-    PQfinish(conn);
-    return value;
-}
-
-/* ---- daemons ------------------------------------------------------------------------------ */
-
-typedef struct {
-    const char *program;
-    pid_t pid;
-    char log[160];
-    int rpc, pub, health; /* bus and health ports */
-    int http;             /* gateway: plain listener */
-} daemon_t;
-
-#define DIRECTORIES 2
-static daemon_t s_directories[DIRECTORIES];
-static daemon_t s_gateway, s_calls;
-static int s_dead_port; /* where nothing listens: every service not under test */
-
-static char *s_log_of(const daemon_t *d)
-{
-    return ncct_read_file(d->log);
-}
-
-static void s_dump(const daemon_t *d)
-{
-    char *log = s_log_of(d);
-    cr_log_error("---- %s log (%s) ----\n%s", d->program, d->log, log ? log : "(none)");
-    free(log);
-}
-
-/* The environment common to the daemons: database, and every service's RPC
- * and PUB (directory copy 0, calls when started; nothing elsewhere). */
-static size_t s_common_env(char (*text)[600], const char **env, size_t n)
-{
-    snprintf(text[0], sizeof text[0], "NCC_DATABASE_URL=%s", s_db.url);
-    snprintf(text[1], sizeof text[1], "NCC_DATABASE_OWNER_URL=%s", s_db.owner_url);
-    env[n++] = text[0];
-    env[n++] = text[1];
-    size_t t = 2;
-    for (size_t i = 0; ncc_service_names[i]; i++) {
-        char upper[32];
-        snprintf(upper, sizeof upper, "%s", ncc_service_names[i]);
-        for (char *p = upper; *p; p++)
-            *p = (char)toupper((unsigned char)*p);
-        int rpc = s_dead_port, pub = s_dead_port;
-        if (strcmp(ncc_service_names[i], "directory") == 0) {
-            rpc = s_directories[0].rpc;
-            pub = s_directories[0].pub;
-        } else if (strcmp(ncc_service_names[i], "calls") == 0) {
-            rpc = s_calls.rpc;
-            pub = s_calls.pub;
-        }
-        snprintf(text[t], sizeof text[t], "NCC_%s_RPC=tcp://127.0.0.1:%d", upper, rpc);
-        env[n++] = text[t++];
-        snprintf(text[t], sizeof text[t], "NCC_%s_PUB=tcp://127.0.0.1:%d", upper, pub);
-        env[n++] = text[t++];
-    }
-    env[n++] = "NCC_CONFIG_FILE=";
-    env[n++] = "NCC_LOG_LEVEL=info";
-    return n;
-}
-
-static void s_wait_ready(daemon_t *d)
-{
-    char url[96];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d/readyz", d->health);
-    if (!ncct_wait_status(url, 200, READY_TIMEOUT_MS)) {
-        s_dump(d);
-        cr_assert_fail("%s did not become ready", d->program);
-    }
-}
-
-/* Starts a service daemon (ncc-directory, ncc-calls) on its ports. */
-static void s_start_service(daemon_t *d, const char *name, const char *tag)
-{
-    static char text[4][40][600];
-    static int slot;
-    char(*t)[600] = text[slot++ % 4];
-    const char *env[64];
-    size_t n = s_common_env(t, env, 0);
-    size_t k = 20;
-    char upper[32];
-    snprintf(upper, sizeof upper, "%s", name);
-    for (char *p = upper; *p; p++)
-        *p = (char)toupper((unsigned char)*p);
-    snprintf(t[k], sizeof t[k], "NCC_%s_RPC_BIND=tcp://127.0.0.1:%d", upper, d->rpc);
-    env[n++] = t[k++];
-    snprintf(t[k], sizeof t[k], "NCC_%s_PUB_BIND=tcp://127.0.0.1:%d", upper, d->pub);
-    env[n++] = t[k++];
-    snprintf(t[k], sizeof t[k], "NCC_%s_HEALTH_LISTEN=127.0.0.1:%d", upper, d->health);
-    env[n++] = t[k++];
-    env[n++] = "NCC_ARGON2_MEMORY_KIB=1024";
-    env[n++] = "NCC_BOOTSTRAP_ADMIN_LOGIN=admin";
-    env[n++] = "NCC_BOOTSTRAP_ADMIN_PASSWORD=" ADMIN_PASSWORD;
-    env[n++] = "NCC_BOOTSTRAP_ADMIN_TOTP_SECRET=" ADMIN_TOTP;
-    env[n++] = "NCC_EVENT_CATCH_UP_MS=500";
-    env[n] = NULL;
-    d->program = strcmp(name, "directory") == 0 ? "ncc-directory" : "ncc-calls";
-    snprintf(d->log, sizeof d->log, "/tmp/ncc-test-masters-%s-%s-%d.log", name, tag, (int)getpid());
-    unlink(d->log);
-    d->pid = ncct_spawn(d->program, env, d->log);
-    cr_assert_gt(d->pid, 0);
-    s_wait_ready(d);
-}
-
-static void s_start_gateway(void)
-{
-    daemon_t *d = &s_gateway;
-    static char text[40][600];
-    const char *env[64];
-    size_t n = s_common_env(text, env, 0);
-    size_t k = 20;
-    snprintf(text[k], sizeof text[k], "NCC_HTTP_LISTEN=127.0.0.1:%d", d->http);
-    env[n++] = text[k++];
-    snprintf(text[k], sizeof text[k], "NCC_HTTPS_PORT=%d", ncct_free_port());
-    env[n++] = text[k++];
-    snprintf(text[k], sizeof text[k], "NCC_GATEWAY_HEALTH_LISTEN=127.0.0.1:%d", d->health);
-    env[n++] = text[k++];
-    snprintf(text[k], sizeof text[k], "NCC_TLS_CERT=/tmp/ncc-test-masters-gw-%d.pem",
-             (int)getpid());
-    env[n++] = text[k++];
-    env[n++] = "NCC_HTTPS_LISTEN=";
-    env[n++] = "NCC_WEB_ROOT=gateway/web";
-    env[n++] = "NCC_BUS_TIMEOUT_MS=10000";
-    env[n++] = "NCC_STAFF_ALLOW_CIDRS=";
-    env[n++] = "NCC_TRUSTED_PROXIES=";
-    env[n++] = "NCC_PBX_WEBHOOK_SECRET=" PBX_SECRET;
-    env[n] = NULL;
-    d->program = "ncc-gateway";
-    snprintf(d->log, sizeof d->log, "/tmp/ncc-test-masters-gateway-%d.log", (int)getpid());
-    unlink(d->log);
-    d->pid = ncct_spawn("ncc-gateway", env, d->log);
-    cr_assert_gt(d->pid, 0);
-    s_wait_ready(d);
-}
-
-/* SIGTERM, exit 0, no sanitizer report. */
-static void s_stop(daemon_t *d)
-{
-    if (d->pid <= 0)
-        return;
-    kill(d->pid, SIGTERM);
-    int status = ncct_wait_exit(d->pid, 20000);
-    if (status == -1)
-        ncct_kill(d->pid);
-    d->pid = 0;
-    char *log = s_log_of(d);
-    bool clean = log && !strstr(log, "Sanitizer") && !strstr(log, "runtime error:");
-    free(log);
-    if (!clean)
-        s_dump(d);
-    cr_assert_neq(status, -1, "%s did not stop on SIGTERM", d->program);
-    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "%s: exit status %d", d->program,
-              status);
-    cr_assert(clean, "sanitizer report in %s", d->log);
-    unlink(d->log);
-}
-
-/* A fresh base64 key of 32 bytes. */
-static void s_random_key(char out[64])
-{
-    unsigned char raw[32];
-    cr_assert_eq(RAND_bytes(raw, sizeof raw), 1);
-    static const char alphabet[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    size_t n = 0;
-    for (size_t i = 0; i < 30; i += 3) {
-        unsigned v = (unsigned)raw[i] << 16 | (unsigned)raw[i + 1] << 8 | raw[i + 2];
-        out[n++] = alphabet[(v >> 18) & 63];
-        out[n++] = alphabet[(v >> 12) & 63];
-        out[n++] = alphabet[(v >> 6) & 63];
-        out[n++] = alphabet[v & 63];
-    }
-    unsigned v = (unsigned)raw[30] << 16 | (unsigned)raw[31] << 8;
-    out[n++] = alphabet[(v >> 18) & 63];
-    out[n++] = alphabet[(v >> 12) & 63];
-    out[n++] = alphabet[(v >> 6) & 63];
-    out[n++] = '=';
-    out[n] = '\0';
-}
-
-static void s_ports(daemon_t *d)
-{
-    d->rpc = ncct_free_port();
-    d->pub = ncct_free_port();
-    d->health = ncct_free_port();
-    d->http = ncct_free_port();
-    cr_assert(d->rpc > 0 && d->pub > 0 && d->health > 0 && d->http > 0);
-}
+typedef ncct_resp_t resp_t;
 
 static void setup(void)
 {
     ncc_log_init("test_masters", NCC_LOG_ERROR);
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-    cr_assert_eq(access("gateway/web/index.html", R_OK), 0,
-                 "run from the repository root (gateway/web/index.html)");
-    char key[64], data_key[80];
-    s_random_key(key);
-    setenv("NCC_BUS_ACTOR_KEY", key, 1);
-    cr_assert_eq(ncc_actor_key_from_env(), 0);
-    s_random_key(key);
-    snprintf(data_key, sizeof data_key, "t1:%s", key);
-    setenv("NCC_DATA_KEYS", data_key, 1);
-    s_random_key(key);
-    setenv("NCC_BLIND_INDEX_KEY", key, 1);
-    s_dead_port = ncct_free_port();
-    for (int i = 0; i < DIRECTORIES; i++)
-        s_ports(&s_directories[i]);
-    s_ports(&s_gateway);
-    s_ports(&s_calls);
-    s_fresh_database();
-    s_start_service(&s_directories[0], "directory", "a");
-    long long deadline = ncct_now_ms() + READY_TIMEOUT_MS;
-    while (s_owner_long("SELECT count(*) FROM directory.users") == 0) {
-        cr_assert_lt(ncct_now_ms(), deadline, "no administrator was created");
-        usleep(50 * 1000);
-    }
-    s_start_gateway();
+    ncct_system_init(&s_sys, "test_masters");
+    ncct_system_start(&s_sys, "directory", NULL);
+    ncct_system_start_gateway(&s_sys, NULL);
 }
 
 static void teardown(void)
 {
-    daemon_t *all[] = {&s_gateway, &s_calls, &s_directories[0], &s_directories[1]};
-    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
-        if (all[i]->pid > 0)
-            ncct_kill(all[i]->pid);
-        all[i]->pid = 0;
-    }
-    char cert[96];
-    snprintf(cert, sizeof cert, "/tmp/ncc-test-masters-gw-%d.pem", (int)getpid());
-    unlink(cert);
-    s_drop_database();
-    curl_global_cleanup();
+    ncct_system_teardown(&s_sys);
 }
 
 TestSuite(masters, .init = setup, .fini = teardown, .timeout = 240);
 
-/* Stops every daemon of the test cleanly (checking their logs). */
 static void s_stop_all(void)
 {
-    s_stop(&s_gateway);
-    s_stop(&s_calls);
-    s_stop(&s_directories[1]);
-    s_stop(&s_directories[0]);
+    ncct_system_stop_all(&s_sys);
+}
+
+static long s_owner_long(const char *sql)
+{
+    return ncct_owner_long(&s_sys, sql);
 }
 
 /* ---- HTTP ---------------------------------------------------------------------------------- */
-
-typedef struct {
-    long status;
-    char *body; /* never NULL */
-    size_t len;
-    char *headers; /* never NULL */
-    cJSON *json;   /* the body parsed, or NULL */
-} resp_t;
 
 typedef struct {
     char *data;
@@ -343,51 +95,12 @@ static size_t s_collect(char *ptr, size_t size, size_t nmemb, void *userdata)
     return n;
 }
 
-static char s_cookie[80], s_csrf[80];
-
 /* One request as the signed-in administrator (after s_admin_login).
  * content_type NULL: JSON when there is a body. */
 static resp_t s_request(const char *method, const char *path, const char *body, size_t len,
                         const char *content_type)
 {
-    CURL *curl = curl_easy_init();
-    cr_assert_not_null(curl);
-    buf_t body_buf = {0}, headers = {0};
-    struct curl_slist *list = NULL;
-    char url[2048], line[256];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", s_gateway.http, path);
-    curl_easy_setopt(curl, CURLOPT_URL, url);
-    curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 60000L);
-    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, s_collect);
-    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &body_buf);
-    curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, s_collect);
-    curl_easy_setopt(curl, CURLOPT_HEADERDATA, &headers);
-    curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
-    if (body) {
-        snprintf(line, sizeof line, "Content-Type: %s",
-                 content_type ? content_type : "application/json");
-        list = curl_slist_append(list, line);
-        curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
-        curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
-    }
-    if (s_cookie[0]) {
-        snprintf(line, sizeof line, "Cookie: ncc_session=%s", s_cookie);
-        list = curl_slist_append(list, line);
-        snprintf(line, sizeof line, "X-CSRF-Token: %s", s_csrf);
-        list = curl_slist_append(list, line);
-    }
-    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, list);
-    CURLcode code = curl_easy_perform(curl);
-    resp_t out = {0};
-    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &out.status);
-    curl_slist_free_all(list);
-    curl_easy_cleanup(curl);
-    cr_assert_eq(code, CURLE_OK, "%s %s: %s", method, path, curl_easy_strerror(code));
-    out.body = body_buf.data ? body_buf.data : strdup("");
-    out.len = body_buf.len;
-    out.headers = headers.data ? headers.data : strdup("");
-    out.json = cJSON_ParseWithLength(out.body, out.len);
-    return out;
+    return ncct_request_raw(&s_sys, &s_session, method, path, body, len, content_type, NULL);
 }
 
 static resp_t s_json(const char *method, const char *path, const char *json)
@@ -402,28 +115,12 @@ static resp_t s_csv(const char *path, const char *csv, size_t len)
 
 static void s_free(resp_t *resp)
 {
-    free(resp->body);
-    free(resp->headers);
-    cJSON_Delete(resp->json);
-    memset(resp, 0, sizeof *resp);
+    ncct_resp_free(resp);
 }
 
-/* The value of header `name` (caller frees), or NULL. */
 static char *s_header(const resp_t *resp, const char *name)
 {
-    size_t name_len = strlen(name);
-    for (const char *line = resp->headers; line && *line;) {
-        const char *end = strstr(line, "\r\n");
-        size_t len = end ? (size_t)(end - line) : strlen(line);
-        if (len > name_len && strncasecmp(line, name, name_len) == 0 && line[name_len] == ':') {
-            const char *value = line + name_len + 1;
-            while (*value == ' ')
-                value++;
-            return strndup(value, len - (size_t)(value - line));
-        }
-        line = end ? end + 2 : NULL;
-    }
-    return NULL;
+    return ncct_header(resp, name);
 }
 
 static const char *s_str(const cJSON *object, const char *name)
@@ -466,21 +163,7 @@ static void s_check(resp_t resp, long status, const char *code, const char *what
 /* The administrator signs in (TOTP of this time step) on the gateway. */
 static void s_admin_login(void)
 {
-    char code[7], body[256];
-    cr_assert_eq(ncc_totp_code(ADMIN_TOTP, (int64_t)time(NULL), code), 0);
-    snprintf(body, sizeof body, "{\"login\":\"admin\",\"password\":\"%s\",\"totp\":\"%s\"}",
-             ADMIN_PASSWORD, code);
-    s_cookie[0] = '\0';
-    resp_t resp = s_expect(s_json("POST", "/api/v1/session", body), 200, NULL, "sign-in");
-    char *set_cookie = s_header(&resp, "Set-Cookie");
-    cr_assert_not_null(set_cookie);
-    size_t len = strcspn(set_cookie + 12, ";");
-    cr_assert_lt(len, sizeof s_cookie);
-    memcpy(s_cookie, set_cookie + 12, len);
-    s_cookie[len] = '\0';
-    free(set_cookie);
-    snprintf(s_csrf, sizeof s_csrf, "%s", s_str(resp.json, "csrf_token"));
-    s_free(&resp);
+    ncct_login_admin(&s_sys, &s_session);
 }
 
 /* POST `json` to `path`, expecting 201; returns the new id. */
@@ -1081,7 +764,7 @@ Test(masters, scheduled_changes_in_the_past_are_refused)
 
 Test(masters, a_scheduled_change_applies_by_itself_once_with_two_copies)
 {
-    s_start_service(&s_directories[1], "directory", "b");
+    ncct_system_start_copy(&s_sys, "directory", NULL);
     s_admin_login();
     s_departments();
     char when[40], body[256];
@@ -1186,9 +869,9 @@ Test(masters, a_change_reaches_a_caching_daemon_live)
 {
     s_admin_login();
     s_departments();
-    s_start_service(&s_calls, "calls", "a");
+    ncct_system_start(&s_sys, "calls", NULL);
     char endpoint[64];
-    snprintf(endpoint, sizeof endpoint, "tcp://127.0.0.1:%d", s_calls.rpc);
+    snprintf(endpoint, sizeof endpoint, "tcp://127.0.0.1:%d", ncct_service(&s_sys, "calls")->rpc);
     ncc_rpc_client_t *client = ncc_rpc_client_new(endpoint);
     cr_assert_not_null(client);
     /* The first load. */

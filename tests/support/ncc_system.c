@@ -139,13 +139,15 @@ static void s_add_extra(const char **env, size_t *n, const char *const *extra)
     env[*n] = NULL;
 }
 
-void ncct_system_start(ncct_system_t *sys, const char *service, const char *const *extra_env)
+/* Starts daemon d as ncc-<service>, copy `copy` (0: the first). */
+static void s_start_daemon(ncct_system_t *sys, ncct_daemon_t *d, const char *service, size_t copy,
+                           const char *const *extra_env)
 {
-    ncct_daemon_t *d = ncct_service(sys, service);
-    static char programs[NCCT_MAX_SERVICES][32];
-    size_t index = (size_t)(d - sys->services);
-    snprintf(programs[index], sizeof programs[index], "ncc-%s", service);
-    d->program = programs[index];
+    static char programs[NCCT_MAX_SERVICES + 4][32];
+    static size_t n_programs;
+    char *program = programs[n_programs++ % (NCCT_MAX_SERVICES + 4)];
+    snprintf(program, 32, "ncc-%s", service);
+    d->program = program;
     char text[48][600];
     const char *env[96];
     size_t n = s_common_env(sys, text, env);
@@ -164,11 +166,17 @@ void ncct_system_start(ncct_system_t *sys, const char *service, const char *cons
     env[n++] = "NCC_BOOTSTRAP_ADMIN_PASSWORD=" NCCT_ADMIN_PASSWORD;
     env[n++] = "NCC_BOOTSTRAP_ADMIN_TOTP_SECRET=" NCCT_ADMIN_TOTP;
     s_add_extra(env, &n, extra_env);
-    snprintf(d->log, sizeof d->log, "/tmp/ncc-%s-%s-%d.log", sys->tag, service, (int)getpid());
+    snprintf(d->log, sizeof d->log, "/tmp/ncc-%s-%s-%zu-%d.log", sys->tag, service, copy,
+             (int)getpid());
     unlink(d->log);
     d->pid = ncct_spawn(d->program, env, d->log);
     cr_assert_gt(d->pid, 0);
     s_wait_ready(d);
+}
+
+void ncct_system_start(ncct_system_t *sys, const char *service, const char *const *extra_env)
+{
+    s_start_daemon(sys, ncct_service(sys, service), service, 0, extra_env);
     if (strcmp(service, "directory") == 0) {
         long long deadline = ncct_now_ms() + S_READY_TIMEOUT_MS;
         while (ncct_owner_long(sys, "SELECT count(*) FROM directory.users") == 0) {
@@ -176,6 +184,16 @@ void ncct_system_start(ncct_system_t *sys, const char *service, const char *cons
             usleep(50 * 1000);
         }
     }
+}
+
+ncct_daemon_t *ncct_system_start_copy(ncct_system_t *sys, const char *service,
+                                      const char *const *extra_env)
+{
+    cr_assert_lt(sys->n_copies, sizeof sys->copies / sizeof sys->copies[0], "too many copies");
+    ncct_daemon_t *d = &sys->copies[sys->n_copies++];
+    s_ports(d);
+    s_start_daemon(sys, d, service, sys->n_copies, extra_env);
+    return d;
 }
 
 void ncct_system_start_gateway(ncct_system_t *sys, const char *const *extra_env)
@@ -233,6 +251,8 @@ void ncct_daemon_stop(ncct_daemon_t *d)
 void ncct_system_stop_all(ncct_system_t *sys)
 {
     ncct_daemon_stop(&sys->gateway);
+    for (size_t i = 0; i < sys->n_copies; i++)
+        ncct_daemon_stop(&sys->copies[i]);
     for (size_t i = 0; i < NCCT_MAX_SERVICES; i++)
         ncct_daemon_stop(&sys->services[i]);
 }
@@ -247,6 +267,11 @@ void ncct_system_teardown(ncct_system_t *sys)
         if (sys->services[i].pid > 0)
             ncct_kill(sys->services[i].pid);
         sys->services[i].pid = 0;
+    }
+    for (size_t i = 0; i < sys->n_copies; i++) {
+        if (sys->copies[i].pid > 0)
+            ncct_kill(sys->copies[i].pid);
+        sys->copies[i].pid = 0;
     }
     char cert[160];
     snprintf(cert, sizeof cert, "/tmp/ncc-%s-gw-%d.pem", sys->tag, (int)getpid());
@@ -277,7 +302,8 @@ static size_t s_collect(char *ptr, size_t size, size_t nmemb, void *userdata)
 }
 
 static ncct_resp_t s_perform(ncct_system_t *sys, const ncct_session_t *session, const char *method,
-                             const char *path, const char *body, const char *const *headers)
+                             const char *path, const char *body, size_t len,
+                             const char *content_type, const char *const *headers)
 {
     CURL *curl = curl_easy_init();
     cr_assert_not_null(curl);
@@ -293,8 +319,10 @@ static ncct_resp_t s_perform(ncct_system_t *sys, const ncct_session_t *session, 
     curl_easy_setopt(curl, CURLOPT_HEADERDATA, &header_buf);
     curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
     if (body) {
-        list = curl_slist_append(list, "Content-Type: application/json");
-        curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(body));
+        snprintf(line, sizeof line, "Content-Type: %s",
+                 content_type ? content_type : "application/json");
+        list = curl_slist_append(list, line);
+        curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
         curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
     }
     if (session && session->cookie[0]) {
@@ -322,7 +350,31 @@ static ncct_resp_t s_perform(ncct_system_t *sys, const ncct_session_t *session, 
 ncct_resp_t ncct_request(ncct_system_t *sys, const ncct_session_t *session, const char *method,
                          const char *path, const char *body, const char *const *headers)
 {
-    return s_perform(sys, session, method, path, body, headers);
+    return s_perform(sys, session, method, path, body, body ? strlen(body) : 0, NULL, headers);
+}
+
+ncct_resp_t ncct_request_raw(ncct_system_t *sys, const ncct_session_t *session,
+                             const char *method, const char *path, const char *body, size_t len,
+                             const char *content_type, const char *const *headers)
+{
+    return s_perform(sys, session, method, path, body, len, content_type, headers);
+}
+
+char *ncct_header(const ncct_resp_t *resp, const char *name)
+{
+    size_t name_len = strlen(name);
+    for (const char *line = resp->headers; line && *line;) {
+        const char *end = strstr(line, "\r\n");
+        size_t len = end ? (size_t)(end - line) : strlen(line);
+        if (len > name_len && strncasecmp(line, name, name_len) == 0 && line[name_len] == ':') {
+            const char *value = line + name_len + 1;
+            while (*value == ' ')
+                value++;
+            return strndup(value, len - (size_t)(value - line));
+        }
+        line = end ? end + 2 : NULL;
+    }
+    return NULL;
 }
 
 void ncct_resp_free(ncct_resp_t *resp)
@@ -357,7 +409,7 @@ ncct_resp_t ncct_signed_post(ncct_system_t *sys, const char *path, const char *b
     cr_assert_eq(ncc_webhook_sign(secret, t, body, strlen(body), header, sizeof header), 0);
     snprintf(line, sizeof line, NCC_WEBHOOK_HEADER_NAME ": %s", header);
     const char *headers[] = {line, NULL};
-    return s_perform(sys, NULL, "POST", path, body, headers);
+    return s_perform(sys, NULL, "POST", path, body, strlen(body), NULL, headers);
 }
 
 void ncct_login(ncct_system_t *sys, ncct_session_t *out, const char *login, const char *password,
@@ -369,7 +421,7 @@ void ncct_login(ncct_system_t *sys, ncct_session_t *out, const char *login, cons
     snprintf(body, sizeof body, "{\"login\":\"%s\",\"password\":\"%s\"%s%s%s}", login, password,
              totp_secret ? ",\"totp\":\"" : "", code, totp_secret ? "\"" : "");
     memset(out, 0, sizeof *out);
-    ncct_resp_t resp = s_perform(sys, NULL, "POST", "/api/v1/session", body, NULL);
+    ncct_resp_t resp = ncct_request(sys, NULL, "POST", "/api/v1/session", body, NULL);
     ncct_expect(&resp, 200, NULL, "sign-in");
     const char *set_cookie = strcasestr(resp.headers, "Set-Cookie: ncc_session=");
     cr_assert_not_null(set_cookie, "%s", resp.headers);
@@ -397,7 +449,7 @@ int64_t ncct_create_user(ncct_system_t *sys, const ncct_session_t *admin, const 
              "{\"login\":\"%s\",\"name\":\"%s\",\"roles\":%s,\"extension\":\"%s\","
              "\"password\":\"%s\"}",
              login, login, roles_json, extension ? extension : "", password);
-    ncct_resp_t resp = s_perform(sys, admin, "POST", "/api/v1/users", body, NULL);
+    ncct_resp_t resp = ncct_request(sys, admin, "POST", "/api/v1/users", body, NULL);
     ncct_expect(&resp, 201, NULL, "create user");
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(resp.json, "id");
     int64_t out = cJSON_IsNumber(id) ? (int64_t)id->valuedouble : 0;

@@ -41,6 +41,8 @@ typedef struct {
     char tag[48];
     ncct_database_t db;
     ncct_daemon_t services[NCCT_MAX_SERVICES];  /* index as ncc_service_names */
+    ncct_daemon_t copies[4];                    /* further copies (ncct_system_start_copy) */
+    size_t n_copies;
     ncct_daemon_t gateway;
 } ncct_system_t;
 
@@ -69,6 +71,11 @@ void ncct_system_init(ncct_system_t *sys, const char *tag);
  * until the administrator exists. */
 void ncct_system_start(ncct_system_t *sys, const char *service, const char *const *extra_env);
 
+/* Starts one more copy of ncc-<service> on ports of its own (the other
+ * daemons keep talking to the first copy) and waits until it is ready. */
+ncct_daemon_t *ncct_system_start_copy(ncct_system_t *sys, const char *service,
+                                      const char *const *extra_env);
+
 /* Starts the gateway (plain HTTP on 127.0.0.1, NCC_PBX_WEBHOOK_SECRET =
  * NCCT_PBX_SECRET) and waits until it is ready. */
 void ncct_system_start_gateway(ncct_system_t *sys, const char *const *extra_env);
@@ -90,6 +97,14 @@ void ncct_system_teardown(ncct_system_t *sys);
 ncct_resp_t ncct_request(ncct_system_t *sys, const ncct_session_t *session, const char *method,
                          const char *path, const char *body, const char *const *headers);
 void ncct_resp_free(ncct_resp_t *resp);
+
+/* The same with any body: `len` bytes sent as `content_type` (NULL body: none). */
+ncct_resp_t ncct_request_raw(ncct_system_t *sys, const ncct_session_t *session,
+                             const char *method, const char *path, const char *body, size_t len,
+                             const char *content_type, const char *const *headers);
+
+/* The value of header `name` of an answer (caller frees), or NULL. */
+char *ncct_header(const ncct_resp_t *resp, const char *name);
 
 /* Asserts the status (and the error code, when not NULL). */
 void ncct_expect(const ncct_resp_t *resp, long status, const char *code, const char *what);
