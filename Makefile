@@ -78,6 +78,10 @@ include gateway/module.mk
 include $(sort $(wildcard services/*/module.mk))
 include tests/module.mk
 include bench/module.mk
+# make bench-faq: FAQ search quality and speed on the localgovFAQ data (docs/faq.md)
+.PHONY: bench-faq
+bench-faq: $(BUILD)/bin/ncc-directory $(BUILD)/bin/ncc-faq $(BUILD)/bin/ncc-gateway
+	BUILD=$(BUILD) bench/bench_faq.sh
 include fuzz/module.mk
 include $(sort $(wildcard tools/*/module.mk))
 

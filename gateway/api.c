@@ -625,6 +625,11 @@ gw_sessions_t *gw_api_sessions(gw_api_t *self)
     return self->sessions;
 }
 
+const gw_cidr_list_t *gw_api_trusted_proxies(gw_api_t *self)
+{
+    return self->trusted_proxies;
+}
+
 int gw_api_read_message(gw_api_t *self, gw_request_t *req, const ProtobufCMessageDescriptor *desc,
                         ProtobufCMessage **ret_message)
 {

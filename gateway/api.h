@@ -52,6 +52,9 @@ ncc_db_t *gw_api_db(gw_api_t *self, gw_request_t *req);
 
 gw_sessions_t *gw_api_sessions(gw_api_t *self);
 
+/* NCC_TRUSTED_PROXIES (borrowed), for handlers outside /api/v1 (public.c). */
+const gw_cidr_list_t *gw_api_trusted_proxies(gw_api_t *self);
+
 /* Reads the body of a POST/PUT/PATCH strictly as a `desc` message (an empty
  * body is an empty message). 0 with *ret_message (caller frees), or the
  * status of the error answer sent (> 0). */

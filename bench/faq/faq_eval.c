@@ -1,0 +1,192 @@
+/* faq_eval: the FAQ search of ncc-faq (services/faq/faq_search.c) measured
+ * in-process on an evaluation set, without daemons: a quick loop for
+ * trying analysis and ranking parameters. `make bench-faq` measures the
+ * real thing through the gateway (bench/bench_faq.sh).
+ *
+ *   faq_eval <folder with corpus_qa.jsonl, dev_queries.json, dev_qrels.json>
+ *            [k1 b wq wa wk ww wr wb wy]
+ *
+ * Prints Recall@10, nDCG@10, MRR@10, Hit@1, Hit@5 (grade >= 1 and 2) and
+ * the time per query. The data stays where it is (it may not be copied). */
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../../services/faq/faq_search.h"
+
+static char *s_read(const char *dir, const char *name)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        perror(path);
+        exit(2);
+    }
+    fseek(f, 0, SEEK_END);
+    long len = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *buf = malloc((size_t)len + 1);
+    if (!buf || fread(buf, 1, (size_t)len, f) != (size_t)len)
+        exit(2);
+    buf[len] = '\0';
+    fclose(f);
+    return buf;
+}
+
+static double s_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int s_cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fprintf(stderr, "usage: faq_eval <data folder> [k1 b wq wa wk ww wr wb wy wu]\n");
+        return 2;
+    }
+    faq_analyzer_t *an = faq_analyzer_new(getenv("NCC_FAQ_MECAB_DICDIR")
+                                              ? getenv("NCC_FAQ_MECAB_DICDIR")
+                                              : "/var/lib/mecab/dic/ipadic-utf8");
+    if (!an) {
+        fprintf(stderr, "MeCab did not start\n");
+        return 2;
+    }
+    faq_index_t *index = faq_index_new(an);
+    faq_search_params_t p = faq_search_params_default();
+    double *slots[] = {&p.k1,           &p.b,           &p.field_weight[0], &p.field_weight[1],
+                       &p.field_weight[2], &p.kind_weight[0], &p.kind_weight[1],
+                       &p.kind_weight[2], &p.kind_weight[3], &p.kind_weight[4]};
+    for (int i = 2; i < argc && i - 2 < 10; i++)
+        *slots[i - 2] = strtod(argv[i], NULL);
+    faq_index_set_params(index, &p);
+
+    char *corpus = s_read(argv[1], "corpus_qa.jsonl");
+    double t0 = s_now();
+    size_t docs = 0;
+    for (char *line = strtok(corpus, "\n"); line; line = strtok(NULL, "\n")) {
+        cJSON *o = cJSON_Parse(line);
+        if (!o)
+            continue;
+        long id = strtol(cJSON_GetObjectItem(o, "id")->valuestring, NULL, 10);
+        faq_doc_t doc = {
+            .id = id + 1,
+            .number = id + 1,
+            .question = cJSON_GetObjectItem(o, "Question")->valuestring,
+            .answer = cJSON_GetObjectItem(o, "Answer")->valuestring,
+            .keywords = "",
+            .status = "published",
+            .visibility = "public",
+        };
+        faq_index_add(index, &doc);
+        docs++;
+        cJSON_Delete(o);
+    }
+    faq_index_finish(index);
+    double build = s_now() - t0;
+
+    char *qtext = s_read(argv[1], "dev_queries.json");
+    char *rtext = s_read(argv[1], "dev_qrels.json");
+    cJSON *queries = cJSON_Parse(qtext), *qrels = cJSON_Parse(rtext);
+    size_t nq = 0;
+    double recall = 0, ndcg = 0, mrr = 0, hit1 = 0, hit5 = 0, hit1s = 0, hit5s = 0;
+    size_t strict_queries = 0;
+    double *times = calloc((size_t)cJSON_GetArraySize(queries) + 1, sizeof *times);
+    const cJSON *q;
+    cJSON_ArrayForEach(q, queries)
+    {
+        const cJSON *rel = cJSON_GetObjectItem(qrels, q->string);
+        if (!rel)
+            continue;
+        faq_query_t query = {.q = q->valuestring};
+        faq_hit_t *hits = NULL;
+        size_t count = 0;
+        double s = s_now();
+        faq_index_search(index, &query, &hits, &count);
+        times[nq] = (s_now() - s) * 1000.0;
+        size_t top = count < 10 ? count : 10;
+        int relevant = 0, strict = 0;
+        double ideal[64];
+        int n_ideal = 0;
+        const cJSON *r;
+        cJSON_ArrayForEach(r, rel)
+        {
+            if (r->valueint >= 1)
+                relevant++;
+            if (r->valueint >= 2)
+                strict++;
+            if (n_ideal < 64)
+                ideal[n_ideal++] = r->valueint;
+        }
+        qsort(ideal, (size_t)n_ideal, sizeof ideal[0], s_cmp_double);
+        double idcg = 0;
+        for (int i = 0; i < n_ideal && i < 10; i++)
+            idcg += ideal[n_ideal - 1 - i] / log2(i + 2.0);
+        int found = 0;
+        double dcg = 0, rr = 0;
+        bool h1 = false, h5 = false, h1s = false, h5s = false;
+        for (size_t i = 0; i < top; i++) {
+            char key[24];
+            snprintf(key, sizeof key, "%ld", (long)hits[i].id - 1);
+            const cJSON *g = cJSON_GetObjectItem(rel, key);
+            int grade = g ? g->valueint : 0;
+            if (grade >= 1) {
+                found++;
+                dcg += grade / log2((double)i + 2.0);
+                if (rr == 0)
+                    rr = 1.0 / (double)(i + 1);
+                if (i < 1)
+                    h1 = true;
+                if (i < 5)
+                    h5 = true;
+            }
+            if (grade >= 2) {
+                if (i < 1)
+                    h1s = true;
+                if (i < 5)
+                    h5s = true;
+            }
+        }
+        recall += relevant ? (double)found / relevant : 0;
+        ndcg += idcg > 0 ? dcg / idcg : 0;
+        mrr += rr;
+        hit1 += h1;
+        hit5 += h5;
+        if (strict) {
+            strict_queries++;
+            hit1s += h1s;
+            hit5s += h5s;
+        }
+        if (getenv("FAQ_EVAL_MISSES") && found == 0)
+            printf("miss\t%s\t%s\n", q->string, q->valuestring);
+        free(hits);
+        nq++;
+    }
+    qsort(times, nq, sizeof *times, s_cmp_double);
+    printf("docs %zu (index built in %.2f s), queries %zu\n", docs, build, nq);
+    printf("Recall@10 %.3f  nDCG@10 %.3f  MRR@10 %.3f  Hit@1 %.3f  Hit@5 %.3f  "
+           "(grade 2: Hit@1 %.3f  Hit@5 %.3f over %zu)\n",
+           recall / nq, ndcg / nq, mrr / nq, hit1 / nq, hit5 / nq, hit1s / strict_queries,
+           hit5s / strict_queries, strict_queries);
+    printf("search p50 %.3f ms  p99 %.3f ms\n", times[nq / 2], times[(nq * 99) / 100]);
+    cJSON_Delete(queries);
+    cJSON_Delete(qrels);
+    free(times);
+    free(qtext);
+    free(rtext);
+    free(corpus);
+    faq_index_destroy(&index);
+    faq_analyzer_destroy(&an);
+    return 0;
+}

@@ -1,0 +1,852 @@
+/* faq_search: normalisation (utf8proc), analysis (MeCab, IPA dictionary) and
+ * the in-memory BM25F index of the FAQ (faq_search.h, docs/faq.md). */
+#include "faq_search.h"
+
+#include <czmq.h>
+#include <errno.h>
+#include <math.h>
+#include <mecab.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <utf8proc.h>
+
+enum { S_KIND_W, S_KIND_R, S_KIND_B, S_KIND_Y, S_KIND_U, S_KINDS };
+enum { S_FIELD_QUESTION, S_FIELD_ANSWER, S_FIELD_KEYWORDS, S_FIELDS };
+static const char s_kind_char[S_KINDS] = {'w', 'r', 'b', 'y', 'u'};
+
+#define S_MAX_TERM_BYTES 96 /* longer words (URLs, runs of symbols) are not indexed */
+#define S_MAX_CHUNK      64 /* code points kept of one run of content words */
+
+struct faq_analyzer {
+    mecab_t *mecab; /* one tagger, used from one thread */
+};
+
+faq_analyzer_t *faq_analyzer_new(const char *dicdir)
+{
+    faq_analyzer_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    char arg[600];
+    if (dicdir && *dicdir)
+        snprintf(arg, sizeof arg, "-d %s", dicdir);
+    else
+        arg[0] = '\0';
+    self->mecab = mecab_new2(arg);
+    if (!self->mecab) {
+        free(self);
+        return NULL;
+    }
+    return self;
+}
+
+void faq_analyzer_destroy(faq_analyzer_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    faq_analyzer_t *self = *self_p;
+    if (self->mecab)
+        mecab_destroy(self->mecab);
+    free(self);
+    *self_p = NULL;
+}
+
+/* ---- normalisation ------------------------------------------------------------------------ */
+
+static bool s_is_blank(utf8proc_int32_t c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == 0x3000;
+}
+
+/* NFKC + case folding + default ignorables dropped, control characters as
+ * blanks, blanks squeezed and trimmed; katakana folded to hiragana when
+ * `fold_kana`. Caller frees; NULL when not UTF-8 or out of memory. */
+static char *s_normalize(const char *text, bool fold_kana)
+{
+    utf8proc_uint8_t *mapped = NULL;
+    utf8proc_ssize_t n = utf8proc_map((const utf8proc_uint8_t *)text, 0, &mapped,
+                                      UTF8PROC_NULLTERM | UTF8PROC_STABLE | UTF8PROC_COMPOSE |
+                                          UTF8PROC_COMPAT | UTF8PROC_CASEFOLD | UTF8PROC_IGNORE);
+    if (n < 0)
+        return NULL;
+    char *out = malloc((size_t)n + 1);
+    if (!out) {
+        free(mapped);
+        return NULL;
+    }
+    size_t o = 0;
+    bool blank = true; /* drops leading blanks */
+    for (utf8proc_ssize_t i = 0; i < n;) {
+        utf8proc_int32_t c;
+        utf8proc_ssize_t len = utf8proc_iterate(mapped + i, n - i, &c);
+        if (len <= 0)
+            break;
+        i += len;
+        if (c < 0x20 || (c >= 0x7f && c < 0xa0) || s_is_blank(c)) {
+            if (!blank)
+                out[o++] = ' ';
+            blank = true;
+            continue;
+        }
+        blank = false;
+        if (fold_kana) {
+            if (c >= 0x30a1 && c <= 0x30f6)
+                c -= 0x60;
+            else if (c == 0x30fd || c == 0x30fe)
+                c -= 0x60;
+        }
+        o += (size_t)utf8proc_encode_char(c, (utf8proc_uint8_t *)out + o);
+    }
+    while (o > 0 && out[o - 1] == ' ')
+        o--;
+    out[o] = '\0';
+    free(mapped);
+    return out;
+}
+
+char *faq_normalize(const char *text)
+{
+    return s_normalize(text ? text : "", true);
+}
+
+/* Katakana folded to hiragana in a normalised string (in place: the same length). */
+static void s_fold_kana(char *text)
+{
+    unsigned char *p = (unsigned char *)text;
+    while (*p) {
+        /* katakana U+30A1..U+30F6 are E3 82 A1..E3 83 B6; hiragana E3 81 81..E3 82 96 */
+        if (p[0] == 0xe3 && (p[1] == 0x82 || p[1] == 0x83) && p[2]) {
+            unsigned c = 0x3000u | ((unsigned)(p[1] & 0x0f) << 6) | (p[2] & 0x3f);
+            if ((c >= 0x30a1 && c <= 0x30f6) || c == 0x30fd || c == 0x30fe) {
+                c -= 0x60;
+                p[1] = (unsigned char)(0x80 | ((c >> 6) & 0x3f));
+                p[2] = (unsigned char)(0x80 | (c & 0x3f));
+            }
+            p += 3;
+            continue;
+        }
+        p++;
+    }
+}
+
+static bool s_is_kana(utf8proc_int32_t c)
+{
+    return (c >= 0x3041 && c <= 0x309f) || (c >= 0x30a0 && c <= 0x30ff) || c == 0x30fc;
+}
+
+static bool s_is_kanji(utf8proc_int32_t c)
+{
+    return (c >= 0x4e00 && c <= 0x9fff) || (c >= 0x3400 && c <= 0x4dbf) || c == 0x3005 ||
+           (c >= 0xf900 && c <= 0xfaff);
+}
+
+/* ---- analysis ----------------------------------------------------------------------------- */
+
+typedef void (*s_emit_fn)(void *arg, int kind, const char *term, size_t len);
+
+/* A run of code points (for bigrams). */
+typedef struct {
+    utf8proc_int32_t c[S_MAX_CHUNK];
+    size_t n;
+} s_chunk_t;
+
+static void s_chunk_add(s_chunk_t *chunk, const char *text, size_t len)
+{
+    for (size_t i = 0; i < len && chunk->n < S_MAX_CHUNK;) {
+        utf8proc_int32_t c;
+        utf8proc_ssize_t step =
+            utf8proc_iterate((const utf8proc_uint8_t *)text + i, (utf8proc_ssize_t)(len - i), &c);
+        if (step <= 0)
+            break;
+        i += (size_t)step;
+        chunk->c[chunk->n++] = c;
+    }
+}
+
+static void s_chunk_flush(s_chunk_t *chunk, int kind, s_emit_fn emit, void *arg)
+{
+    char buf[16];
+    if (chunk->n == 1) {
+        size_t len = (size_t)utf8proc_encode_char(chunk->c[0], (utf8proc_uint8_t *)buf);
+        emit(arg, kind, buf, len);
+    }
+    for (size_t i = 0; i + 1 < chunk->n; i++) {
+        size_t len = (size_t)utf8proc_encode_char(chunk->c[i], (utf8proc_uint8_t *)buf);
+        len += (size_t)utf8proc_encode_char(chunk->c[i + 1], (utf8proc_uint8_t *)buf + len);
+        emit(arg, kind, buf, len);
+    }
+    chunk->n = 0;
+}
+
+/* A compound noun being collected (surface and reading). */
+typedef struct {
+    char surface[S_MAX_TERM_BYTES];
+    size_t surface_len;
+    char reading[S_MAX_TERM_BYTES];
+    size_t reading_len;
+    bool reading_ok; /* every part had a reading */
+    int parts;
+} s_compound_t;
+
+static void s_compound_flush(s_compound_t *compound, s_emit_fn emit, void *arg)
+{
+    if (compound->parts >= 2) {
+        emit(arg, S_KIND_W, compound->surface, compound->surface_len);
+        if (compound->reading_ok && compound->reading_len > 0)
+            emit(arg, S_KIND_R, compound->reading, compound->reading_len);
+    }
+    compound->surface_len = compound->reading_len = 0;
+    compound->reading_ok = true;
+    compound->parts = 0;
+}
+
+static void s_append(char *buf, size_t *len, size_t cap, const char *text, size_t text_len,
+                     bool *ok)
+{
+    if (*len + text_len >= cap) {
+        if (ok)
+            *ok = false;
+        return;
+    }
+    memcpy(buf + *len, text, text_len);
+    *len += text_len;
+}
+
+/* The fields of a MeCab feature string (IPA: pos1,pos2,pos3,pos4,ctype,cform,base,reading,pron). */
+typedef struct {
+    char pos1[32], pos2[32];
+    char base[S_MAX_TERM_BYTES], reading[S_MAX_TERM_BYTES];
+} s_feature_t;
+
+static void s_feature_parse(const char *feature, s_feature_t *f)
+{
+    memset(f, 0, sizeof *f);
+    const char *p = feature;
+    for (int i = 0; i < 9 && p; i++) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        char *dst = NULL;
+        size_t cap = 0;
+        if (i == 0)
+            dst = f->pos1, cap = sizeof f->pos1;
+        else if (i == 1)
+            dst = f->pos2, cap = sizeof f->pos2;
+        else if (i == 6)
+            dst = f->base, cap = sizeof f->base;
+        else if (i == 7)
+            dst = f->reading, cap = sizeof f->reading;
+        if (dst && len < cap && !(len == 1 && p[0] == '*')) {
+            memcpy(dst, p, len);
+            dst[len] = '\0';
+        }
+        p = comma ? comma + 1 : NULL;
+    }
+}
+
+/* Content words carry the meaning: nouns (not pronouns or dependent nouns),
+ * independent verbs and adjectives, adverbs, prefixes, unknown words. */
+static bool s_is_content(const s_feature_t *f, bool unknown)
+{
+    if (unknown)
+        return true;
+    if (strcmp(f->pos1, "名詞") == 0)
+        return strcmp(f->pos2, "非自立") != 0 && strcmp(f->pos2, "代名詞") != 0;
+    if (strcmp(f->pos1, "動詞") == 0 || strcmp(f->pos1, "形容詞") == 0)
+        return strcmp(f->pos2, "自立") == 0;
+    return strcmp(f->pos1, "副詞") == 0 || strcmp(f->pos1, "接頭詞") == 0;
+}
+
+static bool s_is_noun(const s_feature_t *f, bool unknown)
+{
+    return unknown || strcmp(f->pos1, "名詞") == 0 || strcmp(f->pos1, "接頭詞") == 0;
+}
+
+static bool s_all_kana(const char *text, size_t len)
+{
+    if (len == 0)
+        return false;
+    for (size_t i = 0; i < len;) {
+        utf8proc_int32_t c;
+        utf8proc_ssize_t step =
+            utf8proc_iterate((const utf8proc_uint8_t *)text + i, (utf8proc_ssize_t)(len - i), &c);
+        if (step <= 0 || !s_is_kana(c))
+            return false;
+        i += (size_t)step;
+    }
+    return true;
+}
+
+/* Emits the terms of `text`. `query`: a text made only of kana also gives
+ * the reading bigrams of the whole (a word typed by its reading, which MeCab
+ * may split wrongly). 0, -EINVAL (not UTF-8), -ENOMEM. */
+static int s_analyze(faq_analyzer_t *self, const char *text, bool query, s_emit_fn emit,
+                     void *arg)
+{
+    char *norm = s_normalize(text, false);
+    if (!norm)
+        return -EINVAL;
+    size_t norm_len = strlen(norm);
+    /* single kanji */
+    for (size_t i = 0; i < norm_len;) {
+        utf8proc_int32_t c;
+        utf8proc_ssize_t step = utf8proc_iterate((const utf8proc_uint8_t *)norm + i,
+                                                 (utf8proc_ssize_t)(norm_len - i), &c);
+        if (step <= 0)
+            break;
+        if (s_is_kanji(c))
+            emit(arg, S_KIND_U, norm + i, (size_t)step);
+        i += (size_t)step;
+    }
+    if (query) {
+        char *folded = strdup(norm);
+        if (!folded) {
+            free(norm);
+            return -ENOMEM;
+        }
+        s_fold_kana(folded);
+        size_t len = strlen(folded);
+        if (s_all_kana(folded, len)) {
+            s_chunk_t chunk = {.n = 0};
+            s_chunk_add(&chunk, folded, len);
+            s_chunk_flush(&chunk, S_KIND_Y, emit, arg);
+        }
+        free(folded);
+    }
+    const mecab_node_t *node = mecab_sparse_tonode(self->mecab, norm);
+    s_chunk_t surfaces = {.n = 0}, readings = {.n = 0};
+    s_compound_t compound = {.reading_ok = true};
+    for (; node; node = node->next) {
+        if (node->stat == MECAB_BOS_NODE || node->stat == MECAB_EOS_NODE)
+            continue;
+        bool unknown = node->stat == MECAB_UNK_NODE;
+        s_feature_t f;
+        s_feature_parse(node->feature, &f);
+        char surface[S_MAX_TERM_BYTES];
+        size_t surface_len = node->length;
+        if (surface_len == 0 || surface_len >= sizeof surface ||
+            !s_is_content(&f, unknown) || (surface_len == 1 && norm[0] && node->surface[0] == ' ')) {
+            s_chunk_flush(&surfaces, S_KIND_B, emit, arg);
+            s_chunk_flush(&readings, S_KIND_Y, emit, arg);
+            s_compound_flush(&compound, emit, arg);
+            continue;
+        }
+        memcpy(surface, node->surface, surface_len);
+        surface[surface_len] = '\0';
+        s_fold_kana(surface);
+        const char *base = f.base[0] ? f.base : surface;
+        char word[S_MAX_TERM_BYTES];
+        snprintf(word, sizeof word, "%s", base);
+        s_fold_kana(word);
+        emit(arg, S_KIND_W, word, strlen(word));
+        char reading[S_MAX_TERM_BYTES] = "";
+        if (f.reading[0]) {
+            snprintf(reading, sizeof reading, "%s", f.reading);
+            s_fold_kana(reading);
+        } else if (s_all_kana(surface, surface_len)) {
+            snprintf(reading, sizeof reading, "%s", surface);
+        }
+        if (reading[0] && strcmp(reading, word) != 0)
+            emit(arg, S_KIND_R, reading, strlen(reading));
+        s_chunk_add(&surfaces, surface, surface_len);
+        /* readings of the surface as written (conjugated forms) */
+        if (reading[0])
+            s_chunk_add(&readings, reading, strlen(reading));
+        else
+            s_chunk_flush(&readings, S_KIND_Y, emit, arg);
+        if (s_is_noun(&f, unknown)) {
+            s_append(compound.surface, &compound.surface_len, sizeof compound.surface, surface,
+                     surface_len, NULL);
+            if (reading[0])
+                s_append(compound.reading, &compound.reading_len, sizeof compound.reading,
+                         reading, strlen(reading), &compound.reading_ok);
+            else
+                compound.reading_ok = false;
+            compound.parts++;
+        } else {
+            s_compound_flush(&compound, emit, arg);
+        }
+    }
+    s_chunk_flush(&surfaces, S_KIND_B, emit, arg);
+    s_chunk_flush(&readings, S_KIND_Y, emit, arg);
+    s_compound_flush(&compound, emit, arg);
+    free(norm);
+    return 0;
+}
+
+typedef struct {
+    char *buf;
+    size_t len, cap;
+} s_text_t;
+
+static void s_terms_emit(void *arg, int kind, const char *term, size_t len)
+{
+    s_text_t *out = arg;
+    if (out->len + len + 4 > out->cap) {
+        size_t cap = (out->cap + len + 4) * 2;
+        char *grown = realloc(out->buf, cap);
+        if (!grown)
+            return;
+        out->buf = grown;
+        out->cap = cap;
+    }
+    if (out->len)
+        out->buf[out->len++] = ' ';
+    out->buf[out->len++] = s_kind_char[kind];
+    out->buf[out->len++] = ':';
+    memcpy(out->buf + out->len, term, len);
+    out->len += len;
+    out->buf[out->len] = '\0';
+}
+
+char *faq_analyzer_terms(faq_analyzer_t *self, const char *text)
+{
+    s_text_t out = {.buf = calloc(1, 64), .cap = 64};
+    if (!out.buf)
+        return NULL;
+    if (s_analyze(self, text, true, s_terms_emit, &out) < 0) {
+        free(out.buf);
+        return NULL;
+    }
+    return out.buf;
+}
+
+/* ---- the index ---------------------------------------------------------------------------- */
+
+typedef struct {
+    uint32_t doc;
+    uint16_t tf[S_FIELDS];
+} s_posting_t;
+
+typedef struct {
+    s_posting_t *items;
+    uint32_t n, cap;
+    int kind;
+} s_term_t;
+
+typedef struct {
+    int64_t id, number, department_id;
+    char status;     /* d r p a */
+    char visibility; /* p i */
+    char *category;
+    uint32_t len[S_KINDS][S_FIELDS]; /* terms of each kind per field */
+} s_doc_t;
+
+struct faq_index {
+    faq_analyzer_t *analyzer; /* borrowed */
+    zhashx_t *terms;          /* "k:term" -> s_term_t */
+    s_doc_t *docs;
+    size_t n_docs, cap_docs;
+    double avg_len[S_KINDS][S_FIELDS];
+    faq_search_params_t params;
+    char ***synonyms; /* groups of normalised words, each NULL-terminated */
+    size_t n_synonyms;
+    /* while adding: */
+    int field;
+    bool failed;
+};
+
+faq_search_params_t faq_search_params_default(void)
+{
+    faq_search_params_t p = {
+        .k1 = 1.2,
+        .b = 0.75,
+        .field_weight = {3.0, 1.0, 2.0},
+        .kind_weight = {1.0, 0.5, 0.3, 0.2, 0.1},
+        .synonym_weight = 0.8,
+        .min_fraction = 0.05,
+    };
+    return p;
+}
+
+static void s_term_destroy(void **item)
+{
+    s_term_t *term = *item;
+    if (term) {
+        free(term->items);
+        free(term);
+    }
+    *item = NULL;
+}
+
+faq_index_t *faq_index_new(faq_analyzer_t *analyzer)
+{
+    faq_index_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->analyzer = analyzer;
+    self->terms = zhashx_new();
+    if (!self->terms) {
+        free(self);
+        return NULL;
+    }
+    zhashx_set_destructor(self->terms, s_term_destroy);
+    self->params = faq_search_params_default();
+    return self;
+}
+
+static void s_synonyms_free(faq_index_t *self)
+{
+    for (size_t i = 0; i < self->n_synonyms; i++) {
+        for (char **w = self->synonyms[i]; w && *w; w++)
+            free(*w);
+        free(self->synonyms[i]);
+    }
+    free(self->synonyms);
+    self->synonyms = NULL;
+    self->n_synonyms = 0;
+}
+
+void faq_index_destroy(faq_index_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    faq_index_t *self = *self_p;
+    zhashx_destroy(&self->terms);
+    for (size_t i = 0; i < self->n_docs; i++)
+        free(self->docs[i].category);
+    free(self->docs);
+    s_synonyms_free(self);
+    free(self);
+    *self_p = NULL;
+}
+
+size_t faq_index_size(const faq_index_t *self)
+{
+    return self ? self->n_docs : 0;
+}
+
+void faq_index_set_params(faq_index_t *self, const faq_search_params_t *params)
+{
+    self->params = *params;
+}
+
+static void s_index_emit(void *arg, int kind, const char *term, size_t len)
+{
+    faq_index_t *self = arg;
+    if (len == 0 || len + 3 > S_MAX_TERM_BYTES + 3)
+        return;
+    char key[S_MAX_TERM_BYTES + 4];
+    key[0] = s_kind_char[kind];
+    key[1] = ':';
+    memcpy(key + 2, term, len);
+    key[len + 2] = '\0';
+    uint32_t doc = (uint32_t)(self->n_docs - 1);
+    s_doc_t *d = &self->docs[doc];
+    d->len[kind][self->field]++;
+    s_term_t *t = zhashx_lookup(self->terms, key);
+    if (!t) {
+        t = calloc(1, sizeof *t);
+        if (!t || zhashx_insert(self->terms, key, t) != 0) {
+            free(t);
+            self->failed = true;
+            return;
+        }
+        t->kind = kind;
+    }
+    if (t->n > 0 && t->items[t->n - 1].doc == doc) {
+        uint16_t *tf = &t->items[t->n - 1].tf[self->field];
+        if (*tf < UINT16_MAX)
+            (*tf)++;
+        return;
+    }
+    if (t->n == t->cap) {
+        uint32_t cap = t->cap ? t->cap * 2 : 4;
+        s_posting_t *grown = realloc(t->items, cap * sizeof *grown);
+        if (!grown) {
+            self->failed = true;
+            return;
+        }
+        t->items = grown;
+        t->cap = cap;
+    }
+    s_posting_t *p = &t->items[t->n++];
+    memset(p, 0, sizeof *p);
+    p->doc = doc;
+    p->tf[self->field] = 1;
+}
+
+int faq_index_add(faq_index_t *self, const faq_doc_t *doc)
+{
+    if (self->n_docs == self->cap_docs) {
+        size_t cap = self->cap_docs ? self->cap_docs * 2 : 256;
+        s_doc_t *grown = realloc(self->docs, cap * sizeof *grown);
+        if (!grown)
+            return -ENOMEM;
+        self->docs = grown;
+        self->cap_docs = cap;
+    }
+    s_doc_t *d = &self->docs[self->n_docs++];
+    memset(d, 0, sizeof *d);
+    d->id = doc->id;
+    d->number = doc->number;
+    d->department_id = doc->department_id;
+    d->status = doc->status ? doc->status[0] : 'd';
+    d->visibility = doc->visibility ? doc->visibility[0] : 'i';
+    d->category = strdup(doc->category ? doc->category : "");
+    if (!d->category) {
+        self->n_docs--;
+        return -ENOMEM;
+    }
+    const char *fields[S_FIELDS] = {doc->question, doc->answer, doc->keywords};
+    self->failed = false;
+    for (int f = 0; f < S_FIELDS; f++) {
+        if (!fields[f] || !*fields[f])
+            continue;
+        self->field = f;
+        s_analyze(self->analyzer, fields[f], false, s_index_emit, self);
+    }
+    return self->failed ? -ENOMEM : 0;
+}
+
+void faq_index_finish(faq_index_t *self)
+{
+    for (int k = 0; k < S_KINDS; k++)
+        for (int f = 0; f < S_FIELDS; f++) {
+            double sum = 0;
+            for (size_t i = 0; i < self->n_docs; i++)
+                sum += self->docs[i].len[k][f];
+            self->avg_len[k][f] = self->n_docs && sum > 0 ? sum / (double)self->n_docs : 1.0;
+        }
+}
+
+int faq_index_set_synonyms(faq_index_t *self, const char *const *const *groups, size_t count)
+{
+    s_synonyms_free(self);
+    if (count == 0)
+        return 0;
+    self->synonyms = calloc(count, sizeof *self->synonyms);
+    if (!self->synonyms)
+        return -ENOMEM;
+    for (size_t i = 0; i < count; i++) {
+        size_t n = 0;
+        while (groups[i][n])
+            n++;
+        char **words = calloc(n + 1, sizeof *words);
+        if (!words)
+            return -ENOMEM;
+        self->synonyms[self->n_synonyms++] = words;
+        for (size_t j = 0; j < n; j++) {
+            words[j] = faq_normalize(groups[i][j]);
+            if (!words[j])
+                return -ENOMEM;
+        }
+    }
+    return 0;
+}
+
+/* ---- search ------------------------------------------------------------------------------- */
+
+typedef struct {
+    char key[S_MAX_TERM_BYTES + 4];
+    int kind;
+    double weight;
+} s_qterm_t;
+
+typedef struct {
+    s_qterm_t *items;
+    size_t n, cap;
+    zhashx_t *seen; /* key -> index + 1 */
+    double weight;  /* of the terms being added */
+    bool failed;
+} s_query_terms_t;
+
+static void s_query_emit(void *arg, int kind, const char *term, size_t len)
+{
+    s_query_terms_t *q = arg;
+    if (len == 0 || len > S_MAX_TERM_BYTES)
+        return;
+    char key[S_MAX_TERM_BYTES + 4];
+    key[0] = s_kind_char[kind];
+    key[1] = ':';
+    memcpy(key + 2, term, len);
+    key[len + 2] = '\0';
+    uintptr_t at = (uintptr_t)zhashx_lookup(q->seen, key);
+    if (at) {
+        if (q->items[at - 1].weight < q->weight)
+            q->items[at - 1].weight = q->weight;
+        return;
+    }
+    if (q->n == q->cap) {
+        size_t cap = q->cap ? q->cap * 2 : 32;
+        s_qterm_t *grown = realloc(q->items, cap * sizeof *grown);
+        if (!grown) {
+            q->failed = true;
+            return;
+        }
+        q->items = grown;
+        q->cap = cap;
+    }
+    s_qterm_t *t = &q->items[q->n++];
+    memcpy(t->key, key, len + 3);
+    t->kind = kind;
+    t->weight = q->weight;
+    zhashx_insert(q->seen, key, (void *)(uintptr_t)q->n);
+}
+
+/* The FAQ number a query names, or -1: digits (after NFKC), optionally after
+ * "#", "no", "no." or "faq". */
+static int64_t s_query_number(const char *norm)
+{
+    const char *p = norm;
+    if (*p == '#')
+        p++;
+    else if (strncmp(p, "no.", 3) == 0)
+        p += 3;
+    else if (strncmp(p, "no", 2) == 0)
+        p += 2;
+    else if (strncmp(p, "faq", 3) == 0)
+        p += 3;
+    while (*p == ' ')
+        p++;
+    if (!*p || strlen(p) > 12)
+        return -1;
+    for (const char *c = p; *c; c++)
+        if (*c < '0' || *c > '9')
+            return -1;
+    return strtoll(p, NULL, 10);
+}
+
+static size_t s_code_points(const char *text)
+{
+    size_t n = 0;
+    for (const unsigned char *p = (const unsigned char *)text; *p; p++)
+        if ((*p & 0xc0) != 0x80)
+            n++;
+    return n;
+}
+
+static bool s_doc_passes(const s_doc_t *d, const faq_query_t *query)
+{
+    if ((query->published_only || query->public_only) && d->status != 'p')
+        return false;
+    if (query->public_only && d->visibility != 'p')
+        return false;
+    if (query->status && *query->status && d->status != query->status[0])
+        return false;
+    if (query->visibility && *query->visibility && d->visibility != query->visibility[0])
+        return false;
+    if (query->category && *query->category && strcmp(d->category, query->category) != 0)
+        return false;
+    if (query->department_id > 0 && d->department_id != query->department_id)
+        return false;
+    return true;
+}
+
+static int s_hit_compare(const void *a, const void *b)
+{
+    const faq_hit_t *x = a, *y = b;
+    if (x->score != y->score)
+        return x->score < y->score ? 1 : -1;
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
+int faq_index_search(faq_index_t *self, const faq_query_t *query, faq_hit_t **ret_hits,
+                     size_t *ret_count)
+{
+    *ret_hits = NULL;
+    *ret_count = 0;
+    char *norm = faq_normalize(query->q);
+    if (!norm)
+        return -EINVAL;
+    int rc = -ENOMEM;
+    double *score = NULL;
+    faq_hit_t *hits = NULL;
+    s_query_terms_t terms = {.weight = 1.0};
+    terms.seen = zhashx_new();
+    if (!terms.seen)
+        goto out;
+    rc = s_analyze(self->analyzer, query->q, true, s_query_emit, &terms);
+    if (rc < 0)
+        goto out;
+    /* 1- and 2-character words: single kanji count in full */
+    size_t q_chars = s_code_points(norm);
+    /* synonyms: a group one of whose words is in the query adds the others */
+    terms.weight = self->params.synonym_weight;
+    for (size_t g = 0; g < self->n_synonyms; g++) {
+        bool hit = false;
+        for (char **w = self->synonyms[g]; *w && !hit; w++)
+            hit = **w && (strcmp(*w, norm) == 0 || (s_code_points(*w) >= 2 && strstr(norm, *w)));
+        if (!hit)
+            continue;
+        for (char **w = self->synonyms[g]; *w; w++)
+            if (!strstr(norm, *w))
+                s_analyze(self->analyzer, *w, true, s_query_emit, &terms);
+    }
+    rc = -ENOMEM;
+    if (terms.failed)
+        goto out;
+    score = calloc(self->n_docs ? self->n_docs : 1, sizeof *score);
+    if (!score)
+        goto out;
+    const faq_search_params_t *p = &self->params;
+    double n_docs = (double)self->n_docs;
+    for (size_t i = 0; i < terms.n; i++) {
+        const s_qterm_t *qt = &terms.items[i];
+        if (qt->kind == S_KIND_U && q_chars > 2)
+            continue;
+        s_term_t *t = zhashx_lookup(self->terms, qt->key);
+        if (!t || t->n == 0)
+            continue;
+        double df = t->n;
+        double idf = log(1.0 + (n_docs - df + 0.5) / (df + 0.5));
+        double weight = p->kind_weight[qt->kind] * qt->weight * idf;
+        if (qt->kind == S_KIND_U)
+            weight = p->kind_weight[S_KIND_W] * qt->weight * idf; /* a short query's kanji */
+        for (uint32_t j = 0; j < t->n; j++) {
+            const s_posting_t *post = &t->items[j];
+            const s_doc_t *d = &self->docs[post->doc];
+            double tfw = 0;
+            for (int f = 0; f < S_FIELDS; f++) {
+                if (!post->tf[f])
+                    continue;
+                double norm_len = 1.0 - p->b + p->b * (double)d->len[qt->kind][f] /
+                                                   self->avg_len[qt->kind][f];
+                tfw += p->field_weight[f] * (double)post->tf[f] / norm_len;
+            }
+            score[post->doc] += weight * tfw / (p->k1 + tfw);
+        }
+    }
+    double best = 0;
+    size_t n = 0;
+    for (size_t i = 0; i < self->n_docs; i++)
+        if (score[i] > 0 && s_doc_passes(&self->docs[i], query)) {
+            n++;
+            if (score[i] > best)
+                best = score[i];
+        }
+    int64_t number = s_query_number(norm);
+    hits = calloc(n + 1, sizeof *hits);
+    if (!hits)
+        goto out;
+    size_t count = 0;
+    double floor = best * p->min_fraction;
+    for (size_t i = 0; i < self->n_docs; i++) {
+        const s_doc_t *d = &self->docs[i];
+        bool named = number >= 0 && d->number == number;
+        if (named && s_doc_passes(d, query)) {
+            hits[count].id = d->id;
+            hits[count].score = best + 1000.0;
+            count++;
+        } else if (score[i] > 0 && score[i] >= floor && s_doc_passes(d, query)) {
+            hits[count].id = d->id;
+            hits[count].score = score[i];
+            count++;
+        }
+    }
+    qsort(hits, count, sizeof *hits, s_hit_compare);
+    if (count == 0) {
+        free(hits);
+        hits = NULL;
+    }
+    *ret_hits = hits;
+    *ret_count = count;
+    hits = NULL;
+    rc = 0;
+out:
+    free(hits);
+    free(score);
+    free(terms.items);
+    zhashx_destroy(&terms.seen);
+    free(norm);
+    return rc;
+}

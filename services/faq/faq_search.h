@@ -1,0 +1,104 @@
+/* faq_search: the FAQ search of ncc-faq (R41-R43, docs/faq.md).
+ *
+ * Analysis (faq_analyzer_t): text is normalised in one place with utf8proc
+ * (NFKC and case folding: full/half width, ｶﾅ, ＡＢＣ) and katakana folded to
+ * hiragana; MeCab with the IPA dictionary splits it into morphemes and gives
+ * each its base form and its reading. One text gives terms of five kinds:
+ *   w  content words (base forms) and compound nouns (住民票),
+ *   r  their readings in hiragana (じゅうみんひょう),
+ *   b  character bigrams inside runs of content words (partial words, typos),
+ *   y  bigrams of the readings (a word typed in kana, homophone typos),
+ *   u  single kanji (1-character queries).
+ *
+ * The index (faq_index_t) is in memory: term -> postings with the count per
+ * field (question, answer, keywords). Ranking is BM25F per kind of term, the
+ * kinds weighted; synonym groups expand a query. An index is built whole
+ * (faq_index_add for each FAQ, then faq_index_finish) and replaced whole;
+ * it is used from one thread. */
+#ifndef FAQ_SEARCH_H
+#define FAQ_SEARCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct faq_analyzer faq_analyzer_t;
+typedef struct faq_index faq_index_t;
+
+/* MeCab on `dicdir` (NULL or "": the system's mecabrc). NULL when MeCab
+ * cannot start (no dictionary). */
+faq_analyzer_t *faq_analyzer_new(const char *dicdir);
+void faq_analyzer_destroy(faq_analyzer_t **self_p);
+
+/* The normalised form of `text` (NFKC, case folded, katakana as hiragana,
+ * control characters dropped, blanks squeezed): caller frees; NULL when
+ * `text` is not UTF-8 or out of memory. */
+char *faq_normalize(const char *text);
+
+/* The text's terms as "kind:term" separated by spaces (tests, debugging);
+ * caller frees. */
+char *faq_analyzer_terms(faq_analyzer_t *self, const char *text);
+
+/* One FAQ as the index sees it (strings borrowed during faq_index_add). */
+typedef struct {
+    int64_t id;
+    int64_t number;
+    const char *question;
+    const char *answer;
+    const char *keywords;
+    const char *status;     /* draft | review | published | archived */
+    const char *visibility; /* public | internal */
+    const char *category;
+    int64_t department_id; /* 0: none */
+} faq_doc_t;
+
+/* Ranking parameters (defaults in faq_search_params_default). */
+typedef struct {
+    double k1;
+    double b;
+    double field_weight[3]; /* question, answer, keywords */
+    double kind_weight[5];  /* w, r, b, y, u */
+    double synonym_weight;  /* terms that come from a synonym group */
+    double min_fraction;    /* hits below this fraction of the best score are dropped */
+} faq_search_params_t;
+
+faq_search_params_t faq_search_params_default(void);
+
+/* An empty index using `analyzer` (borrowed, must outlive it). */
+faq_index_t *faq_index_new(faq_analyzer_t *analyzer);
+void faq_index_destroy(faq_index_t **self_p);
+/* Adds one FAQ. 0 or -ENOMEM. */
+int faq_index_add(faq_index_t *self, const faq_doc_t *doc);
+/* Computes the length statistics; call once after the last add. */
+void faq_index_finish(faq_index_t *self);
+size_t faq_index_size(const faq_index_t *self);
+void faq_index_set_params(faq_index_t *self, const faq_search_params_t *params);
+
+/* Synonym groups: `groups` is an array of `count` arrays of words, each
+ * ending with NULL (copied). A query holding a word of a group also looks
+ * for the group's other words. 0 or -ENOMEM. */
+int faq_index_set_synonyms(faq_index_t *self, const char *const *const *groups, size_t count);
+
+typedef struct {
+    const char *q;          /* the words (required, UTF-8) */
+    const char *status;     /* NULL: any */
+    const char *visibility; /* NULL: any */
+    const char *category;   /* NULL: any */
+    int64_t department_id;  /* 0: any */
+    bool published_only;    /* operators, staff, residents */
+    bool public_only;       /* residents */
+} faq_query_t;
+
+typedef struct {
+    int64_t id;
+    double score;
+} faq_hit_t;
+
+/* Ranks the FAQs for `query`: *ret_hits (caller frees; NULL when none) holds
+ * every hit, best first (ties: lower id first), *ret_count of them. A
+ * `q` that is an FAQ number (digits, also full width, optionally after "#"
+ * or "No.") puts that FAQ first. 0, -EINVAL (q not UTF-8), -ENOMEM. */
+int faq_index_search(faq_index_t *self, const faq_query_t *query, faq_hit_t **ret_hits,
+                     size_t *ret_count);
+
+#endif
