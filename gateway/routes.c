@@ -99,6 +99,7 @@ const gw_route_t gw_routes[] = {
     S_MASTER("skills",          "Skill",          "Skills",           "skill"),
     S_MASTER("queues",          "Queue",          "Queues",           "queue"),
     S_MASTER("routing-rules",   "RoutingRule",    "RoutingRules",     "routing_rule"),
+    S_MASTER("announcements",   "Announcement",   "Announcements",    "announcement"),
     {"GET",    "/api/v1/routing",                 "directory", "ncc.directory.GetRouting",            S_OVERSIGHT, 0,                          GW_ROUTE_GENERIC,    NULL,                     NULL, NULL},
     {"GET",    "/api/v1/routing/resolve",         "directory", "ncc.directory.ResolveRoute",          S_OVERSIGHT, 0,                          GW_ROUTE_GENERIC,    NULL,                     NULL, NULL},
     {"GET",    "/api/v1/pbx/routing",             "directory", "ncc.directory.GetRouting",            S_READ,      S_SIGNED,                   GW_ROUTE_GENERIC,    NULL,                     NULL, NULL},

@@ -64,6 +64,13 @@ static const masters_column_t s_queues[] = {
     {"overflow_code",    MASTERS_REF,    false, 32,  "queues",      false, true,  false},
     {"active",           MASTERS_BOOL,   false, 0,   NULL,          false, false, false},
 };
+static const masters_column_t s_announcements[] = {
+    {"code",             MASTERS_CODE,   true,  32,  NULL,          true,  false, false},
+    {"name",             MASTERS_TEXT,   true,  100, NULL,          true,  false, false},
+    {"text_ja",          MASTERS_TEXT,   false, 500, NULL,          true,  false, false},
+    {"text_en",          MASTERS_TEXT,   false, 500, NULL,          false, false, false},
+    {"active",           MASTERS_BOOL,   false, 0,   NULL,          false, false, false},
+};
 static const masters_column_t s_routing_rules[] = {
     {"code",             MASTERS_CODE,   true,  32,  NULL,          true,  false, false},
     {"name",             MASTERS_TEXT,   true,  100, NULL,          true,  false, false},
@@ -107,6 +114,8 @@ const masters_kind_t masters_kinds[] = {
      S_MESSAGES(queue, queue_list, queues, queue)},
     {"routing-rules", "routing rule", "routing_rules", false, true, S_COLUMNS(s_routing_rules),
      S_MESSAGES(routing_rule, routing_rule_list, routing_rules, routing_rule)},
+    {"announcements", "announcement", "announcements", false, true, S_COLUMNS(s_announcements),
+     S_MESSAGES(announcement, announcement_list, announcements, announcement)},
     /* Users: list, get, create, update and retire are users.c's (passwords,
      * TOTP, the last administrator); CSV and history come from here. */
     {"users", "user", "users", true, false, S_COLUMNS(s_users), &ncc__directory__user__descriptor,

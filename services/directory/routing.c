@@ -28,7 +28,7 @@
 static const char s_routing_sql[] =
     "SELECT jsonb_build_object("
     "'change_id', (SELECT coalesce(max(id), 0) FROM master_changes WHERE kind IN ('skills', "
-    "'queues', 'routing-rules', 'users')), "
+    "'queues', 'routing-rules', 'announcements', 'users')), "
     "'generated_at', " DIRECTORY_RFC3339("now()") ", "
     "'skills', coalesce((SELECT jsonb_agg(jsonb_build_object('code', s.code, 'name', s.name) "
     "ORDER BY s.sort_order, s.code) FROM skills s WHERE s.active), '[]'::jsonb), "
@@ -43,7 +43,10 @@ static const char s_routing_sql[] =
     "r.queue_code, 'skills', to_jsonb(" S_LIST("r.skills") ")) ORDER BY r.priority, r.code) "
     "FROM routing_rules r WHERE r.active), '[]'::jsonb), "
     "'agents', coalesce((SELECT jsonb_agg(" S_AGENT_JSON " ORDER BY u.login) FROM users u "
-    "WHERE " S_AGENT_WHERE "), '[]'::jsonb))::text";
+    "WHERE " S_AGENT_WHERE "), '[]'::jsonb), "
+    "'announcements', coalesce((SELECT jsonb_agg(jsonb_build_object('code', a.code, 'text_ja', "
+    "a.text_ja, 'text_en', a.text_en) ORDER BY a.code) FROM announcements a WHERE a.active), "
+    "'[]'::jsonb))::text";
 
 /* $1 called number, $2 IVR choice, $3 the time (NULL: now). Numbers compare
  * by their digits and * # +, so "03-1234-5678" matches "0312345678". */

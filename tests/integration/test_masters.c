@@ -1142,6 +1142,9 @@ Test(masters, the_pbx_reads_the_routing_and_resolves_calls)
     const cJSON *r10 = s_find(resp.json, "rules", "code", "R10");
     cr_assert_str_eq(s_list(r10, "weekdays", buf, sizeof buf), "mon tue wed thu fri");
     cr_assert_gt(s_num(resp.json, "change_id"), 0);
+    /* R23: the recording notice the PBX plays, there from the first start. */
+    const cJSON *notice = s_find(resp.json, "announcements", "code", "recording-notice");
+    cr_assert(notice && strstr(s_str(notice, "text_ja"), "録音"), "%s", resp.body);
     char *whole = strdup(resp.body);
     s_free(&resp);
 
@@ -1202,6 +1205,21 @@ Test(masters, the_pbx_reads_the_routing_and_resolves_calls)
                               PBX_SECRET, now),
                     200, NULL, "pbx resolve");
     cr_assert_str_eq(s_str(resp.json, "queue_code"), "Q-TAX", "%s", resp.body);
+    s_free(&resp);
+    /* The ward changes the notice's words: the PBX reads the new ones. */
+    resp = s_expect(s_json("GET", "/api/v1/announcements?q=recording-notice", NULL), 200, NULL,
+                    "announcements");
+    long notice_id =
+        s_num(cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(resp.json, "items"), 0), "id");
+    s_free(&resp);
+    char notice_path[64];
+    snprintf(notice_path, sizeof notice_path, "/api/v1/announcements/%ld", notice_id);
+    s_check(s_json("PATCH", notice_path,
+                   "{\"version\":1,\"text_ja\":\"この通話は録音されます。\"}"),
+            200, NULL, "new notice");
+    resp = s_expect(s_pbx_get("/api/v1/pbx/routing", PBX_SECRET, now), 200, NULL, "pbx again");
+    notice = s_find(resp.json, "announcements", "code", "recording-notice");
+    cr_assert_str_eq(s_str(notice, "text_ja"), "この通話は録音されます。");
     s_free(&resp);
     /* Wrong secret, stale time, no signature, a signature of another query. */
     s_check(s_pbx_get("/api/v1/pbx/routing", "another-secret", now), 401, "invalid_signature",

@@ -82,6 +82,16 @@ export const KINDS = [
       { name: 'skills', ja: '追加で必要なスキル', en: 'Extra skills needed', max: 200, hint: SKILLS_HINT },
     ],
   },
+  {
+    // R23: what the PBX plays; recording-notice is the notice before recording.
+    kind: 'announcements', ja: 'アナウンス', en: 'Announcements', codeField: 'code',
+    columns: [
+      { name: 'code', ja: 'コード', en: 'Code', required: true, max: 32, hint: { ja: 'recording-notice は録音前のお知らせです', en: 'recording-notice is the notice played before recording' } },
+      { name: 'name', ja: '名称', en: 'Name', required: true, max: 100 },
+      { name: 'text_ja', ja: '読み上げ文（日本語）', en: 'Text (Japanese)', max: 500 },
+      { name: 'text_en', ja: '読み上げ文（英語）', en: 'Text (English)', max: 500 },
+    ],
+  },
 ];
 
 function label(item) {
