@@ -17,9 +17,9 @@
 #include "ncc/metrics.h"
 #include "ncc/roles.h"
 
-#define S_QUEUE_MAX  256       /* pushes waiting for one slow stream; older ones are dropped */
-#define S_DATA_MAX   (1 << 20) /* largest push accepted */
-#define S_LISTEN_MS  250       /* the listener looks at the stop flag this often */
+#define S_QUEUE_MAX 256       /* pushes waiting for one slow stream; older ones are dropped */
+#define S_DATA_MAX  (1 << 20) /* largest push accepted */
+#define S_LISTEN_MS 250       /* the listener looks at the stop flag this often */
 
 /* One open stream. */
 typedef struct s_stream {
@@ -351,8 +351,7 @@ int gw_push_serve(gw_push_t *self, gw_sessions_t *sessions, ncc_db_t *db, gw_req
             if (open && s_write(conn, frames[i])) {
                 atomic_fetch_add(&self->delivered, 1);
                 ncc_metrics_inc(NCC_METRIC_PUSHES_SENT);
-            }
-            else
+            } else
                 open = false;
             free(frames[i]);
         }

@@ -80,8 +80,8 @@ calls_t *calls_new(ncc_service_t *service, const calls_settings_t *settings)
     self->settings = settings;
     static const char *const kinds[] = {"departments", "directory", NULL};
     self->masters = ncc_masters_cache_new(service, kinds);
-    if (!self->masters || calls_events_register(self) < 0 ||
-        calls_transcript_register(self) < 0 || calls_query_register(self) < 0 ||
+    if (!self->masters || calls_events_register(self) < 0 || calls_transcript_register(self) < 0 ||
+        calls_query_register(self) < 0 ||
         ncc_service_encrypted_column(service, "calls", "id", "from_enc", CALLS_FROM_CONTEXT) < 0) {
         ncc_error("calls.setup_failed", "cannot register the handlers");
         calls_destroy(&self);

@@ -16,7 +16,7 @@
 #include "ncc/service.h"
 
 /* A timestamptz column as RFC 3339 in Asia/Tokyo (SQL text). */
-#define CALLS_RFC3339(col) \
+#define CALLS_RFC3339(col)                                                                         \
     "to_char(" col " AT TIME ZONE 'Asia/Tokyo', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"+09:00\"')"
 
 /* Encryption contexts (bound as associated data). */
@@ -33,12 +33,12 @@ typedef struct {
 } calls_settings_t;
 
 typedef struct {
-    ncc_service_t *service;        /* borrowed */
-    ncc_db_t *db;                  /* borrowed: the service's connection */
-    const ncc_keyring_t *keyring;  /* borrowed; NULL without NCC_DATA_KEYS */
-    ncc_masters_cache_t *masters;  /* departments, phone book (owned) */
+    ncc_service_t *service;       /* borrowed */
+    ncc_db_t *db;                 /* borrowed: the service's connection */
+    const ncc_keyring_t *keyring; /* borrowed; NULL without NCC_DATA_KEYS */
+    ncc_masters_cache_t *masters; /* departments, phone book (owned) */
     const calls_settings_t *settings;
-    void *mecab;                   /* mecab_t *, made on first export (transcript.c) */
+    void *mecab; /* mecab_t *, made on first export (transcript.c) */
 } calls_t;
 
 calls_t *calls_new(ncc_service_t *service, const calls_settings_t *settings);

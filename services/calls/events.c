@@ -113,9 +113,10 @@ static void s_operator(calls_t *self, const char *extension, s_operator_t *out)
     ncc_ctx_t ctx = ncc_service_ctx(self->service);
     ProtobufCMessage *reply = NULL;
     Ncc__Error *error = NULL;
-    int rc = client ? ncc_rpc_call_typed(client, &ctx, &find.base, &ncc__directory__user__descriptor,
-                                         CALLS_LOOKUP_TIMEOUT_MS, &reply, &error)
-                    : -ENOENT;
+    int rc = client
+                 ? ncc_rpc_call_typed(client, &ctx, &find.base, &ncc__directory__user__descriptor,
+                                      CALLS_LOOKUP_TIMEOUT_MS, &reply, &error)
+                 : -ENOENT;
     if (rc == 0) {
         const Ncc__Directory__User *user = (const Ncc__Directory__User *)reply;
         out->id = user->id;
@@ -159,7 +160,8 @@ static cJSON *s_caller_records(calls_t *self, const char *number)
         return NULL;
     }
     cJSON *out = NULL;
-    const ProtobufCMessageDescriptor *reply_desc = reply->type ? ncc_registry_find(reply->type) : NULL;
+    const ProtobufCMessageDescriptor *reply_desc =
+        reply->type ? ncc_registry_find(reply->type) : NULL;
     if (reply_desc && reply_desc != &ncc__error__descriptor) {
         ProtobufCMessage *message = protobuf_c_message_unpack(
             reply_desc, NULL, reply->has_payload ? reply->payload.len : 0, reply->payload.data);
@@ -175,14 +177,28 @@ static cJSON *s_caller_records(calls_t *self, const char *number)
 /* ---- the fold ------------------------------------------------------------------------------ */
 
 /* The call's columns as the statements below return them. */
-#define S_CALL_COLUMNS                                                                         \
-    "state, from_enc, to_number, agent_extension, coalesce(operator_id, 0), operator_login, " \
-    "operator_name, transfer_to, " CALLS_RFC3339("ringing_at") ", " CALLS_RFC3339(            \
-        "answered_at") ", " CALLS_RFC3339("transferred_at") ", " CALLS_RFC3339("ended_at")    \
-        ", version"
+#define S_CALL_COLUMNS                                                                             \
+    "state, from_enc, to_number, agent_extension, coalesce(operator_id, 0), operator_login, "      \
+    "operator_name, transfer_to, " CALLS_RFC3339("ringing_at") ", " CALLS_RFC3339(                 \
+        "answered_at") ", " CALLS_RFC3339("transferred_at") ", " CALLS_RFC3339("ended_at") ", "    \
+                                                                                           "versi" \
+                                                                                           "on"
 
-enum { C_STATE, C_FROM, C_TO, C_EXT, C_OP_ID, C_OP_LOGIN, C_OP_NAME, C_TRANSFER, C_RINGING,
-       C_ANSWERED, C_TRANSFERRED, C_ENDED, C_VERSION };
+enum {
+    C_STATE,
+    C_FROM,
+    C_TO,
+    C_EXT,
+    C_OP_ID,
+    C_OP_LOGIN,
+    C_OP_NAME,
+    C_TRANSFER,
+    C_RINGING,
+    C_ANSWERED,
+    C_TRANSFERRED,
+    C_ENDED,
+    C_VERSION
+};
 
 static const char *s_col(PGresult *res, int col)
 {
@@ -249,8 +265,8 @@ static int s_push(calls_t *self, const ncc_ctx_t *ctx, const char *call_id, cons
         if (strcmp(state, "answered") == 0) {
             event = "call.answered";
             const cJSON *items = cJSON_GetObjectItemCaseSensitive(records, "items");
-            cJSON_AddItemToObject(data, "records", items ? cJSON_Duplicate(items, true)
-                                                         : cJSON_CreateArray());
+            cJSON_AddItemToObject(data, "records",
+                                  items ? cJSON_Duplicate(items, true) : cJSON_CreateArray());
             cJSON_AddBoolToObject(data, "records_available", records != NULL);
         } else if (strcmp(state, "transferred") == 0) {
             event = "call.transferred";
@@ -301,8 +317,8 @@ static void s_on_event(void *arg, const ncc_request_t *request, ncc_reply_t *rep
     if (from) {
         calls_number_key(from, key, sizeof key);
         from_enc = ncc_encrypt(self->keyring, CALLS_FROM_CONTEXT, from, strlen(from));
-        if (!from_enc || ncc_blind_index(self->keyring, CALLS_FROM_INDEX_CONTEXT, key,
-                                         from_index) < 0) {
+        if (!from_enc ||
+            ncc_blind_index(self->keyring, CALLS_FROM_INDEX_CONTEXT, key, from_index) < 0) {
             free(from_enc);
             cJSON_Delete(records);
             ncc_reply_error(reply, 500, "internal", NULL, "could not encrypt the caller's number");
@@ -339,18 +355,26 @@ static void s_on_event(void *arg, const ncc_request_t *request, ncc_reply_t *rep
                    "CONFLICT (call_id) DO NOTHING",
                    2, (const char *[]){m->call_id, m->occurred_at}) < 0)
         goto db_error;
-    before = ncc_db_exec(self->db,
-                         "SELECT " S_CALL_COLUMNS " FROM calls WHERE call_id = $1 FOR UPDATE", 1,
-                         call_params, NULL);
+    before =
+        ncc_db_exec(self->db, "SELECT " S_CALL_COLUMNS " FROM calls WHERE call_id = $1 FOR UPDATE",
+                    1, call_params, NULL);
     if (!before || PQntuples(before) != 1)
         goto db_error;
 
     char op_id[24];
     snprintf(op_id, sizeof op_id, "%" PRId64, op.id);
     const char *fold_params[] = {
-        m->call_id,        m->type,           m->occurred_at, from_enc,
-        from ? from_index : NULL,             s_str(m->to),   s_str(m->agent_extension),
-        op_id,             op.login,          op.name,        s_str(m->transfer_to),
+        m->call_id,
+        m->type,
+        m->occurred_at,
+        from_enc,
+        from ? from_index : NULL,
+        s_str(m->to),
+        s_str(m->agent_extension),
+        op_id,
+        op.login,
+        op.name,
+        s_str(m->transfer_to),
     };
     /* The fold: earliest ringing and answer (the answering operator with it),
      * latest transfer and end; the number and DNIS from whichever event has
@@ -382,12 +406,13 @@ static void s_on_event(void *arg, const ncc_request_t *request, ncc_reply_t *rep
     if (!after)
         goto db_error;
     PQclear(after);
-    after = ncc_db_exec(self->db,
-                        "UPDATE calls SET state = CASE WHEN ended_at IS NOT NULL THEN CASE WHEN "
-                        "answered_at IS NOT NULL THEN 'ended' ELSE 'abandoned' END WHEN "
-                        "transferred_at IS NOT NULL THEN 'transferred' WHEN answered_at IS NOT "
-                        "NULL THEN 'answered' ELSE 'ringing' END WHERE call_id = $1 RETURNING " S_CALL_COLUMNS,
-                        1, call_params, NULL);
+    after = ncc_db_exec(
+        self->db,
+        "UPDATE calls SET state = CASE WHEN ended_at IS NOT NULL THEN CASE WHEN "
+        "answered_at IS NOT NULL THEN 'ended' ELSE 'abandoned' END WHEN "
+        "transferred_at IS NOT NULL THEN 'transferred' WHEN answered_at IS NOT "
+        "NULL THEN 'answered' ELSE 'ringing' END WHERE call_id = $1 RETURNING " S_CALL_COLUMNS,
+        1, call_params, NULL);
     if (!after || PQntuples(after) != 1)
         goto db_error;
 

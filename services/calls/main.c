@@ -9,8 +9,8 @@
 extern const ncc_migration_t ncc_sql_calls[];
 
 static const ncc_config_entry_t s_config[] = {
-    {"NCC_CALLS_MECAB_DISABLED", NCC_CONFIG_INT, "0", offsetof(calls_settings_t, mecab_disabled),
-     0, 1, false, false,
+    {"NCC_CALLS_MECAB_DISABLED", NCC_CONFIG_INT, "0", offsetof(calls_settings_t, mecab_disabled), 0,
+     1, false, false,
      "1: the transcript token export answers 503 (a machine without MeCab's dictionary)"},
     {NULL, 0, NULL, 0, 0, 0, false, false, NULL},
 };

@@ -13,11 +13,11 @@
 #include "ncc/roles.h"
 #include "ncc/time.h"
 
-#define S_COLUMNS                                                                             \
-    "call_id, state, from_enc, to_number, agent_extension, coalesce(operator_id, 0), "        \
-    "operator_name, transfer_to, " CALLS_RFC3339("ringing_at") ", " CALLS_RFC3339(           \
-        "answered_at") ", " CALLS_RFC3339("ended_at") ", coalesce(extract(epoch FROM "        \
-                                                      "(ended_at - answered_at))::int, 0), " \
+#define S_COLUMNS                                                                                  \
+    "call_id, state, from_enc, to_number, agent_extension, coalesce(operator_id, 0), "             \
+    "operator_name, transfer_to, " CALLS_RFC3339("ringing_at") ", " CALLS_RFC3339(                 \
+        "answered_at") ", " CALLS_RFC3339("ended_at") ", coalesce(extract(epoch FROM "             \
+                                                      "(ended_at - answered_at))::int, 0), "       \
                                                       "version"
 
 /* Fills call from row r (strings borrowed from res or *ret_from, which the
@@ -79,7 +79,8 @@ static void s_on_list(void *arg, const ncc_request_t *request, ncc_reply_t *repl
     int per_page = m->has_per_page ? m->per_page : 50;
     int page = m->has_page ? m->page : 1;
     if (per_page < 1 || per_page > 500 || page < 1 || page > 1000000) {
-        ncc_reply_error(reply, 422, "invalid_field", per_page < 1 || per_page > 500 ? "per_page" : "page",
+        ncc_reply_error(reply, 422, "invalid_field",
+                        per_page < 1 || per_page > 500 ? "per_page" : "page",
                         "per_page is 1 to 500, page 1 or more");
         return;
     }
@@ -198,10 +199,9 @@ static void s_on_get(void *arg, const ncc_request_t *request, ncc_reply_t *reply
 int calls_query_register(calls_t *self)
 {
     const unsigned roles = NCC_ROLES_USERS | NCC_ROLE_SYSTEM;
-    if (ncc_service_on(self->service, &ncc__calls__list_calls__descriptor, roles, s_on_list,
-                       self) < 0 ||
-        ncc_service_on(self->service, &ncc__calls__get_call__descriptor, roles, s_on_get, self) <
-            0)
+    if (ncc_service_on(self->service, &ncc__calls__list_calls__descriptor, roles, s_on_list, self) <
+            0 ||
+        ncc_service_on(self->service, &ncc__calls__get_call__descriptor, roles, s_on_get, self) < 0)
         return -EINVAL;
     return 0;
 }

@@ -245,9 +245,9 @@ static void s_on_tokens(void *arg, const ncc_request_t *request, ncc_reply_t *re
         ncc_reply_error(reply, 500, "internal", NULL, "out of memory");
         return;
     }
-    static const char *const header[] = {"call_id",  "call_started_at", "seq",       "speaker",
-                                         "start_ms", "token_index",     "surface",   "base_form",
-                                         "reading",  "pos",             "pos_detail"};
+    static const char *const header[] = {
+        "call_id", "call_started_at", "seq",     "speaker", "start_ms",  "token_index",
+        "surface", "base_form",       "reading", "pos",     "pos_detail"};
     ncc_csv_writer_row(csv, header, sizeof header / sizeof header[0]);
     int64_t rows = 0;
     bool too_large = false;
@@ -275,9 +275,17 @@ static void s_on_tokens(void *arg, const ncc_request_t *request, ncc_reply_t *re
             if (strcmp(detail, "*") == 0)
                 detail[0] = '\0';
             snprintf(idx, sizeof idx, "%d", index++);
-            const char *row[] = {PQgetvalue(res, r, 0), PQgetvalue(res, r, 5),
-                                 PQgetvalue(res, r, 1), PQgetvalue(res, r, 2),
-                                 PQgetvalue(res, r, 3), idx, surface, base, reading, pos, detail};
+            const char *row[] = {PQgetvalue(res, r, 0),
+                                 PQgetvalue(res, r, 5),
+                                 PQgetvalue(res, r, 1),
+                                 PQgetvalue(res, r, 2),
+                                 PQgetvalue(res, r, 3),
+                                 idx,
+                                 surface,
+                                 base,
+                                 reading,
+                                 pos,
+                                 detail};
             ncc_csv_writer_row(csv, row, sizeof row / sizeof row[0]);
             rows++;
         }

@@ -19,34 +19,57 @@
 /* The operators who can take calls: active, role operator, an extension. */
 #define S_AGENT_WHERE "u.active AND 'operator' = ANY (u.roles) AND u.extension IS NOT NULL"
 
-#define S_AGENT_JSON                                                                       \
-    "jsonb_build_object('login', u.login, 'name', u.name, 'extension', u.extension, "      \
-    "'skills', to_jsonb(" S_LIST("u.skills") "), 'queues', to_jsonb(coalesce((SELECT "      \
-    "array_agg(q.code ORDER BY q.code) FROM queues q WHERE q.active AND " S_LIST("q.skills") \
-    " <@ " S_LIST("u.skills") "), '{}'::text[])))"
+#define S_AGENT_JSON                                                                               \
+    "jsonb_build_object('login', u.login, 'name', u.name, 'extension', u.extension, "              \
+    "'skills', to_jsonb(" S_LIST(                                                                  \
+        "u.skills") "), 'queues', to_jsonb(coalesce((SELECT "                                      \
+                    "array_agg(q.code ORDER BY q.code) FROM queues q WHERE q.active AND " S_LIST(  \
+                        "q.skills") " <@ " S_LIST("u.skills") "), '{}'::text[])))"
 
 static const char s_routing_sql[] =
     "SELECT jsonb_build_object("
     "'change_id', (SELECT coalesce(max(id), 0) FROM master_changes WHERE kind IN ('skills', "
     "'queues', 'routing-rules', 'announcements', 'users')), "
-    "'generated_at', " DIRECTORY_RFC3339("now()") ", "
-    "'skills', coalesce((SELECT jsonb_agg(jsonb_build_object('code', s.code, 'name', s.name) "
-    "ORDER BY s.sort_order, s.code) FROM skills s WHERE s.active), '[]'::jsonb), "
-    "'queues', coalesce((SELECT jsonb_agg(jsonb_build_object('code', q.code, 'name', q.name, "
-    "'department_code', q.department_code, 'skills', to_jsonb(" S_LIST("q.skills") "), "
-    "'priority', q.priority, 'max_wait_seconds', q.max_wait_seconds, 'overflow_code', "
-    "q.overflow_code) ORDER BY q.priority DESC, q.code) FROM queues q WHERE q.active), "
-    "'[]'::jsonb), "
-    "'rules', coalesce((SELECT jsonb_agg(jsonb_build_object('code', r.code, 'name', r.name, "
-    "'priority', r.priority, 'called_number', r.called_number, 'ivr_choice', r.ivr_choice, "
-    "'weekdays', to_jsonb(" S_LIST("r.weekdays") "), 'hours', r.hours, 'queue_code', "
-    "r.queue_code, 'skills', to_jsonb(" S_LIST("r.skills") ")) ORDER BY r.priority, r.code) "
-    "FROM routing_rules r WHERE r.active), '[]'::jsonb), "
-    "'agents', coalesce((SELECT jsonb_agg(" S_AGENT_JSON " ORDER BY u.login) FROM users u "
-    "WHERE " S_AGENT_WHERE "), '[]'::jsonb), "
-    "'announcements', coalesce((SELECT jsonb_agg(jsonb_build_object('code', a.code, 'text_ja', "
-    "a.text_ja, 'text_en', a.text_en) ORDER BY a.code) FROM announcements a WHERE a.active), "
-    "'[]'::jsonb))::text";
+    "'generated_at', " DIRECTORY_RFC3339(
+        "now()") ", "
+                 "'skills', coalesce((SELECT jsonb_agg(jsonb_build_object('code', s.code, 'name', "
+                 "s.name) "
+                 "ORDER BY s.sort_order, s.code) FROM skills s WHERE s.active), '[]'::jsonb), "
+                 "'queues', coalesce((SELECT jsonb_agg(jsonb_build_object('code', q.code, 'name', "
+                 "q.name, "
+                 "'department_code', q.department_code, 'skills', to_jsonb(" S_LIST(
+                     "q.skills") "), "
+                                 "'priority', q.priority, 'max_wait_seconds', q.max_wait_seconds, "
+                                 "'overflow_code', "
+                                 "q.overflow_code) ORDER BY q.priority DESC, q.code) FROM queues q "
+                                 "WHERE q.active), "
+                                 "'[]'::jsonb), "
+                                 "'rules', coalesce((SELECT jsonb_agg(jsonb_build_object('code', "
+                                 "r.code, 'name', r.name, "
+                                 "'priority', r.priority, 'called_number', r.called_number, "
+                                 "'ivr_choice', r.ivr_choice, "
+                                 "'weekdays', to_jsonb(" S_LIST(
+                                     "r.weekdays") "), 'hours', r.hours, 'queue_code', "
+                                                   "r.queue_code, 'skills', to_jsonb(" S_LIST(
+                                                       "r.skills") ")) ORDER BY r.priority, "
+                                                                   "r.code) "
+                                                                   "FROM routing_rules r WHERE "
+                                                                   "r.active), '[]'::jsonb), "
+                                                                   "'agents', coalesce((SELECT "
+                                                                   "jsonb_agg(" S_AGENT_JSON
+                                                                   " ORDER BY u.login) FROM users "
+                                                                   "u "
+                                                                   "WHERE " S_AGENT_WHERE
+                                                                   "), '[]'::jsonb), "
+                                                                   "'announcements', "
+                                                                   "coalesce((SELECT "
+                                                                   "jsonb_agg(jsonb_build_object('"
+                                                                   "code', a.code, 'text_ja', "
+                                                                   "a.text_ja, 'text_en', "
+                                                                   "a.text_en) ORDER BY a.code) "
+                                                                   "FROM announcements a WHERE "
+                                                                   "a.active), "
+                                                                   "'[]'::jsonb))::text";
 
 /* $1 called number, $2 IVR choice, $3 the time (NULL: now). Numbers compare
  * by their digits and * # +, so "03-1234-5678" matches "0312345678". */
@@ -64,14 +87,23 @@ static const char s_resolve_sql[] =
     "AND (r.hours = '' OR (to_char(l.local, 'HH24:MI') >= split_part(r.hours, '-', 1) AND "
     "to_char(l.local, 'HH24:MI') < split_part(r.hours, '-', 2))) "
     "ORDER BY r.priority, r.code LIMIT 1), "
-    "n AS (SELECT r.*, ARRAY(SELECT DISTINCT c FROM unnest(" S_LIST("r.queue_skills") " || "
-    "" S_LIST("r.skills") ") c ORDER BY c) AS need FROM r) "
-    "SELECT jsonb_build_object('rule_code', n.code, 'rule_name', n.name, 'queue_code', "
-    "n.queue_code, 'queue_name', n.queue_name, 'skills', to_jsonb(n.need), "
-    "'max_wait_seconds', n.max_wait_seconds, 'overflow_code', n.overflow_code, "
-    "'at', (SELECT " DIRECTORY_RFC3339("at") " FROM l), "
-    "'agents', coalesce((SELECT jsonb_agg(" S_AGENT_JSON " ORDER BY u.login) FROM users u WHERE "
-    "" S_AGENT_WHERE " AND n.need <@ " S_LIST("u.skills") "), '[]'::jsonb))::text FROM n";
+    "n AS (SELECT r.*, ARRAY(SELECT DISTINCT c FROM unnest(" S_LIST(
+        "r.queue_skills") " || "
+                          "" S_LIST(
+                              "r.skills") ") c ORDER BY c) AS need FROM r) "
+                                          "SELECT jsonb_build_object('rule_code', n.code, "
+                                          "'rule_name', n.name, 'queue_code', "
+                                          "n.queue_code, 'queue_name', n.queue_name, 'skills', "
+                                          "to_jsonb(n.need), "
+                                          "'max_wait_seconds', n.max_wait_seconds, "
+                                          "'overflow_code', n.overflow_code, "
+                                          "'at', (SELECT " DIRECTORY_RFC3339(
+                                              "at") " FROM l), "
+                                                    "'agents', coalesce((SELECT "
+                                                    "jsonb_agg(" S_AGENT_JSON
+                                                    " ORDER BY u.login) FROM users u WHERE "
+                                                    "" S_AGENT_WHERE " AND n.need <@ " S_LIST(
+                                                        "u.skills") "), '[]'::jsonb))::text FROM n";
 
 static void s_on_routing(void *arg, const ncc_request_t *request, ncc_reply_t *reply)
 {
@@ -90,11 +122,10 @@ static void s_on_routing(void *arg, const ncc_request_t *request, ncc_reply_t *r
 static void s_on_resolve(void *arg, const ncc_request_t *request, ncc_reply_t *reply)
 {
     directory_t *self = arg;
-    const Ncc__Directory__ResolveRoute *m =
-        (const Ncc__Directory__ResolveRoute *)request->message;
-    if (m->called_number && (strlen(m->called_number) > 32 ||
-                             strspn(m->called_number, "0123456789+-()#* ") !=
-                                 strlen(m->called_number))) {
+    const Ncc__Directory__ResolveRoute *m = (const Ncc__Directory__ResolveRoute *)request->message;
+    if (m->called_number &&
+        (strlen(m->called_number) > 32 ||
+         strspn(m->called_number, "0123456789+-()#* ") != strlen(m->called_number))) {
         ncc_reply_error(reply, 422, "invalid_field", "called_number",
                         "a phone number is at most 32 of half-width 0-9 + - ( ) # * and spaces");
         return;
@@ -130,8 +161,8 @@ static void s_on_resolve(void *arg, const ncc_request_t *request, ncc_reply_t *r
 int directory_routing_register(directory_t *self)
 {
     const unsigned roles = NCC_ROLE_SUPERVISOR | NCC_ROLE_ADMIN | NCC_ROLE_SYSTEM;
-    if (ncc_service_on(self->service, &ncc__directory__get_routing__descriptor, roles,
-                       s_on_routing, self) < 0 ||
+    if (ncc_service_on(self->service, &ncc__directory__get_routing__descriptor, roles, s_on_routing,
+                       self) < 0 ||
         ncc_service_on(self->service, &ncc__directory__resolve_route__descriptor, roles,
                        s_on_resolve, self) < 0)
         return -EINVAL;

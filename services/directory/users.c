@@ -55,7 +55,8 @@ static bool s_skills_ok(directory_t *self, ncc_reply_t *reply, const char *in, c
 {
     const masters_column_t *column = masters_column_find(masters_kind_find("users"), "skills");
     const char *value = NULL;
-    const char *why = column ? masters_value_check(column, in, out, len, &value) : "no skills column";
+    const char *why =
+        column ? masters_value_check(column, in, out, len, &value) : "no skills column";
     if (why) {
         ncc_reply_error(reply, 422, "invalid_field", "skills", "%s", why);
         return false;
@@ -63,10 +64,11 @@ static bool s_skills_ok(directory_t *self, ncc_reply_t *reply, const char *in, c
     if (value != out)
         snprintf(out, len, "%s", value ? value : "");
     const char *params[] = {out};
-    PGresult *res = ncc_db_exec(self->db,
-                                "SELECT c FROM unnest(string_to_array(nullif($1, ''), ' ')) c "
-                                "WHERE NOT EXISTS (SELECT 1 FROM skills s WHERE s.code = c) LIMIT 1",
-                                1, params, NULL);
+    PGresult *res =
+        ncc_db_exec(self->db,
+                    "SELECT c FROM unnest(string_to_array(nullif($1, ''), ' ')) c "
+                    "WHERE NOT EXISTS (SELECT 1 FROM skills s WHERE s.code = c) LIMIT 1",
+                    1, params, NULL);
     if (!res) {
         directory_reply_db_error(self, reply, "check skills");
         return false;

@@ -227,8 +227,8 @@ Test(calls, the_answering_operator_gets_the_pop_and_events_fold_in_any_order)
     /* The list: the operator's own and every call for the supervisor. */
     resp = ncct_request(&s_sys, &op1, "GET", "/api/v1/calls?state=ended", NULL, NULL);
     ncct_expect(&resp, 200, NULL, "list");
-    cr_assert_eq(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(resp.json, "items")), 2,
-                 "%s", resp.body);
+    cr_assert_eq(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(resp.json, "items")), 2, "%s",
+                 resp.body);
     ncct_resp_free(&resp);
     s_stream_close(&stream);
     ncct_system_stop_all(&s_sys);
@@ -251,9 +251,8 @@ Test(calls, bad_webhooks_are_refused_counted_and_store_nothing)
     /* A signature of another body (replayed header on a changed event). */
     {
         char header[160], line[200];
-        cr_assert_eq(ncc_webhook_sign(NCCT_PBX_SECRET, now, good, strlen(good), header,
-                                      sizeof header),
-                     0);
+        cr_assert_eq(
+            ncc_webhook_sign(NCCT_PBX_SECRET, now, good, strlen(good), header, sizeof header), 0);
         snprintf(line, sizeof line, "X-NCC-Signature: %s", header);
         const char *tampered = "{\"event_id\":\"x1\",\"type\":\"ended\",\"call_id\":\"C-9\","
                                "\"occurred_at\":\"2027-04-05T10:00:00+09:00\"}";
@@ -276,7 +275,8 @@ Test(calls, bad_webhooks_are_refused_counted_and_store_nothing)
         {"{\"event_id\":\"x2\",\"type\":\"ringing\",\"call_id\":\"C 9\",\"occurred_at\":\"2027-"
          "04-05T10:00:00Z\"}",
          "call_id", 422},
-        {"{\"event_id\":\"x2\",\"type\":\"ringing\",\"call_id\":\"C-9\",\"occurred_at\":\"yesterday\"}",
+        {"{\"event_id\":\"x2\",\"type\":\"ringing\",\"call_id\":\"C-9\",\"occurred_at\":"
+         "\"yesterday\"}",
          "occurred_at", 422},
         {"{\"event_id\":\"x2\",\"type\":\"ringing\",\"call_id\":\"C-9\",\"occurred_at\":\"2027-04-"
          "05T10:00:00Z\",\"from\":\"<script>\"}",
@@ -291,8 +291,7 @@ Test(calls, bad_webhooks_are_refused_counted_and_store_nothing)
         if (bad[i].field) {
             const char *field =
                 ncct_str(cJSON_GetObjectItemCaseSensitive(resp.json, "error"), "field");
-            cr_assert(field && strcmp(field, bad[i].field) == 0, "%s: %s", bad[i].body,
-                      resp.body);
+            cr_assert(field && strcmp(field, bad[i].field) == 0, "%s: %s", bad[i].body, resp.body);
         }
         ncct_resp_free(&resp);
     }
@@ -403,7 +402,8 @@ Test(calls, a_stream_needs_a_session_and_ends_with_it)
     resp = ncct_request(&s_sys, &op1, "DELETE", "/api/v1/session", NULL, NULL);
     ncct_expect(&resp, 204, NULL, "logout");
     ncct_resp_free(&resp);
-    cr_assert(s_stream_wait(&stream, "event: session.ended", 3000), "the stream outlived its session");
+    cr_assert(s_stream_wait(&stream, "event: session.ended", 3000),
+              "the stream outlived its session");
     s_stream_close(&stream);
     ncct_system_stop_all(&s_sys);
 }

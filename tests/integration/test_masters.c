@@ -945,7 +945,8 @@ Test(masters, a_change_reaches_a_caching_daemon_live)
     s_stop_all();
 }
 
-/* ---- ACD: skills, queues, routing rules and what the PBX reads (R25) -------------------------- */
+/* ---- ACD: skills, queues, routing rules and what the PBX reads (R25) --------------------------
+ */
 
 /* GET `target` signed as the PBX signs it (docs/routing.md) at time t. */
 static resp_t s_pbx_get(const char *target, const char *secret, int64_t t)
@@ -988,7 +989,8 @@ static const char *s_list(const cJSON *object, const char *name, char *buf, size
     cJSON_ArrayForEach(item, array)
     {
         cr_assert(cJSON_IsString(item));
-        used += (size_t)snprintf(buf + used, len - used, "%s%s", used ? " " : "", item->valuestring);
+        used +=
+            (size_t)snprintf(buf + used, len - used, "%s%s", used ? " " : "", item->valuestring);
     }
     return buf;
 }
@@ -1057,26 +1059,31 @@ Test(masters, acd_settings_are_checked_and_kept_canonical)
          "overflow_code"},
         {"/api/v1/queues", "{\"code\":\"Q1\",\"name\":\"x\",\"overflow_code\":\"QX\"}",
          "overflow_code"},
-        {"/api/v1/routing-rules", "{\"code\":\"R1\",\"name\":\"x\",\"queue_code\":\"Q-GEN\","
-                                  "\"hours\":\"17:00-08:00\"}",
+        {"/api/v1/routing-rules",
+         "{\"code\":\"R1\",\"name\":\"x\",\"queue_code\":\"Q-GEN\","
+         "\"hours\":\"17:00-08:00\"}",
          "hours"},
-        {"/api/v1/routing-rules", "{\"code\":\"R1\",\"name\":\"x\",\"queue_code\":\"Q-GEN\","
-                                  "\"hours\":\"25:00-26:00\"}",
+        {"/api/v1/routing-rules",
+         "{\"code\":\"R1\",\"name\":\"x\",\"queue_code\":\"Q-GEN\","
+         "\"hours\":\"25:00-26:00\"}",
          "hours"},
-        {"/api/v1/routing-rules", "{\"code\":\"R1\",\"name\":\"x\",\"queue_code\":\"Q-GEN\","
-                                  "\"weekdays\":\"mon funday\"}",
+        {"/api/v1/routing-rules",
+         "{\"code\":\"R1\",\"name\":\"x\",\"queue_code\":\"Q-GEN\","
+         "\"weekdays\":\"mon funday\"}",
          "weekdays"},
         {"/api/v1/routing-rules", "{\"code\":\"R1\",\"name\":\"x\"}", "queue_code"},
-        {"/api/v1/routing-rules", "{\"code\":\"R1\",\"name\":\"x\",\"queue_code\":\"Q-GEN\","
-                                  "\"ivr_choice\":\"1a\"}",
+        {"/api/v1/routing-rules",
+         "{\"code\":\"R1\",\"name\":\"x\",\"queue_code\":\"Q-GEN\","
+         "\"ivr_choice\":\"1a\"}",
          "ivr_choice"},
-        {"/api/v1/users", "{\"login\":\"op3\",\"name\":\"x\",\"roles\":[\"operator\"],"
-                          "\"skills\":\"nope\",\"password\":\"Operator-Pass-0003\"}",
+        {"/api/v1/users",
+         "{\"login\":\"op3\",\"name\":\"x\",\"roles\":[\"operator\"],"
+         "\"skills\":\"nope\",\"password\":\"Operator-Pass-0003\"}",
          "skills"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        resp = s_expect(s_json("POST", bad[i].path, bad[i].body), 422, "invalid_field",
-                        bad[i].body);
+        resp =
+            s_expect(s_json("POST", bad[i].path, bad[i].body), 422, "invalid_field", bad[i].body);
         const char *field = s_str(cJSON_GetObjectItemCaseSensitive(resp.json, "error"), "field");
         cr_assert(field && strcmp(field, bad[i].field) == 0, "%s: %s", bad[i].body, resp.body);
         s_free(&resp);
@@ -1085,13 +1092,13 @@ Test(masters, acd_settings_are_checked_and_kept_canonical)
     cr_assert_eq(s_rows("routing_rules"), 2);
     /* An overflow loop: Q-GEN -> Q-TAX while Q-TAX -> Q-GEN. */
     resp = s_expect(s_json("GET", "/api/v1/queues?q=Q-GEN", NULL), 200, NULL, "Q-GEN");
-    long id = s_num(cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(resp.json, "items"), 0),
-                    "id");
+    long id =
+        s_num(cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(resp.json, "items"), 0), "id");
     s_free(&resp);
     char path[64];
     snprintf(path, sizeof path, "/api/v1/queues/%ld", id);
-    resp = s_expect(s_json("PATCH", path, "{\"version\":1,\"overflow_code\":\"Q-TAX\"}"), 422,
-                    NULL, "overflow loop");
+    resp = s_expect(s_json("PATCH", path, "{\"version\":1,\"overflow_code\":\"Q-TAX\"}"), 422, NULL,
+                    "overflow loop");
     cr_assert(strstr(resp.body, "cycle"), "%s", resp.body);
     s_free(&resp);
     /* A skill in use cannot be deleted (a queue, a rule and users hold it). */
@@ -1127,11 +1134,9 @@ Test(masters, the_pbx_reads_the_routing_and_resolves_calls)
     resp_t resp = s_expect(s_json("GET", "/api/v1/routing", NULL), 200, NULL, "routing");
     char buf[256];
     cr_assert_eq(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(resp.json, "queues")), 2);
-    cr_assert_str_eq(s_str(cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(resp.json,
-                                                                               "queues"),
-                                              0),
-                           "code"),
-                     "Q-TAX", "highest priority first: %s", resp.body);
+    cr_assert_str_eq(
+        s_str(cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(resp.json, "queues"), 0), "code"),
+        "Q-TAX", "highest priority first: %s", resp.body);
     const cJSON *op1 = s_find(resp.json, "agents", "login", "op1");
     const cJSON *op2 = s_find(resp.json, "agents", "login", "op2");
     cr_assert(op1 && op2, "%s", resp.body);
@@ -1172,8 +1177,8 @@ Test(masters, the_pbx_reads_the_routing_and_resolves_calls)
     for (size_t i = 0; i < 3; i++) {
         resp = s_expect(s_json("GET", elsewhere[i], NULL), 200, NULL, elsewhere[i]);
         cr_assert_str_eq(s_str(resp.json, "rule_code"), "R99", "%s: %s", elsewhere[i], resp.body);
-        cr_assert_eq(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(resp.json, "agents")),
-                     2, "%s", resp.body);
+        cr_assert_eq(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(resp.json, "agents")), 2,
+                     "%s", resp.body);
         s_free(&resp);
     }
     resp = s_expect(s_json("GET",
@@ -1185,8 +1190,8 @@ Test(masters, the_pbx_reads_the_routing_and_resolves_calls)
     s_free(&resp);
     s_check(s_json("GET", "/api/v1/routing/resolve?at=yesterday", NULL), 422, "invalid_field",
             "bad time");
-    s_check(s_json("GET", "/api/v1/routing/resolve?called_number=abc", NULL), 422,
-            "invalid_field", "bad number");
+    s_check(s_json("GET", "/api/v1/routing/resolve?called_number=abc", NULL), 422, "invalid_field",
+            "bad number");
 
     /* The PBX: signed with the webhook secret, no session. */
     int64_t now = (int64_t)time(NULL);
@@ -1214,9 +1219,9 @@ Test(masters, the_pbx_reads_the_routing_and_resolves_calls)
     s_free(&resp);
     char notice_path[64];
     snprintf(notice_path, sizeof notice_path, "/api/v1/announcements/%ld", notice_id);
-    s_check(s_json("PATCH", notice_path,
-                   "{\"version\":1,\"text_ja\":\"この通話は録音されます。\"}"),
-            200, NULL, "new notice");
+    s_check(
+        s_json("PATCH", notice_path, "{\"version\":1,\"text_ja\":\"この通話は録音されます。\"}"),
+        200, NULL, "new notice");
     resp = s_expect(s_pbx_get("/api/v1/pbx/routing", PBX_SECRET, now), 200, NULL, "pbx again");
     notice = s_find(resp.json, "announcements", "code", "recording-notice");
     cr_assert_str_eq(s_str(notice, "text_ja"), "この通話は録音されます。");
@@ -1230,12 +1235,11 @@ Test(masters, the_pbx_reads_the_routing_and_resolves_calls)
     {
         char header[160], line[200], url[256];
         const char *signed_target = "/api/v1/pbx/routing/resolve?called_number=1";
-        cr_assert_eq(ncc_webhook_sign(PBX_SECRET, now, signed_target, strlen(signed_target),
-                                      header, sizeof header),
+        cr_assert_eq(ncc_webhook_sign(PBX_SECRET, now, signed_target, strlen(signed_target), header,
+                                      sizeof header),
                      0);
         CURL *curl = curl_easy_init();
-        snprintf(url, sizeof url,
-                 "http://127.0.0.1:%d/api/v1/pbx/routing/resolve?called_number=2",
+        snprintf(url, sizeof url, "http://127.0.0.1:%d/api/v1/pbx/routing/resolve?called_number=2",
                  s_gateway.http);
         snprintf(line, sizeof line, "X-NCC-Signature: %s", header);
         struct curl_slist *list = curl_slist_append(NULL, line);
@@ -1255,8 +1259,8 @@ Test(masters, the_pbx_reads_the_routing_and_resolves_calls)
 
     /* Retire the catch-all: a Saturday call has no route. */
     resp = s_expect(s_json("GET", "/api/v1/routing-rules?q=R99", NULL), 200, NULL, "R99");
-    long id = s_num(cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(resp.json, "items"), 0),
-                    "id");
+    long id =
+        s_num(cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(resp.json, "items"), 0), "id");
     s_free(&resp);
     char path[64];
     snprintf(path, sizeof path, "/api/v1/routing-rules/%ld", id);

@@ -34,9 +34,9 @@
 #include "ncc_test.h"
 #include "settings.pb-c.h"
 
-#define USER_PASSWORD    "Madoguchi-Pass-2027"
-#define FORM_PATH        "/api/v1/settings/record-form"
-#define HISTORY_PATH     "/api/v1/settings/record-form/history"
+#define USER_PASSWORD "Madoguchi-Pass-2027"
+#define FORM_PATH     "/api/v1/settings/record-form"
+#define HISTORY_PATH  "/api/v1/settings/record-form/history"
 
 /* ---- the system: ncc-directory and the gateway (tests/support/ncc_system.h) ---- */
 

@@ -353,8 +353,8 @@ ncct_resp_t ncct_request(ncct_system_t *sys, const ncct_session_t *session, cons
     return s_perform(sys, session, method, path, body, body ? strlen(body) : 0, NULL, headers);
 }
 
-ncct_resp_t ncct_request_raw(ncct_system_t *sys, const ncct_session_t *session,
-                             const char *method, const char *path, const char *body, size_t len,
+ncct_resp_t ncct_request_raw(ncct_system_t *sys, const ncct_session_t *session, const char *method,
+                             const char *path, const char *body, size_t len,
                              const char *content_type, const char *const *headers)
 {
     return s_perform(sys, session, method, path, body, len, content_type, headers);

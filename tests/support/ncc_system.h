@@ -40,8 +40,8 @@ typedef struct {
 typedef struct {
     char tag[48];
     ncct_database_t db;
-    ncct_daemon_t services[NCCT_MAX_SERVICES];  /* index as ncc_service_names */
-    ncct_daemon_t copies[4];                    /* further copies (ncct_system_start_copy) */
+    ncct_daemon_t services[NCCT_MAX_SERVICES]; /* index as ncc_service_names */
+    ncct_daemon_t copies[4];                   /* further copies (ncct_system_start_copy) */
     size_t n_copies;
     ncct_daemon_t gateway;
 } ncct_system_t;
@@ -99,8 +99,8 @@ ncct_resp_t ncct_request(ncct_system_t *sys, const ncct_session_t *session, cons
 void ncct_resp_free(ncct_resp_t *resp);
 
 /* The same with any body: `len` bytes sent as `content_type` (NULL body: none). */
-ncct_resp_t ncct_request_raw(ncct_system_t *sys, const ncct_session_t *session,
-                             const char *method, const char *path, const char *body, size_t len,
+ncct_resp_t ncct_request_raw(ncct_system_t *sys, const ncct_session_t *session, const char *method,
+                             const char *path, const char *body, size_t len,
                              const char *content_type, const char *const *headers);
 
 /* The value of header `name` of an answer (caller frees), or NULL. */

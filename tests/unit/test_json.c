@@ -325,8 +325,10 @@ Test(json, output_of_null_pointers_in_arrays)
     r.text = texts;
     r.n_items = 1;
     r.items = items;
-    s_assert_json(&r.base, "{\"i32\":[],\"s32\":[],\"sf32\":[],\"i64\":[],\"s64\":[],\"sf64\":[],\"u32\":[],\"f32\":[],\"u64\":[],\"f64\":[],\"flt\":[],\"dbl\":[],\"flag\":[],\"color\":[],\"text\":[\"a\",null],\"data\":[],"
-                            "\"items\":[null]}");
+    s_assert_json(&r.base, "{\"i32\":[],\"s32\":[],\"sf32\":[],\"i64\":[],\"s64\":[],\"sf64\":[],"
+                           "\"u32\":[],\"f32\":[],\"u64\":[],\"f64\":[],\"flt\":[],\"dbl\":[],"
+                           "\"flag\":[],\"color\":[],\"text\":[\"a\",null],\"data\":[],"
+                           "\"items\":[null]}");
 }
 
 Test(json, output_replaces_invalid_utf8)
@@ -393,9 +395,11 @@ Test(json, repeated_every_type)
     protobuf_c_message_free_unpacked(&r->base, NULL);
 
     /* empty arrays are written as [] (a list answer always has its items) */
-    s_round_trip(S_REPEATED, "{\"i32\":[],\"items\":[]}", 0,
-                 "{\"i32\":[],\"s32\":[],\"sf32\":[],\"i64\":[],\"s64\":[],\"sf64\":[],\"u32\":[],\"f32\":[],\"u64\":[],\"f64\":[],\"flt\":[],\"dbl\":[],\"flag\":[],\"color\":[],\"text\":[],"
-                 "\"data\":[],\"items\":[]}");
+    s_round_trip(
+        S_REPEATED, "{\"i32\":[],\"items\":[]}", 0,
+        "{\"i32\":[],\"s32\":[],\"sf32\":[],\"i64\":[],\"s64\":[],\"sf64\":[],\"u32\":[],\"f32\":[]"
+        ",\"u64\":[],\"f64\":[],\"flt\":[],\"dbl\":[],\"flag\":[],\"color\":[],\"text\":[],"
+        "\"data\":[],\"items\":[]}");
 }
 
 Test(json, repeated_errors_carry_the_index)
@@ -688,11 +692,15 @@ Test(json, strings_as_scalars_for_query_strings)
     /* real JSON values still work */
     s_round_trip(S_SCALARS, "{\"i32\":5,\"flag\":false}", NCC_JSON_STRINGS_AS_SCALARS, NULL);
     /* a single value for a repeated field */
-    s_round_trip(S_REPEATED, "{\"i32\":\"3\",\"text\":\"a\"}", NCC_JSON_STRINGS_AS_SCALARS,
-                 "{\"i32\":[3],\"s32\":[],\"sf32\":[],\"i64\":[],\"s64\":[],\"sf64\":[],\"u32\":[],\"f32\":[],\"u64\":[],\"f64\":[],\"flt\":[],\"dbl\":[],\"flag\":[],\"color\":[],\"text\":[\"a\"],"
-                 "\"data\":[],\"items\":[]}");
+    s_round_trip(
+        S_REPEATED, "{\"i32\":\"3\",\"text\":\"a\"}", NCC_JSON_STRINGS_AS_SCALARS,
+        "{\"i32\":[3],\"s32\":[],\"sf32\":[],\"i64\":[],\"s64\":[],\"sf64\":[],\"u32\":[],\"f32\":["
+        "],\"u64\":[],\"f64\":[],\"flt\":[],\"dbl\":[],\"flag\":[],\"color\":[],\"text\":[\"a\"],"
+        "\"data\":[],\"items\":[]}");
     s_round_trip(S_REPEATED, "{\"i32\":[\"3\",\"4\"]}", NCC_JSON_STRINGS_AS_SCALARS,
-                 "{\"i32\":[3,4],\"s32\":[],\"sf32\":[],\"i64\":[],\"s64\":[],\"sf64\":[],\"u32\":[],\"f32\":[],\"u64\":[],\"f64\":[],\"flt\":[],\"dbl\":[],\"flag\":[],\"color\":[],\"text\":[],"
+                 "{\"i32\":[3,4],\"s32\":[],\"sf32\":[],\"i64\":[],\"s64\":[],\"sf64\":[],\"u32\":["
+                 "],\"f32\":[],\"u64\":[],\"f64\":[],\"flt\":[],\"dbl\":[],\"flag\":[],\"color\":[]"
+                 ",\"text\":[],"
                  "\"data\":[],\"items\":[]}");
 
     s_expect_error(S_SCALARS, "{\"i32\":\"1.5\"}", NCC_JSON_STRINGS_AS_SCALARS, "invalid_field",

@@ -101,9 +101,10 @@ static void s_post(CURL *curl, const char *path, const char *body)
 }
 
 static const char *const s_lines[] = {
-    "住民票の写しを取りたいのですが", "本人確認書類をお持ちください", "印鑑証明はどこで取れますか",
-    "マイナンバーカードの更新について", "国民健康保険の手続きを教えてください",
-    "税の証明書が必要です", "粗大ごみの出し方を知りたい", "引っ越しの届出はいつまでですか",
+    "住民票の写しを取りたいのですが",       "本人確認書類をお持ちください",
+    "印鑑証明はどこで取れますか",           "マイナンバーカードの更新について",
+    "国民健康保険の手続きを教えてください", "税の証明書が必要です",
+    "粗大ごみの出し方を知りたい",           "引っ越しの届出はいつまでですか",
 };
 
 static void *s_worker(void *arg)
@@ -131,7 +132,8 @@ static void *s_worker(void *arg)
                  "\"%s\",\"from\":\"%s\",\"to\":\"03-3228-1111\"}",
                  call_id, call_id, when, from);
         s_post(curl, "/api/v1/pbx/events", body);
-        bool abandon = s_opt.abandon_every > 0 && n % s_opt.abandon_every == s_opt.abandon_every - 1;
+        bool abandon =
+            s_opt.abandon_every > 0 && n % s_opt.abandon_every == s_opt.abandon_every - 1;
         if (!abandon) {
             const char *ext = s_opt.extensions[n % s_opt.n_extensions];
             snprintf(body, sizeof body,
@@ -270,11 +272,16 @@ static char **s_split(const char *list, int *ret_n)
 int main(int argc, char **argv)
 {
     static const struct option options[] = {
-        {"url", required_argument, NULL, 'u'},        {"secret", required_argument, NULL, 's'},
-        {"calls", required_argument, NULL, 'n'},      {"concurrency", required_argument, NULL, 'c'},
-        {"extensions", required_argument, NULL, 'x'}, {"segments", required_argument, NULL, 'g'},
-        {"abandon-every", required_argument, NULL, 'a'}, {"run", required_argument, NULL, 'r'},
-        {"stream", required_argument, NULL, 'S'},     {"help", no_argument, NULL, 'h'},
+        {"url", required_argument, NULL, 'u'},
+        {"secret", required_argument, NULL, 's'},
+        {"calls", required_argument, NULL, 'n'},
+        {"concurrency", required_argument, NULL, 'c'},
+        {"extensions", required_argument, NULL, 'x'},
+        {"segments", required_argument, NULL, 'g'},
+        {"abandon-every", required_argument, NULL, 'a'},
+        {"run", required_argument, NULL, 'r'},
+        {"stream", required_argument, NULL, 'S'},
+        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     char *cookies[256];
@@ -282,14 +289,30 @@ int main(int argc, char **argv)
     snprintf(s_opt.run, sizeof s_opt.run, "%ld", (long)time(NULL));
     for (int c; (c = getopt_long(argc, argv, "", options, NULL)) != -1;) {
         switch (c) {
-        case 'u': s_opt.url = optarg; break;
-        case 's': s_opt.secret = optarg; break;
-        case 'n': s_opt.calls = strtol(optarg, NULL, 10); break;
-        case 'c': s_opt.concurrency = (int)strtol(optarg, NULL, 10); break;
-        case 'x': s_opt.extensions = s_split(optarg, &s_opt.n_extensions); break;
-        case 'g': s_opt.segments = (int)strtol(optarg, NULL, 10); break;
-        case 'a': s_opt.abandon_every = (int)strtol(optarg, NULL, 10); break;
-        case 'r': snprintf(s_opt.run, sizeof s_opt.run, "%s", optarg); break;
+        case 'u':
+            s_opt.url = optarg;
+            break;
+        case 's':
+            s_opt.secret = optarg;
+            break;
+        case 'n':
+            s_opt.calls = strtol(optarg, NULL, 10);
+            break;
+        case 'c':
+            s_opt.concurrency = (int)strtol(optarg, NULL, 10);
+            break;
+        case 'x':
+            s_opt.extensions = s_split(optarg, &s_opt.n_extensions);
+            break;
+        case 'g':
+            s_opt.segments = (int)strtol(optarg, NULL, 10);
+            break;
+        case 'a':
+            s_opt.abandon_every = (int)strtol(optarg, NULL, 10);
+            break;
+        case 'r':
+            snprintf(s_opt.run, sizeof s_opt.run, "%s", optarg);
+            break;
         case 'S':
             if (n_cookies < 256)
                 cookies[n_cookies++] = optarg;
@@ -305,8 +328,8 @@ int main(int argc, char **argv)
     if (!s_opt.secret)
         s_opt.secret = env_secret;
     if (!s_opt.url || !s_opt.secret || !*s_opt.secret || s_opt.n_extensions == 0 ||
-        s_opt.calls < 1 || s_opt.concurrency < 1 || s_opt.concurrency > 512 ||
-        s_opt.segments < 0 || s_opt.segments > 200) {
+        s_opt.calls < 1 || s_opt.concurrency < 1 || s_opt.concurrency > 512 || s_opt.segments < 0 ||
+        s_opt.segments > 200) {
         fprintf(stderr, "ncc-pbxsim: --url, --secret (or NCC_PBX_WEBHOOK_SECRET) and "
                         "--extensions are required; calls >= 1, concurrency 1..512, segments "
                         "0..200\n");
@@ -369,8 +392,7 @@ int main(int argc, char **argv)
            n ? s_latency[n - 1] : 0.0, atomic_load(&s_status_counts[1]),
            atomic_load(&s_status_counts[3]), atomic_load(&s_status_counts[4]),
            atomic_load(&s_status_counts[5]), atomic_load(&s_errors), n_cookies, n_pops,
-           s_pct(pops, n_pops, 0.50), s_pct(pops, n_pops, 0.99),
-           n_pops ? pops[n_pops - 1] : 0.0);
+           s_pct(pops, n_pops, 0.50), s_pct(pops, n_pops, 0.99), n_pops ? pops[n_pops - 1] : 0.0);
     free(pops);
     free(workers);
     curl_global_cleanup();

@@ -21,8 +21,8 @@ typedef enum {
     NCC_METRIC_DB_ERRORS,        /* ncc_db_errors_total: failed statements (db.c counts them) */
     NCC_METRIC_ROWS_REENCRYPTED, /* ncc_rows_reencrypted_total: values moved to the current key */
     NCC_METRIC_ROWS_REENCRYPT_SKIPPED, /* ncc_rows_reencrypt_skipped_total: did not decrypt */
-    NCC_METRIC_SIGNATURES_REFUSED, /* ncc_signatures_refused_total: signed requests refused */
-    NCC_METRIC_PUSHES_SENT,        /* ncc_pushes_sent_total: push events written to streams */
+    NCC_METRIC_SIGNATURES_REFUSED,     /* ncc_signatures_refused_total: signed requests refused */
+    NCC_METRIC_PUSHES_SENT,            /* ncc_pushes_sent_total: push events written to streams */
     NCC_METRIC_COUNTER_COUNT
 } ncc_metric_counter_t;
 
