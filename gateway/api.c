@@ -14,6 +14,7 @@
 
 #include "auth.h"
 #include "directory.pb-c.h"
+#include "file.h"
 #include "http.h"
 #include "ncc/bus.h"
 #include "ncc/json.h"
@@ -990,6 +991,8 @@ static int s_dispatch(gw_api_t *self, gw_request_t *req)
                                       "sessions are unavailable (database)");
         return gw_push_serve(self->push, self->sessions, db, req);
     }
+    case GW_ROUTE_FILE:
+        return gw_file_serve(self, req); /* audits itself, before the first byte */
     case GW_ROUTE_GENERIC:
     default:
         return s_generic(self, req);
@@ -1001,7 +1004,8 @@ static int s_dispatch(gw_api_t *self, gw_request_t *req)
 static int s_dispatch_audited(gw_api_t *self, gw_request_t *req)
 {
     const gw_route_t *route = req->match->route;
-    if (route->kind == GW_ROUTE_LOGOUT || route->kind == GW_ROUTE_LOGOUT_ALL)
+    if (route->kind == GW_ROUTE_LOGOUT || route->kind == GW_ROUTE_LOGOUT_ALL ||
+        route->kind == GW_ROUTE_FILE) /* files audit before their first byte */
         return s_dispatch(self, req);
     gw_http_hold(req->conn);
     s_dispatch(self, req);

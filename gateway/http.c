@@ -192,6 +192,29 @@ int gw_http_start_stream(struct mg_connection *conn, const char *content_type)
     return mg_response_header_send(conn) < 0 ? -EIO : 0;
 }
 
+int gw_http_start_file(struct mg_connection *conn, const char *content_type, int64_t length,
+                       const char *disposition)
+{
+    const struct mg_request_info *info = mg_get_request_info(conn);
+    gw_thread_t *thread = gw_thread_of(conn);
+    char text[32];
+    snprintf(text, sizeof text, "%lld", (long long)length);
+    mg_response_header_start(conn, 200);
+    mg_response_header_add(conn, "Content-Type", content_type, -1);
+    mg_response_header_add(conn, "Content-Length", text, -1);
+    mg_response_header_add(conn, "Content-Disposition", disposition, -1);
+    mg_response_header_add(conn, "Cache-Control", "no-store", -1);
+    mg_response_header_add_lines(conn, GW_SECURITY_HEADERS);
+    if (info->is_ssl && s_hsts_max_age > 0) {
+        char hsts[48];
+        snprintf(hsts, sizeof hsts, "max-age=%d", s_hsts_max_age);
+        mg_response_header_add(conn, "Strict-Transport-Security", hsts, -1);
+    }
+    if (thread && thread->trace_id[0])
+        mg_response_header_add(conn, "X-Request-Id", thread->trace_id, -1);
+    return mg_response_header_send(conn) < 0 ? -EIO : 0;
+}
+
 int gw_http_send(struct mg_connection *conn, int status, const char *content_type, const char *body,
                  size_t len, const char *extra_name, const char *extra_value)
 {

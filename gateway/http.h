@@ -98,6 +98,11 @@ int gw_http_send(struct mg_connection *conn, int status, const char *content_typ
  * TLS edge. The body follows with mg_write. 0 or -EIO. */
 int gw_http_start_stream(struct mg_connection *conn, const char *content_type);
 
+/* Starts a 200 answer that is a file of `length` bytes (Content-Length,
+ * Content-Disposition, no-store and the security headers). 0 or -EIO. */
+int gw_http_start_file(struct mg_connection *conn, const char *content_type, int64_t length,
+                       const char *disposition);
+
 /* {"error":{"code","message","field"?}} with `status`. field may be NULL or "". */
 int gw_http_send_error(struct mg_connection *conn, int status, const char *code, const char *field,
                        const char *fmt, ...) __attribute__((format(printf, 5, 6)));

@@ -52,6 +52,7 @@ const gw_route_t gw_routes[] = {
     {"GET",    "/api/v1/calls",                   "calls",     "ncc.calls.ListCalls",           S_READ,          S_AUDIT,                            GW_ROUTE_GENERIC,    "call.list",          NULL,       NULL},
     {"GET",    "/api/v1/calls/transcripts/tokens.csv", "calls", "ncc.calls.ExportTranscriptTokens", S_OVERSIGHT, S_AUDIT | GW_ROUTE_CSV_REPLY,       GW_ROUTE_GENERIC,    "transcript.export",  NULL,       &s_csv_export},
     {"GET",    "/api/v1/calls/{call_id}",         "calls",     "ncc.calls.GetCall",             S_READ,          S_AUDIT,                            GW_ROUTE_GENERIC,    "call.read",          NULL,       NULL},
+    {"GET",    "/api/v1/calls/{call_id}/recording", "calls",   "ncc.calls.GetRecordingPart",    S_READ,          S_AUDIT,                            GW_ROUTE_FILE,       "recording.read",     NULL,       NULL},
     /* the push stream (Server-Sent Events): docs/push.md */
     {"GET",    "/api/v1/stream",                  NULL,        NULL,                            NCC_ROLES_USERS, 0,                                  GW_ROUTE_STREAM,     NULL,                 NULL,       NULL},
     {"POST",   "/api/v1/me/password",             "directory", "ncc.directory.ChangePassword",  NCC_ROLES_USERS, S_AUDIT | GW_ROUTE_USER_SYNC,        GW_ROUTE_GENERIC,    "password.change",    "user_id",  NULL},
@@ -262,7 +263,8 @@ static bool s_security_ok(const gw_route_t *route)
     if (resident && !open)
         return false;
     bool needs_session = route->kind == GW_ROUTE_LOGOUT || route->kind == GW_ROUTE_LOGOUT_ALL ||
-                         route->kind == GW_ROUTE_ME || route->kind == GW_ROUTE_STREAM;
+                         route->kind == GW_ROUTE_ME || route->kind == GW_ROUTE_STREAM ||
+                         route->kind == GW_ROUTE_FILE;
     /* A signed route is a machine's: public (no session) and open, and only
      * that; an open route under /api/v1/pbx/ must be signed. */
     bool is_signed = route->flags & GW_ROUTE_SIGNED;

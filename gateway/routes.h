@@ -56,6 +56,7 @@ typedef enum {
     GW_ROUTE_LOGOUT_ALL,  /* DELETE /api/v1/sessions: ends every session of the user */
     GW_ROUTE_ME,          /* GET /api/v1/me: the user (GetUser) and the CSRF token */
     GW_ROUTE_STREAM,      /* GET /api/v1/stream: the push stream (push.h) */
+    GW_ROUTE_FILE,        /* a file in parts from the service (a recording: file.h) */
 } gw_route_kind_t;
 
 typedef struct {

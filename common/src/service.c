@@ -107,8 +107,11 @@ struct ncc_service {
     size_t client_count;
     s_subscription_t subscriptions[S_MAX_SUBSCRIBERS];
     size_t subscription_count;
-    ncc_service_ready_fn ready_fn; /* the service's on-ready hook */
-    void *ready_arg;
+    struct {
+        ncc_service_ready_fn fn;
+        void *arg;
+    } ready[4]; /* on-ready hooks, in registration order, each run once */
+    size_t n_ready;
 };
 
 static volatile sig_atomic_t s_stop_requested;
@@ -387,10 +390,9 @@ static void s_try_database(ncc_service_t *self, int64_t now)
     if (rc == 0) {
         self->db_retry_ms = S_DB_RETRY_FIRST_MS;
         s_set_ready(self, true, NULL);
-        if (self->ready_fn) {
-            self->ready_fn(self->ready_arg);
-            self->ready_fn = NULL; /* once */
-        }
+        for (size_t i = 0; i < self->n_ready; i++)
+            self->ready[i].fn(self->ready[i].arg);
+        self->n_ready = 0; /* once */
         s_start_timers(self);
         return;
     }
@@ -775,8 +777,13 @@ int ncc_service_every(ncc_service_t *self, int interval_ms, ncc_service_timer_fn
 
 void ncc_service_on_ready(ncc_service_t *self, ncc_service_ready_fn fn, void *arg)
 {
-    self->ready_fn = fn;
-    self->ready_arg = arg;
+    if (!fn || self->n_ready == sizeof self->ready / sizeof self->ready[0]) {
+        ncc_error("service.too_many_ready_hooks", "an on-ready hook was not registered");
+        return;
+    }
+    self->ready[self->n_ready].fn = fn;
+    self->ready[self->n_ready].arg = arg;
+    self->n_ready++;
 }
 
 ncc_actor_t ncc_request_actor(const ncc_request_t *request)
@@ -810,6 +817,11 @@ ncc_ctx_t ncc_service_ctx(ncc_service_t *self)
 ncc_db_t *ncc_service_db(ncc_service_t *self)
 {
     return self->db;
+}
+
+const char *ncc_service_database_url(ncc_service_t *self)
+{
+    return self->settings.database_url;
 }
 
 const ncc_keyring_t *ncc_service_keyring(ncc_service_t *self)

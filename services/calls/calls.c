@@ -81,7 +81,7 @@ calls_t *calls_new(ncc_service_t *service, const calls_settings_t *settings)
     static const char *const kinds[] = {"departments", "directory", NULL};
     self->masters = ncc_masters_cache_new(service, kinds);
     if (!self->masters || calls_events_register(self) < 0 || calls_transcript_register(self) < 0 ||
-        calls_query_register(self) < 0 ||
+        calls_query_register(self) < 0 || calls_recording_register(self) < 0 ||
         ncc_service_encrypted_column(service, "calls", "id", "from_enc", CALLS_FROM_CONTEXT) < 0) {
         ncc_error("calls.setup_failed", "cannot register the handlers");
         calls_destroy(&self);
@@ -97,6 +97,7 @@ void calls_destroy(calls_t **self_p)
     if (!self_p || !*self_p)
         return;
     calls_t *self = *self_p;
+    calls_recording_stop(self);
     ncc_masters_cache_destroy(&self->masters);
     if (self->mecab)
         mecab_destroy(self->mecab);

@@ -23,13 +23,20 @@
 #define CALLS_FROM_CONTEXT       "calls.from_number"
 #define CALLS_FROM_INDEX_CONTEXT "calls.from_number.index"
 #define CALLS_TEXT_CONTEXT       "calls.transcript"
+#define CALLS_URL_CONTEXT        "calls.recording_url"
+#define CALLS_AUDIO_CONTEXT      "calls.recording"
 
 /* Bus time limits of the calls a webhook makes before it answers: the PBX
  * waits for us, and a screen pop later than this is no pop. */
 #define CALLS_LOOKUP_TIMEOUT_MS 300
 
 typedef struct {
-    int mecab_disabled; /* NCC_CALLS_MECAB_DISABLED (tests without MeCab) */
+    int mecab_disabled;           /* NCC_CALLS_MECAB_DISABLED (tests without MeCab) */
+    int recording_max_bytes;      /* NCC_RECORDING_MAX_BYTES: larger recordings are refused */
+    int recording_timeout_ms;     /* NCC_RECORDING_FETCH_TIMEOUT_MS: one fetch at most */
+    int recording_retention_days; /* NCC_RECORDING_RETENTION_DAYS: 0 keeps them */
+    int recording_purge_ms;       /* NCC_RECORDING_PURGE_MS: how often expired ones are deleted */
+    int recording_check_ms;       /* NCC_RECORDING_CHECK_MS: how often the fetcher looks for work */
 } calls_settings_t;
 
 typedef struct {
@@ -38,7 +45,8 @@ typedef struct {
     const ncc_keyring_t *keyring; /* borrowed; NULL without NCC_DATA_KEYS */
     ncc_masters_cache_t *masters; /* departments, phone book (owned) */
     const calls_settings_t *settings;
-    void *mecab; /* mecab_t *, made on first export (transcript.c) */
+    void *mecab;                   /* mecab_t *, made on first export (transcript.c) */
+    struct calls_fetcher *fetcher; /* the recordings' fetch thread (recording.c) */
 } calls_t;
 
 calls_t *calls_new(ncc_service_t *service, const calls_settings_t *settings);
@@ -48,6 +56,13 @@ void calls_destroy(calls_t **self_p);
 int calls_events_register(calls_t *self);
 int calls_transcript_register(calls_t *self);
 int calls_query_register(calls_t *self);
+int calls_recording_register(calls_t *self); /* also starts the fetch thread */
+void calls_recording_stop(calls_t *self);
+
+/* Inside the event's transaction: a recording_ready of `call_id` at `url`
+ * is queued for the fetcher (again after a failure; not after it is stored).
+ * 0 or -EIO. */
+int calls_recording_queue(calls_t *self, const char *call_id, const char *url);
 
 /* A call id or event id: 1-128 of [A-Za-z0-9._:-]. */
 bool calls_id_ok(const char *id);

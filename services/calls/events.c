@@ -79,6 +79,9 @@ static const char *s_check(const Ncc__Calls__PbxEvent *m, const char **ret_field
          "agent_extension", "agent_extension is at most 32 of 0-9 * # + -"},
         {m->transfer_to && !s_printable(m->transfer_to, 64), "transfer_to",
          "transfer_to is at most 64 characters without control characters"},
+        {m->type && strcmp(m->type, "recording_ready") == 0 &&
+             (!m->recording_url || !*m->recording_url),
+         "recording_url", "recording_ready needs recording_url"},
         {m->recording_url && (!s_printable(m->recording_url, 2048) ||
                               (strncmp(m->recording_url, "https://", 8) != 0 &&
                                strncmp(m->recording_url, "http://", 7) != 0)),
@@ -444,6 +447,9 @@ static void s_on_event(void *arg, const ncc_request_t *request, ncc_reply_t *rep
             s_push(self, &ctx, m->call_id, reached[i], after, plain_from, records) < 0)
             goto db_error;
     }
+    if (strcmp(m->type, "recording_ready") == 0 &&
+        calls_recording_queue(self, m->call_id, m->recording_url) < 0)
+        goto db_error;
     char version_text[24];
     snprintf(version_text, sizeof version_text, "%" PRId64, version);
     if (ncc_db_run(self->db, "UPDATE calls SET version = $2::bigint WHERE call_id = $1", 2,

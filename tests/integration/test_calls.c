@@ -4,6 +4,7 @@
  * operator's browser is a Server-Sent Events client on /api/v1/stream. */
 #include <criterion/criterion.h>
 #include <cjson/cJSON.h>
+#include <civetweb.h>
 #include <curl/curl.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -12,6 +13,9 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <libpq-fe.h>
+#include <strings.h>
 
 #include "ncc/log.h"
 #include "ncc/webhook.h"
@@ -27,7 +31,10 @@ static void setup(void)
     ncc_log_init("test_calls", NCC_LOG_ERROR);
     ncct_system_init(&s_sys, "test_calls");
     ncct_system_start(&s_sys, "directory", NULL);
-    ncct_system_start(&s_sys, "calls", NULL);
+    ncct_system_start(&s_sys, "calls",
+                      (const char *[]){"NCC_RECORDING_MAX_BYTES=4000000",
+                                       "NCC_RECORDING_PURGE_MS=200",
+                                       "NCC_RECORDING_RETENTION_DAYS=1", NULL});
     ncct_system_start_gateway(&s_sys, (const char *[]){"NCC_PUSH_KEEPALIVE_MS=500", NULL});
     ncct_login_admin(&s_sys, &s_admin);
 }
@@ -405,5 +412,175 @@ Test(calls, a_stream_needs_a_session_and_ends_with_it)
     cr_assert(s_stream_wait(&stream, "event: session.ended", 3000),
               "the stream outlived its session");
     s_stream_close(&stream);
+    ncct_system_stop_all(&s_sys);
+}
+
+/* ---- recordings (R22-R24) ------------------------------------------------------------------ */
+
+#define REC_BYTES  3100000 /* three parts of 1 MiB and a rest */
+#define HUGE_BYTES 5000000 /* over NCC_RECORDING_MAX_BYTES=4000000 */
+
+static unsigned char *s_wav; /* REC_BYTES of WAV: header and a tone */
+
+static void s_make_wav(void)
+{
+    s_wav = malloc(REC_BYTES);
+    cr_assert_not_null(s_wav);
+    memcpy(s_wav, "RIFF", 4);
+    uint32_t size = REC_BYTES - 8;
+    memcpy(s_wav + 4, &size, 4);
+    memcpy(s_wav + 8, "WAVEfmt ", 8);
+    for (size_t i = 16; i < REC_BYTES; i++)
+        s_wav[i] = (unsigned char)(i * 7 % 251);
+}
+
+/* The PBX's recording server: /rec.wav (audio), /page.html (not audio),
+ * /huge.wav (audio, too large). */
+static int s_pbx_files(struct mg_connection *conn, void *cbdata)
+{
+    (void)cbdata;
+    const struct mg_request_info *info = mg_get_request_info(conn);
+    if (strcmp(info->local_uri, "/rec.wav") == 0) {
+        mg_send_http_ok(conn, "audio/wav", REC_BYTES);
+        mg_write(conn, s_wav, REC_BYTES);
+    } else if (strcmp(info->local_uri, "/page.html") == 0) {
+        static const char page[] = "<html><body>login</body></html>";
+        mg_send_http_ok(conn, "text/html", sizeof page - 1);
+        mg_write(conn, page, sizeof page - 1);
+    } else if (strcmp(info->local_uri, "/huge.wav") == 0) {
+        mg_send_http_ok(conn, "audio/wav", HUGE_BYTES);
+        for (size_t sent = 0; sent < HUGE_BYTES; sent += 100000)
+            if (mg_write(conn, s_wav, 100000) <= 0)
+                break;
+    } else {
+        mg_send_http_error(conn, 404, "%s", "no such file");
+    }
+    return 200;
+}
+
+/* GET the recording as `session`: status, and the body into *ret_body/len. */
+static long s_get_recording(const ncct_session_t *session, const char *call_id, char **ret_body,
+                            size_t *ret_len, char **ret_headers)
+{
+    char path[128];
+    snprintf(path, sizeof path, "/api/v1/calls/%s/recording", call_id);
+    ncct_resp_t resp = ncct_request(&s_sys, session, "GET", path, NULL, NULL);
+    long status = resp.status;
+    if (ret_body) {
+        *ret_body = resp.body;
+        *ret_len = resp.len;
+        resp.body = NULL;
+    }
+    if (ret_headers) {
+        *ret_headers = resp.headers;
+        resp.headers = NULL;
+    }
+    ncct_resp_free(&resp);
+    return status;
+}
+
+/* Waits until the recording's status in the database is `status`. */
+static bool s_recording_status(const char *call_id, const char *status, int timeout_ms)
+{
+    char sql[256];
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM calls.recordings WHERE call_id = '%s' AND status = '%s'",
+             call_id, status);
+    long long deadline = ncct_now_ms() + timeout_ms;
+    while (ncct_now_ms() < deadline) {
+        if (s_count(sql) == 1)
+            return true;
+        usleep(50 * 1000);
+    }
+    return false;
+}
+
+Test(calls, recordings_are_fetched_bounded_encrypted_served_and_deleted_in_time)
+{
+    s_make_wav();
+    int port = ncct_free_port();
+    char ports[32];
+    snprintf(ports, sizeof ports, "127.0.0.1:%d", port);
+    const char *options[] = {"listening_ports", ports, "num_threads", "4", NULL};
+    struct mg_callbacks callbacks = {0};
+    struct mg_context *server = mg_start(&callbacks, NULL, options);
+    cr_assert_not_null(server);
+    mg_set_request_handler(server, "/", s_pbx_files, NULL);
+
+    ncct_create_user(&s_sys, &s_admin, "op1", "[\"operator\"]", "2001", OPERATOR_PASSWORD);
+    ncct_create_user(&s_sys, &s_admin, "op2", "[\"operator\"]", "2002", "Operator-Pass-0002");
+    ncct_session_t op1, op2;
+    ncct_login(&s_sys, &op1, "op1", OPERATOR_PASSWORD, NULL);
+    ncct_login(&s_sys, &op2, "op2", "Operator-Pass-0002", NULL);
+    char extra[160];
+    const char *calls[] = {"C-R1", "C-R2", "C-R3"};
+    const char *files[] = {"rec.wav", "page.html", "huge.wav"};
+    for (int i = 0; i < 3; i++) {
+        char id[32];
+        snprintf(id, sizeof id, "r%d-a", i);
+        s_event_state(id, "answered", calls[i], "2027-04-05T10:00:05+09:00",
+                      "\"agent_extension\":\"2001\"", "answered");
+        snprintf(id, sizeof id, "r%d-r", i);
+        snprintf(extra, sizeof extra, "\"recording_url\":\"http://127.0.0.1:%d/%s\"", port,
+                 files[i]);
+        ncct_resp_t resp =
+            s_event(id, "recording_ready", calls[i], "2027-04-05T10:05:00+09:00", extra, 200);
+        ncct_resp_free(&resp);
+    }
+    ncct_resp_t resp =
+        s_event("r9", "recording_ready", "C-R1", "2027-04-05T10:05:00+09:00", NULL, 422);
+    cr_assert_str_eq(ncct_str(cJSON_GetObjectItemCaseSensitive(resp.json, "error"), "field"),
+                     "recording_url");
+    ncct_resp_free(&resp);
+
+    /* Fetched, in parts, encrypted, the URL too. */
+    cr_assert(s_recording_status("C-R1", "stored", 15000), "C-R1 was not stored");
+    cr_assert_eq(s_count("SELECT count(*) FROM calls.recording_chunks WHERE call_id = 'C-R1' AND "
+                         "data_enc LIKE 'v1:%'"),
+                 3);
+    cr_assert_eq(s_count("SELECT count(*) FROM calls.recordings WHERE url_enc LIKE '%127.0.0.1%'"),
+                 0);
+    /* Served whole to a supervisor's role and the call's operator; not to another. */
+    char *body = NULL, *headers = NULL;
+    size_t len = 0;
+    cr_assert_eq(s_get_recording(&s_admin, "C-R1", &body, &len, &headers), 200);
+    cr_assert_eq(len, REC_BYTES);
+    cr_assert(memcmp(body, s_wav, REC_BYTES) == 0, "the audio came back changed");
+    cr_assert(strcasestr(headers, "Content-Type: audio/wav") &&
+                  strstr(headers, "filename=\"C-R1.wav\"") && strcasestr(headers, "no-store"),
+              "%s", headers);
+    free(body);
+    free(headers);
+    cr_assert_eq(s_get_recording(&op1, "C-R1", NULL, NULL, NULL), 200);
+    cr_assert_eq(s_get_recording(&op2, "C-R1", NULL, NULL, NULL), 404);
+    cr_assert_geq(s_count("SELECT count(*) FROM directory.audit_log WHERE action = "
+                          "'recording.read'"),
+                  2);
+    /* Not audio, and too large: refused for good, with the reason. */
+    cr_assert(s_recording_status("C-R2", "failed", 15000), "C-R2 did not fail");
+    cr_assert(s_recording_status("C-R3", "failed", 15000), "C-R3 did not fail");
+    cr_assert_eq(s_count("SELECT count(*) FROM calls.recordings WHERE call_id = 'C-R2' AND error "
+                         "LIKE 'not audio%'"),
+                 1);
+    cr_assert_eq(s_count("SELECT count(*) FROM calls.recordings WHERE call_id = 'C-R3' AND error "
+                         "LIKE '%larger than 4000000%'"),
+                 1);
+    cr_assert_eq(s_count("SELECT count(*) FROM calls.recording_chunks WHERE call_id <> 'C-R1'"), 0);
+    body = NULL;
+    cr_assert_eq(s_get_recording(&s_admin, "C-R2", &body, &len, NULL), 404);
+    cr_assert(strstr(body, "failed"), "%s", body);
+    free(body);
+    /* Retention (NCC_RECORDING_RETENTION_DAYS=1): an older one is deleted. */
+    PGconn *conn = PQconnectdb(s_sys.db.owner_url);
+    PGresult *res = PQexec(conn, "UPDATE calls.recordings SET stored_at = now() - interval '2 "
+                                 "days' WHERE call_id = 'C-R1'");
+    cr_assert_eq(PQresultStatus(res), PGRES_COMMAND_OK, "%s", PQerrorMessage(conn));
+    PQclear(res);
+    PQfinish(conn);
+    cr_assert(s_recording_status("C-R1", "deleted", 5000), "not deleted after its retention");
+    cr_assert_eq(s_count("SELECT count(*) FROM calls.recording_chunks"), 0);
+    cr_assert_eq(s_get_recording(&s_admin, "C-R1", NULL, NULL, NULL), 410);
+    mg_stop(server);
+    free(s_wav);
     ncct_system_stop_all(&s_sys);
 }

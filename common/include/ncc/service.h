@@ -84,12 +84,16 @@ int ncc_service_subscribe(ncc_service_t *self, const char *publisher, const char
 typedef void (*ncc_service_timer_fn)(void *arg);
 int ncc_service_every(ncc_service_t *self, int interval_ms, ncc_service_timer_fn fn, void *arg);
 
-/* Called on the loop once the database is connected and migrated. */
+/* Called on the loop once the database is connected and migrated; up to four
+ * hooks, run in the order registered. */
 typedef void (*ncc_service_ready_fn)(void *arg);
 void ncc_service_on_ready(ncc_service_t *self, ncc_service_ready_fn fn, void *arg);
 
 /* Borrowed handles, valid for the life of the service, loop thread only. */
 ncc_db_t *ncc_service_db(ncc_service_t *self);
+/* NCC_DATABASE_URL as configured (borrowed): for a thread of the service's
+ * own that needs a connection of its own (ncc_db_new(url, name)). */
+const char *ncc_service_database_url(ncc_service_t *self);
 ncc_publisher_t *ncc_service_publisher(ncc_service_t *self);
 const char *ncc_service_name(ncc_service_t *self);
 
