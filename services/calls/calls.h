@@ -29,6 +29,9 @@
 /* Bus time limits of the calls a webhook makes before it answers: the PBX
  * waits for us, and a screen pop later than this is no pop. */
 #define CALLS_LOOKUP_TIMEOUT_MS 300
+/* After ncc-history did not answer, pops go without the caller's records for
+ * this long (the webhook is not slowed by each time-out). */
+#define CALLS_HISTORY_QUIET_S 10
 
 typedef struct {
     int mecab_disabled;           /* NCC_CALLS_MECAB_DISABLED (tests without MeCab) */
@@ -45,8 +48,9 @@ typedef struct {
     const ncc_keyring_t *keyring; /* borrowed; NULL without NCC_DATA_KEYS */
     ncc_masters_cache_t *masters; /* departments, phone book (owned) */
     const calls_settings_t *settings;
-    void *mecab;                   /* mecab_t *, made on first export (transcript.c) */
-    struct calls_fetcher *fetcher; /* the recordings' fetch thread (recording.c) */
+    void *mecab;                    /* mecab_t *, made on first export (transcript.c) */
+    struct calls_fetcher *fetcher;  /* the recordings' fetch thread (recording.c) */
+    int64_t history_quiet_until_us; /* no caller-history look-up before (events.c) */
 } calls_t;
 
 calls_t *calls_new(ncc_service_t *service, const calls_settings_t *settings);

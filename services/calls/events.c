@@ -145,6 +145,11 @@ static cJSON *s_caller_records(calls_t *self, const char *number)
     ncc_rpc_client_t *client = ncc_service_client(self->service, "history");
     if (!desc || !client || !number || !*number)
         return NULL;
+    /* After a time-out, the pops go without records for a while rather than
+     * each waiting for a history that does not answer. */
+    int64_t now = ncc_bus_now_us();
+    if (now < self->history_quiet_until_us)
+        return NULL;
     cJSON *json = cJSON_CreateObject();
     cJSON_AddStringToObject(json, "caller_number", number);
     cJSON_AddNumberToObject(json, "limit", S_POP_RECORDS);
@@ -159,7 +164,10 @@ static cJSON *s_caller_records(calls_t *self, const char *number)
     rc = ncc_rpc_call(client, &ctx, request, CALLS_LOOKUP_TIMEOUT_MS, &reply);
     protobuf_c_message_free_unpacked(request, NULL);
     if (rc < 0) {
-        ncc_warn("calls.history_unavailable", "caller history: no answer (%d)", rc);
+        self->history_quiet_until_us = now + CALLS_HISTORY_QUIET_S * 1000000LL;
+        ncc_warn("calls.history_unavailable",
+                 "caller history: no answer (%d); pops go without records for %d s", rc,
+                 CALLS_HISTORY_QUIET_S);
         return NULL;
     }
     cJSON *out = NULL;
