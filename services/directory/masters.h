@@ -42,6 +42,7 @@ typedef enum {
                           day) */
     MASTERS_HOURS,     /* a time of day range HH:MM-HH:MM, start before end, end at most
                           24:00; "" when empty (all day) */
+    MASTERS_WORD,      /* one of the words in `ref` (space-separated); the first when empty */
 } masters_type_t;
 
 typedef struct {
@@ -49,7 +50,8 @@ typedef struct {
     masters_type_t type; /* shape and SQL type */
     bool required;       /* must not be empty */
     unsigned max_chars;  /* longest value in characters (code points) */
-    const char *ref;     /* MASTERS_REF: the kind it names an entry of */
+    const char *ref;     /* MASTERS_REF, MASTERS_CODES: the kind it names an entry of;
+                            MASTERS_WORD: the words allowed, space-separated */
     bool search;         /* List's q looks into it */
     bool filter;         /* List takes it as an exact filter (its request has the field) */
     bool unique;         /* unique among active entries, besides the key */

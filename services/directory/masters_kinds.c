@@ -62,6 +62,7 @@ static const masters_column_t s_queues[] = {
     {"priority",         MASTERS_INT,    false, 8,   NULL,          false, false, false},
     {"max_wait_seconds", MASTERS_INT,    false, 8,   NULL,          false, false, false},
     {"overflow_code",    MASTERS_REF,    false, 32,  "queues",      false, true,  false},
+    {"distribution",     MASTERS_WORD,   false, 32,  "longest_idle round_robin fewest_calls ring_all", false, true, false},
     {"active",           MASTERS_BOOL,   false, 0,   NULL,          false, false, false},
 };
 static const masters_column_t s_announcements[] = {
@@ -333,6 +334,10 @@ const char *masters_value_check(const masters_column_t *column, const char *in, 
         case MASTERS_INT:
             *ret_value = s_zero;
             return NULL;
+        case MASTERS_WORD:
+            snprintf(buf, len, "%.*s", (int)strcspn(column->ref, " "), column->ref);
+            *ret_value = buf;
+            return NULL;
         default:
             *ret_value = "";
             return NULL;
@@ -403,6 +408,21 @@ const char *masters_value_check(const masters_column_t *column, const char *in, 
             return why;
         snprintf(buf, len, "%s", list);
         value = buf;
+        break;
+    }
+    case MASTERS_WORD: {
+        size_t n = strlen(value);
+        bool found = false;
+        for (const char *w = column->ref; *w && !found;) {
+            size_t wl = strcspn(w, " ");
+            found = wl == n && strncmp(w, value, n) == 0;
+            w += wl + (w[wl] == ' ');
+        }
+        if (!found) {
+            static char why[160];
+            snprintf(why, sizeof why, "one of %s is expected", column->ref);
+            return why;
+        }
         break;
     }
     case MASTERS_TEXT:

@@ -1016,7 +1016,8 @@ static void s_acd(void)
     s_departments();
     s_create("/api/v1/skills", "{\"code\":\"tax\",\"name\":\"税\"}");
     s_create("/api/v1/skills", "{\"code\":\"pension\",\"name\":\"年金\",\"sort_order\":2}");
-    s_create("/api/v1/queues", "{\"code\":\"Q-GEN\",\"name\":\"総合案内\",\"priority\":1}");
+    s_create("/api/v1/queues", "{\"code\":\"Q-GEN\",\"name\":\"総合案内\",\"priority\":1,"
+                               "\"distribution\":\"round_robin\"}");
     s_create("/api/v1/queues",
              "{\"code\":\"Q-TAX\",\"name\":\"税の窓口\",\"department_code\":\"D03\",\"skills\":"
              "\"tax\",\"priority\":5,\"max_wait_seconds\":120,\"overflow_code\":\"Q-GEN\"}");
@@ -1059,6 +1060,8 @@ Test(masters, acd_settings_are_checked_and_kept_canonical)
          "overflow_code"},
         {"/api/v1/queues", "{\"code\":\"Q1\",\"name\":\"x\",\"overflow_code\":\"QX\"}",
          "overflow_code"},
+        {"/api/v1/queues", "{\"code\":\"Q1\",\"name\":\"x\",\"distribution\":\"random\"}",
+         "distribution"},
         {"/api/v1/routing-rules",
          "{\"code\":\"R1\",\"name\":\"x\",\"queue_code\":\"Q-GEN\","
          "\"hours\":\"17:00-08:00\"}",
@@ -1119,9 +1122,9 @@ Test(masters, acd_settings_are_checked_and_kept_canonical)
     /* CSV of queues: the columns in order. */
     resp = s_expect(s_json("GET", "/api/v1/queues/export.csv", NULL), 200, NULL, "export");
     cr_assert(strstr(resp.body, "code,name,department_code,skills,priority,max_wait_seconds,"
-                                "overflow_code,active\r\n"),
+                                "overflow_code,distribution,active\r\n"),
               "%s", resp.body);
-    cr_assert(strstr(resp.body, "Q-TAX,税の窓口,D03,tax,5,120,Q-GEN,true\r\n"), "%s", resp.body);
+    cr_assert(strstr(resp.body, "Q-TAX,税の窓口,D03,tax,5,120,Q-GEN,longest_idle,true\r\n"), "%s", resp.body);
     s_free(&resp);
     s_stop_all();
 }
@@ -1142,6 +1145,11 @@ Test(masters, the_pbx_reads_the_routing_and_resolves_calls)
     cr_assert(op1 && op2, "%s", resp.body);
     cr_assert_null(s_find(resp.json, "agents", "login", "admin"), "not an operator");
     cr_assert_str_eq(s_list(op1, "queues", buf, sizeof buf), "Q-GEN Q-TAX");
+    /* How each queue shares its calls (load balancing), longest_idle by default. */
+    cr_assert_str_eq(s_str(s_find(resp.json, "queues", "code", "Q-GEN"), "distribution"),
+                     "round_robin");
+    cr_assert_str_eq(s_str(s_find(resp.json, "queues", "code", "Q-TAX"), "distribution"),
+                     "longest_idle");
     cr_assert_str_eq(s_list(op1, "skills", buf, sizeof buf), "tax pension");
     cr_assert_str_eq(s_str(op1, "extension"), "2001");
     const cJSON *r10 = s_find(resp.json, "rules", "code", "R10");

@@ -66,6 +66,7 @@ export const KINDS = [
       { name: 'priority', ja: '優先度', en: 'Priority', type: 'int', hint: { ja: '大きいほど先に応答します', en: 'Higher is answered first' } },
       { name: 'max_wait_seconds', ja: '最大待ち時間（秒）', en: 'Longest wait (s)', type: 'int', hint: { ja: '超えるとあふれ先へ。0 は無制限', en: 'Then the call moves to the overflow queue; 0: no limit' } },
       { name: 'overflow_code', ja: 'あふれ先キュー', en: 'Overflow queue', type: 'ref', max: 32 },
+      { name: 'distribution', ja: '振り分け方法', en: 'Distribution', max: 32, hint: { ja: 'longest_idle（待ち時間が最も長い人から。既定）、round_robin（順番）、fewest_calls（受けた件数の少ない人から）、ring_all（全員を同時に呼び出し）', en: 'longest_idle (default), round_robin, fewest_calls or ring_all' } },
     ],
   },
   {
