@@ -173,14 +173,13 @@ int gw_http_held_status(const struct mg_connection *conn)
     return thread && thread->hold.held ? thread->hold.status : 0;
 }
 
-int gw_http_start_stream(struct mg_connection *conn, const char *content_type)
+/* The headers of every answer: no-store, the security headers, HSTS under
+ * TLS, X-Request-Id. */
+static void s_common_headers(struct mg_connection *conn)
 {
     const struct mg_request_info *info = mg_get_request_info(conn);
     gw_thread_t *thread = gw_thread_of(conn);
-    mg_response_header_start(conn, 200);
-    mg_response_header_add(conn, "Content-Type", content_type, -1);
     mg_response_header_add(conn, "Cache-Control", "no-store", -1);
-    mg_response_header_add(conn, "X-Accel-Buffering", "no", -1);
     mg_response_header_add_lines(conn, GW_SECURITY_HEADERS);
     if (info->is_ssl && s_hsts_max_age > 0) {
         char hsts[48];
@@ -189,29 +188,27 @@ int gw_http_start_stream(struct mg_connection *conn, const char *content_type)
     }
     if (thread && thread->trace_id[0])
         mg_response_header_add(conn, "X-Request-Id", thread->trace_id, -1);
+}
+
+int gw_http_start_stream(struct mg_connection *conn, const char *content_type)
+{
+    mg_response_header_start(conn, 200);
+    mg_response_header_add(conn, "Content-Type", content_type, -1);
+    mg_response_header_add(conn, "X-Accel-Buffering", "no", -1);
+    s_common_headers(conn);
     return mg_response_header_send(conn) < 0 ? -EIO : 0;
 }
 
 int gw_http_start_file(struct mg_connection *conn, const char *content_type, int64_t length,
                        const char *disposition)
 {
-    const struct mg_request_info *info = mg_get_request_info(conn);
-    gw_thread_t *thread = gw_thread_of(conn);
     char text[32];
     snprintf(text, sizeof text, "%lld", (long long)length);
     mg_response_header_start(conn, 200);
     mg_response_header_add(conn, "Content-Type", content_type, -1);
     mg_response_header_add(conn, "Content-Length", text, -1);
     mg_response_header_add(conn, "Content-Disposition", disposition, -1);
-    mg_response_header_add(conn, "Cache-Control", "no-store", -1);
-    mg_response_header_add_lines(conn, GW_SECURITY_HEADERS);
-    if (info->is_ssl && s_hsts_max_age > 0) {
-        char hsts[48];
-        snprintf(hsts, sizeof hsts, "max-age=%d", s_hsts_max_age);
-        mg_response_header_add(conn, "Strict-Transport-Security", hsts, -1);
-    }
-    if (thread && thread->trace_id[0])
-        mg_response_header_add(conn, "X-Request-Id", thread->trace_id, -1);
+    s_common_headers(conn);
     return mg_response_header_send(conn) < 0 ? -EIO : 0;
 }
 
@@ -232,15 +229,7 @@ int gw_http_send(struct mg_connection *conn, int status, const char *content_typ
         mg_response_header_add(conn, "Content-Type", content_type, -1);
         mg_response_header_add(conn, "Content-Length", length, -1);
     }
-    mg_response_header_add(conn, "Cache-Control", "no-store", -1);
-    mg_response_header_add_lines(conn, GW_SECURITY_HEADERS);
-    if (info->is_ssl && s_hsts_max_age > 0) {
-        char hsts[48];
-        snprintf(hsts, sizeof hsts, "max-age=%d", s_hsts_max_age);
-        mg_response_header_add(conn, "Strict-Transport-Security", hsts, -1);
-    }
-    if (thread && thread->trace_id[0])
-        mg_response_header_add(conn, "X-Request-Id", thread->trace_id, -1);
+    s_common_headers(conn);
     if (extra_name)
         mg_response_header_add(conn, extra_name, extra_value, -1);
     mg_response_header_send(conn);

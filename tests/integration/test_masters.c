@@ -76,25 +76,6 @@ static long s_owner_long(const char *sql)
 
 /* ---- HTTP ---------------------------------------------------------------------------------- */
 
-typedef struct {
-    char *data;
-    size_t len;
-} buf_t;
-
-static size_t s_collect(char *ptr, size_t size, size_t nmemb, void *userdata)
-{
-    buf_t *buf = userdata;
-    size_t n = size * nmemb;
-    char *grown = realloc(buf->data, buf->len + n + 1);
-    if (!grown)
-        return 0;
-    memcpy(grown + buf->len, ptr, n);
-    buf->len += n;
-    grown[buf->len] = '\0';
-    buf->data = grown;
-    return n;
-}
-
 /* One request as the signed-in administrator (after s_admin_login).
  * content_type NULL: JSON when there is a body. */
 static resp_t s_request(const char *method, const char *path, const char *body, size_t len,
@@ -953,29 +934,8 @@ static resp_t s_pbx_get(const char *target, const char *secret, int64_t t)
 {
     char header[160], line[200];
     cr_assert_eq(ncc_webhook_sign(secret, t, target, strlen(target), header, sizeof header), 0);
-    CURL *curl = curl_easy_init();
-    cr_assert_not_null(curl);
-    buf_t body = {0};
-    char url[1024];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", s_gateway.http, target);
     snprintf(line, sizeof line, "X-NCC-Signature: %s", header);
-    struct curl_slist *list = curl_slist_append(NULL, line);
-    curl_easy_setopt(curl, CURLOPT_URL, url);
-    curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 30000L);
-    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, s_collect);
-    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &body);
-    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, list);
-    CURLcode code = curl_easy_perform(curl);
-    resp_t out = {0};
-    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &out.status);
-    curl_slist_free_all(list);
-    curl_easy_cleanup(curl);
-    cr_assert_eq(code, CURLE_OK, "GET %s: %s", target, curl_easy_strerror(code));
-    out.body = body.data ? body.data : strdup("");
-    out.len = body.len;
-    out.headers = strdup("");
-    out.json = cJSON_ParseWithLength(out.body, out.len);
-    return out;
+    return ncct_request(&s_sys, NULL, "GET", target, NULL, (const char *[]){line, NULL});
 }
 
 /* The strings of array `name` of `object`, joined by spaces, into buf. */
@@ -1124,7 +1084,8 @@ Test(masters, acd_settings_are_checked_and_kept_canonical)
     cr_assert(strstr(resp.body, "code,name,department_code,skills,priority,max_wait_seconds,"
                                 "overflow_code,distribution,active\r\n"),
               "%s", resp.body);
-    cr_assert(strstr(resp.body, "Q-TAX,税の窓口,D03,tax,5,120,Q-GEN,longest_idle,true\r\n"), "%s", resp.body);
+    cr_assert(strstr(resp.body, "Q-TAX,税の窓口,D03,tax,5,120,Q-GEN,longest_idle,true\r\n"), "%s",
+              resp.body);
     s_free(&resp);
     s_stop_all();
 }
@@ -1241,28 +1202,16 @@ Test(masters, the_pbx_reads_the_routing_and_resolves_calls)
             "stale");
     s_check(s_json("GET", "/api/v1/pbx/routing", NULL), 401, "invalid_signature", "unsigned");
     {
-        char header[160], line[200], url[256];
+        /* Signed for one query, sent with another. */
+        char header[160], line[200];
         const char *signed_target = "/api/v1/pbx/routing/resolve?called_number=1";
         cr_assert_eq(ncc_webhook_sign(PBX_SECRET, now, signed_target, strlen(signed_target), header,
                                       sizeof header),
                      0);
-        CURL *curl = curl_easy_init();
-        snprintf(url, sizeof url, "http://127.0.0.1:%d/api/v1/pbx/routing/resolve?called_number=2",
-                 s_gateway.http);
         snprintf(line, sizeof line, "X-NCC-Signature: %s", header);
-        struct curl_slist *list = curl_slist_append(NULL, line);
-        buf_t sink = {0};
-        curl_easy_setopt(curl, CURLOPT_URL, url);
-        curl_easy_setopt(curl, CURLOPT_HTTPHEADER, list);
-        curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, s_collect);
-        curl_easy_setopt(curl, CURLOPT_WRITEDATA, &sink);
-        cr_assert_eq(curl_easy_perform(curl), CURLE_OK);
-        long status = 0;
-        curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
-        cr_assert_eq(status, 401, "a signature of another query: %s", sink.data);
-        free(sink.data);
-        curl_slist_free_all(list);
-        curl_easy_cleanup(curl);
+        resp = ncct_request(&s_sys, NULL, "GET", "/api/v1/pbx/routing/resolve?called_number=2",
+                            NULL, (const char *[]){line, NULL});
+        s_check(resp, 401, "invalid_signature", "a signature of another query");
     }
 
     /* Retire the catch-all: a Saturday call has no route. */
