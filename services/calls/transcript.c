@@ -56,6 +56,22 @@ static const char *s_check(const Ncc__Calls__TranscriptSegment *s, const char **
     return NULL;
 }
 
+/* ncc.calls.TranscriptAdded with the new segments (indexes in m->segments). */
+static int s_publish_added(calls_t *self, const ncc_ctx_t *ctx, const Ncc__Calls__AddTranscript *m,
+                           const size_t *index, int n, int64_t operator_id)
+{
+    Ncc__Calls__TranscriptSegment *segments[S_SEGMENTS_MAX];
+    for (int i = 0; i < n; i++)
+        segments[i] = m->segments[index[i]];
+    Ncc__Calls__TranscriptAdded event = NCC__CALLS__TRANSCRIPT_ADDED__INIT;
+    event.call_id = m->call_id;
+    event.has_operator_id = true;
+    event.operator_id = operator_id;
+    event.n_segments = (size_t)n;
+    event.segments = segments;
+    return ncc_outbox_add(self->db, ctx, &event.base) < 0 ? -EIO : 0;
+}
+
 static void s_on_add(void *arg, const ncc_request_t *request, ncc_reply_t *reply)
 {
     calls_t *self = arg;
@@ -86,6 +102,7 @@ static void s_on_add(void *arg, const ncc_request_t *request, ncc_reply_t *reply
     const char *call_params[] = {m->call_id};
     cJSON *pushed = NULL;
     int accepted = 0;
+    size_t accepted_seqs[S_SEGMENTS_MAX]; /* indexes in m->segments of the new ones */
     if (ncc_db_begin(self->db) < 0)
         goto db_error;
     PGresult *res = ncc_db_exec(self->db,
@@ -126,6 +143,7 @@ static void s_on_add(void *arg, const ncc_request_t *request, ncc_reply_t *reply
         if (!res)
             goto db_error;
         if (PQntuples(res) > 0) {
+            accepted_seqs[accepted] = i;
             accepted++;
             cJSON *item = cJSON_CreateObject();
             cJSON_AddNumberToObject(item, "seq", s->seq);
@@ -137,6 +155,8 @@ static void s_on_add(void *arg, const ncc_request_t *request, ncc_reply_t *reply
         }
         PQclear(res);
     }
+    if (accepted > 0 && s_publish_added(self, &ctx, m, accepted_seqs, accepted, operator_id) < 0)
+        goto db_error;
     if (accepted > 0 && operator_id > 0) {
         cJSON *data = cJSON_CreateObject();
         cJSON_AddStringToObject(data, "call_id", m->call_id);

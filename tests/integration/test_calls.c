@@ -358,6 +358,11 @@ Test(calls, transcripts_are_stored_encrypted_pushed_live_and_exported_as_tokens)
                             NCCT_PBX_SECRET, now);
     ncct_expect(&resp, 422, "invalid_field", "bad speaker");
     ncct_resp_free(&resp);
+    /* The new segments are published once for the services that follow the
+     * conversation (ncc-summary). */
+    cr_assert_eq(s_count("SELECT count(*) FROM calls.outbox WHERE type = "
+                         "'ncc.calls.TranscriptAdded'"),
+                 1);
     /* Encrypted at rest. */
     cr_assert_eq(s_count("SELECT count(*) FROM calls.transcript_segments WHERE text_enc LIKE "
                          "'v1:%' AND text_enc NOT LIKE '%住民票%'"),
