@@ -19,10 +19,10 @@
 #include "faq.pb-c.h"
 #include "ncc/crypto.h"
 
-#define S_HTML       "text/html; charset=utf-8"
-#define S_PER_PAGE   20
-#define S_VOTER      "ncc_faq_voter"
-#define S_QUERY_MAX  1000
+#define S_HTML      "text/html; charset=utf-8"
+#define S_PER_PAGE  20
+#define S_VOTER     "ncc_faq_voter"
+#define S_QUERY_MAX 1000
 
 typedef struct {
     char *data;
@@ -71,19 +71,31 @@ static void s_text(s_page_t *p, const char *text, bool lines)
 {
     for (const char *c = text ? text : ""; *c; c++) {
         switch (*c) {
-        case '&': s_add(p, "&amp;", 5); break;
-        case '<': s_add(p, "&lt;", 4); break;
-        case '>': s_add(p, "&gt;", 4); break;
-        case '"': s_add(p, "&quot;", 6); break;
-        case '\'': s_add(p, "&#39;", 5); break;
-        case '\r': break;
+        case '&':
+            s_add(p, "&amp;", 5);
+            break;
+        case '<':
+            s_add(p, "&lt;", 4);
+            break;
+        case '>':
+            s_add(p, "&gt;", 4);
+            break;
+        case '"':
+            s_add(p, "&quot;", 6);
+            break;
+        case '\'':
+            s_add(p, "&#39;", 5);
+            break;
+        case '\r':
+            break;
         case '\n':
             if (lines)
                 s_add(p, "<br>\n", 5);
             else
                 s_add(p, " ", 1);
             break;
-        default: s_add(p, c, 1);
+        default:
+            s_add(p, c, 1);
         }
     }
 }
@@ -101,9 +113,10 @@ static void s_head(s_page_t *p, const char *title)
 
 static void s_search_form(s_page_t *p, const char *q)
 {
-    s_addf(p, "<form action=\"/faq\" method=\"get\" role=\"search\">\n"
-              "<label for=\"q\">キーワードまたはFAQ番号</label>\n"
-              "<input id=\"q\" name=\"q\" type=\"search\" maxlength=\"%d\" value=\"",
+    s_addf(p,
+           "<form action=\"/faq\" method=\"get\" role=\"search\">\n"
+           "<label for=\"q\">キーワードまたはFAQ番号</label>\n"
+           "<input id=\"q\" name=\"q\" type=\"search\" maxlength=\"%d\" value=\"",
            S_QUERY_MAX);
     s_text(p, q, false);
     s_puts(p, "\">\n<button type=\"submit\">検索</button>\n</form>\n");
@@ -149,8 +162,8 @@ static int s_call(gw_api_t *api, gw_request_t *req, const ProtobufCMessage *requ
         if (error)
             ncc__error__free_unpacked(error, NULL);
     } else if (reply->type && strcmp(reply->type, reply_type->name) == 0) {
-        *ret_message = protobuf_c_message_unpack(reply_type, NULL, reply->payload.len,
-                                                 reply->payload.data);
+        *ret_message =
+            protobuf_c_message_unpack(reply_type, NULL, reply->payload.len, reply->payload.data);
         rc = *ret_message ? 0 : 502;
     } else {
         rc = 502;
@@ -167,8 +180,10 @@ static int s_bus_failure(struct mg_connection *conn, int rc)
         return s_error_page(conn, 422,
                             "検索語が長すぎるか、使えない文字が含まれています（1000文字まで）。");
     if (rc == 429)
-        return s_error_page(conn, 429, "操作が多すぎます。しばらくしてからもう一度お試しください。");
-    return s_error_page(conn, 503, "ただいま表示できません。しばらくしてからもう一度お試しください。");
+        return s_error_page(conn, 429,
+                            "操作が多すぎます。しばらくしてからもう一度お試しください。");
+    return s_error_page(conn, 503,
+                        "ただいま表示できません。しばらくしてからもう一度お試しください。");
 }
 
 /* The voter id from the cookie into buf, or "". */
@@ -240,8 +255,8 @@ static int s_list(gw_api_t *api, gw_request_t *req)
         }
         s_puts(&p, "<nav class=\"pages\" aria-label=\"ページ\">");
         if (page > 1)
-            s_addf(&p, "<a href=\"/faq?page=%ld%s%s\">前へ</a> ", page - 1, escaped ? "&amp;q=" : "",
-                   escaped ? escaped : "");
+            s_addf(&p, "<a href=\"/faq?page=%ld%s%s\">前へ</a> ", page - 1,
+                   escaped ? "&amp;q=" : "", escaped ? escaped : "");
         s_addf(&p, "%ld / %" PRId64, page, pages);
         if (page < pages)
             s_addf(&p, " <a href=\"/faq?page=%ld%s%s\">次へ</a>", page + 1,
@@ -286,7 +301,8 @@ static int s_show(gw_api_t *api, gw_request_t *req, int64_t number)
     if (strcmp(voted, "1") == 0)
         s_puts(&p, "<p class=\"thanks\" role=\"status\">ご回答ありがとうございました。</p>\n");
     else if (strcmp(voted, "0") == 0)
-        s_puts(&p, "<p class=\"thanks\" role=\"status\">このFAQにはすでに回答いただいています。</p>\n");
+        s_puts(&p,
+               "<p class=\"thanks\" role=\"status\">このFAQにはすでに回答いただいています。</p>\n");
     s_addf(&p,
            "<section class=\"vote\" aria-labelledby=\"vote-title\">\n"
            "<h2 id=\"vote-title\">この情報は役に立ちましたか</h2>\n"
@@ -308,8 +324,9 @@ static int s_show(gw_api_t *api, gw_request_t *req, int64_t number)
     char id[33], cookie[160];
     if (ncc_random_hex(16, id) < 0)
         return s_send_page(conn, 200, &p, NULL, NULL);
-    snprintf(cookie, sizeof cookie, S_VOTER "=%s; Path=/faq; Max-Age=31536000; HttpOnly; "
-                                            "SameSite=Lax%s",
+    snprintf(cookie, sizeof cookie,
+             S_VOTER "=%s; Path=/faq; Max-Age=31536000; HttpOnly; "
+                     "SameSite=Lax%s",
              id, req->secure ? "; Secure" : "");
     return s_send_page(conn, 200, &p, "Set-Cookie", cookie);
 }
@@ -365,7 +382,8 @@ static int64_t s_number(const char *text, size_t len)
 int gw_public_faq(struct mg_connection *conn, void *cbdata)
 {
     gw_api_t *api = cbdata;
-    gw_request_t req = {.conn = conn, .info = mg_get_request_info(conn), .thread = gw_thread_of(conn)};
+    gw_request_t req = {
+        .conn = conn, .info = mg_get_request_info(conn), .thread = gw_thread_of(conn)};
     if (!req.thread)
         return gw_http_send_error(conn, 500, "internal", NULL, "worker thread not initialised");
     gw_auth_client(&req, gw_api_trusted_proxies(api));

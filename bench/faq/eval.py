@@ -104,11 +104,12 @@ def run(folder, base, cookies, out):
             sums["hit1s"] += first_strict is not None and first_strict < 1
             sums["hit5s"] += first_strict is not None and first_strict < 5
         n += 1
-        rows.append((qid, found, relevant, first if first is not None else -1, text))
+        rows.append((qid, found, relevant, first if first is not None else -1,
+                     latencies[-1], text))
     with open(os.path.join(out, "queries.tsv"), "w", encoding="utf-8") as f:
-        f.write("query\tfound\trelevant\tfirst_rank\ttext\n")
+        f.write("query\tfound\trelevant\tfirst_rank\tms\ttext\n")
         for r in rows:
-            f.write("%s\t%d\t%d\t%d\t%s\n" % r)
+            f.write("%s\t%d\t%d\t%d\t%.2f\t%s\n" % r)
     print("queries\t%d" % n)
     print("recall@10\t%.3f" % (sums["recall"] / n))
     print("ndcg@10\t%.3f" % (sums["ndcg"] / n))

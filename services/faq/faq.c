@@ -141,8 +141,8 @@ const char *faq_actor_login(faq_t *self, const ncc_request_t *request, char *buf
     ProtobufCMessage *answer = NULL;
     Ncc__Error *error = NULL;
     ncc_rpc_client_t *client = ncc_service_client(self->service, "directory");
-    int rc = client ? ncc_rpc_call_typed(client, &ctx, &get.base,
-                                         &ncc__directory__user__descriptor, 1000, &answer, &error)
+    int rc = client ? ncc_rpc_call_typed(client, &ctx, &get.base, &ncc__directory__user__descriptor,
+                                         1000, &answer, &error)
                     : -ENOTCONN;
     const Ncc__Directory__User *user = (const Ncc__Directory__User *)answer;
     if (rc == 0 && user && user->login && *user->login) {
@@ -178,8 +178,8 @@ int faq_touch_index(faq_t *self)
 
 int faq_index_rebuild(faq_t *self)
 {
-    PGresult *rev = ncc_db_exec(self->db, "SELECT revision FROM index_state WHERE id = 1", 0,
-                                NULL, NULL);
+    PGresult *rev =
+        ncc_db_exec(self->db, "SELECT revision FROM index_state WHERE id = 1", 0, NULL, NULL);
     if (!rev)
         return -EIO;
     int64_t revision = PQntuples(rev) ? strtoll(PQgetvalue(rev, 0, 0), NULL, 10) : 0;
@@ -191,8 +191,8 @@ int faq_index_rebuild(faq_t *self)
                                 0, NULL, NULL);
     if (!res)
         return -EIO;
-    PGresult *syn = ncc_db_exec(self->db, "SELECT words FROM synonym_groups ORDER BY id", 0, NULL,
-                                NULL);
+    PGresult *syn =
+        ncc_db_exec(self->db, "SELECT words FROM synonym_groups ORDER BY id", 0, NULL, NULL);
     if (!syn) {
         PQclear(res);
         return -EIO;
@@ -287,8 +287,8 @@ int faq_index_rebuild(faq_t *self)
 static void s_check_index(void *arg)
 {
     faq_t *self = arg;
-    PGresult *res = ncc_db_exec(self->db, "SELECT revision FROM index_state WHERE id = 1", 0,
-                                NULL, NULL);
+    PGresult *res =
+        ncc_db_exec(self->db, "SELECT revision FROM index_state WHERE id = 1", 0, NULL, NULL);
     if (!res)
         return;
     int64_t revision = PQntuples(res) ? strtoll(PQgetvalue(res, 0, 0), NULL, 10) : 0;
@@ -296,8 +296,7 @@ static void s_check_index(void *arg)
     if (!self->index || revision != self->index_revision) {
         int rc = faq_index_rebuild(self);
         if (rc < 0)
-            ncc_error("faq.index_failed", "the search index could not be built: %s",
-                      strerror(-rc));
+            ncc_error("faq.index_failed", "the search index could not be built: %s", strerror(-rc));
     }
 }
 
@@ -355,14 +354,12 @@ void faq_reply_hits(faq_t *self, ncc_reply_t *reply, const faq_hit_t *hits, size
     size_t at = 0;
     ids[at++] = '{';
     for (size_t i = 0; i < n; i++)
-        at += (size_t)snprintf(ids + at, cap - at, "%s%" PRId64, i ? "," : "",
-                               hits[first + i].id);
+        at += (size_t)snprintf(ids + at, cap - at, "%s%" PRId64, i ? "," : "", hits[first + i].id);
     ids[at++] = '}';
     ids[at] = '\0';
     const char *params[] = {ids};
-    PGresult *res = ncc_db_exec(self->db,
-                                "SELECT " FAQ_COLUMNS " FROM faqs WHERE id = ANY($1::bigint[])",
-                                1, params, NULL);
+    PGresult *res = ncc_db_exec(
+        self->db, "SELECT " FAQ_COLUMNS " FROM faqs WHERE id = ANY($1::bigint[])", 1, params, NULL);
     free(ids);
     if (!res) {
         faq_reply_db_error(self, reply, "read FAQs");
@@ -467,6 +464,7 @@ static void s_on_list(void *arg, const ncc_request_t *request, ncc_reply_t *repl
             .category = m->category,
             .department_id = department_id,
             .published_only = reader,
+            .top = (size_t)(offset + limit),
         };
         faq_hit_t *hits = NULL;
         size_t count = 0;
@@ -549,9 +547,8 @@ static void s_reply_faq(faq_t *self, ncc_reply_t *reply, int64_t id, bool reader
     char id_text[24];
     snprintf(id_text, sizeof id_text, "%" PRId64, id);
     const char *params[] = {id_text};
-    PGresult *res =
-        ncc_db_exec(self->db, "SELECT " FAQ_COLUMNS " FROM faqs WHERE id = $1::bigint", 1, params,
-                    NULL);
+    PGresult *res = ncc_db_exec(self->db, "SELECT " FAQ_COLUMNS " FROM faqs WHERE id = $1::bigint",
+                                1, params, NULL);
     if (!res) {
         faq_reply_db_error(self, reply, "read FAQ");
         return;
@@ -684,8 +681,8 @@ static bool s_check_fields(faq_t *self, ncc_reply_t *reply, const char *question
     }
     if (department_code && *department_code &&
         faq_department_id(self, department_code, ret_department_id) < 0) {
-        ncc_reply_error(reply, 422, "invalid_field", "department_code", "no department has the code %.32s",
-                        department_code);
+        ncc_reply_error(reply, 422, "invalid_field", "department_code",
+                        "no department has the code %.32s", department_code);
         return false;
     }
     return true;
@@ -886,8 +883,8 @@ static void s_on_approve(void *arg, const ncc_request_t *request, ncc_reply_t *r
     if (!row)
         return;
     int64_t number = strtoll(PQgetvalue(row, 0, 1), NULL, 10);
-    bool ok = strcmp(PQgetvalue(row, 0, 2), "draft") == 0 ||
-              strcmp(PQgetvalue(row, 0, 2), "review") == 0;
+    bool ok =
+        strcmp(PQgetvalue(row, 0, 2), "draft") == 0 || strcmp(PQgetvalue(row, 0, 2), "review") == 0;
     PQclear(row);
     if (!ok) {
         ncc_db_rollback(self->db);
@@ -1042,7 +1039,8 @@ faq_t *faq_new(ncc_service_t *service, const faq_settings_t *settings)
     self->settings = settings;
     self->analyzer = faq_analyzer_new(settings->mecab_dicdir);
     if (!self->analyzer) {
-        ncc_error("faq.mecab", "MeCab could not start with the dictionary %s (install "
+        ncc_error("faq.mecab",
+                  "MeCab could not start with the dictionary %s (install "
                   "mecab-ipadic-utf8, or set NCC_FAQ_MECAB_DICDIR)",
                   settings->mecab_dicdir && *settings->mecab_dicdir ? settings->mecab_dicdir
                                                                     : "of mecabrc");

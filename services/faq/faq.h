@@ -15,21 +15,21 @@
 
 /* Settings (main.c's table; docs/configuration.md). */
 typedef struct {
-    char *mecab_dicdir;       /* NCC_FAQ_MECAB_DICDIR */
-    int votes_per_minute;     /* NCC_FAQ_VOTES_PER_MINUTE: per address and copy */
-    int index_check_ms;       /* NCC_FAQ_INDEX_CHECK_MS */
+    char *mecab_dicdir;   /* NCC_FAQ_MECAB_DICDIR */
+    int votes_per_minute; /* NCC_FAQ_VOTES_PER_MINUTE: per address and copy */
+    int index_check_ms;   /* NCC_FAQ_INDEX_CHECK_MS */
 } faq_settings_t;
 
 typedef struct {
-    ncc_service_t *service;       /* borrowed */
-    ncc_db_t *db;                 /* borrowed from the service */
+    ncc_service_t *service; /* borrowed */
+    ncc_db_t *db;           /* borrowed from the service */
     const faq_settings_t *settings;
     ncc_masters_cache_t *masters; /* departments, faq-classes */
     faq_analyzer_t *analyzer;
-    faq_index_t *index;           /* NULL until the first build */
-    int64_t index_revision;       /* index_state.revision the index was built from */
-    zhashx_t *logins;             /* user id text -> login (char *) */
-    zhashx_t *rate;               /* address -> s_rate_t (faq_extra.c) */
+    faq_index_t *index;     /* NULL until the first build */
+    int64_t index_revision; /* index_state.revision the index was built from */
+    zhashx_t *logins;       /* user id text -> login (char *) */
+    zhashx_t *rate;         /* address -> s_rate_t (faq_extra.c) */
 } faq_t;
 
 /* Limits of the fields (characters). */
@@ -41,13 +41,12 @@ typedef struct {
 #define FAQ_TEXT_MAX     10000 /* suggestions: conversation text */
 
 /* Columns of an FAQ row, in the order faq_from_row reads them. */
-#define FAQ_RFC3339(col) \
+#define FAQ_RFC3339(col)                                                                           \
     "to_char(" col " AT TIME ZONE 'Asia/Tokyo', 'YYYY-MM-DD\"T\"HH24:MI:SS\"+09:00\"')"
-#define FAQ_COLUMNS                                                                              \
-    "id, number, question, answer, coalesce(department_id, 0), department_code, category, "      \
-    "visibility, keywords, status, version, views, helpful, not_helpful, " FAQ_RFC3339(         \
-        "updated_at") ", approved_by, " FAQ_RFC3339("approved_at") ", " FAQ_RFC3339("created_at") \
-                                                                   ", updated_by"
+#define FAQ_COLUMNS                                                                                \
+    "id, number, question, answer, coalesce(department_id, 0), department_code, category, "        \
+    "visibility, keywords, status, version, views, helpful, not_helpful, " FAQ_RFC3339(            \
+        "updated_at") ", approved_by, " FAQ_RFC3339("approved_at") ", " FAQ_RFC3339("created_at") ", updated_by"
 
 faq_t *faq_new(ncc_service_t *service, const faq_settings_t *settings);
 void faq_destroy(faq_t **self_p);

@@ -17,9 +17,9 @@
 #define S_COLUMNS    8
 #define S_MAX_ERRORS 1000
 
-static const char *const s_header[S_COLUMNS] = {"number",     "question", "answer",
+static const char *const s_header[S_COLUMNS] = {"number",          "question", "answer",
                                                 "department_code", "category", "visibility",
-                                                "keywords",   "status"};
+                                                "keywords",        "status"};
 #define S_HEADER_TEXT "number,question,answer,department_code,category,visibility,keywords,status"
 
 /* ---- a growable text ------------------------------------------------------------------------ */
@@ -66,7 +66,8 @@ static void s_array_add(s_buf_t *b, const char *value)
     s_put(b, "\"", 1);
 }
 
-/* ---- import ----------------------------------------------------------------------------------- */
+/* ---- import -----------------------------------------------------------------------------------
+ */
 
 typedef struct {
     int64_t line;
@@ -199,8 +200,7 @@ static void s_check_row(faq_t *self, s_row_t *row, s_errors_t *errors)
     if ((why = faq_text_problem(row->fields[6], FAQ_KEYWORDS_MAX, false)))
         s_error(errors, row->line, "keywords", "keywords %s", why);
     if (*row->fields[7] && !s_is_status(row->fields[7]))
-        s_error(errors, row->line, "status",
-                "status must be draft, review, published or archived");
+        s_error(errors, row->line, "status", "status must be draft, review, published or archived");
 }
 
 static int s_number_compare(const void *a, const void *b)
@@ -417,22 +417,23 @@ static void s_on_import(void *arg, const ncc_request_t *request, ncc_reply_t *re
     PQclear(res);
     ncc_actor_t actor = ncc_request_actor(request);
     const char *vparams[] = {ids.data ? ids.data : "{}", actor.id ? actor.id : "", login};
-    int vrc = ids.failed || faq_numbers_follow(self) < 0 ? -ENOMEM
-                         : ncc_db_run(self->db,
-                                      "INSERT INTO faq_versions (faq_id, version, number, "
-                                      "question, answer, department_code, category, visibility, "
-                                      "keywords, status, op, actor_id, actor_login) SELECT id, "
-                                      "version, number, question, answer, department_code, "
-                                      "category, visibility, keywords, status, 'imported', $2, $3 "
-                                      "FROM faqs WHERE id = ANY($1::bigint[])",
-                                      3, vparams);
+    int vrc = ids.failed || faq_numbers_follow(self) < 0
+                  ? -ENOMEM
+                  : ncc_db_run(self->db,
+                               "INSERT INTO faq_versions (faq_id, version, number, "
+                               "question, answer, department_code, category, visibility, "
+                               "keywords, status, op, actor_id, actor_login) SELECT id, "
+                               "version, number, question, answer, department_code, "
+                               "category, visibility, keywords, status, 'imported', $2, $3 "
+                               "FROM faqs WHERE id = ANY($1::bigint[])",
+                               3, vparams);
     free(ids.data);
     Ncc__Faq__FaqChanged event = NCC__FAQ__FAQ_CHANGED__INIT;
     event.op = "imported";
     ncc_ctx_t ctx = ncc_request_ctx(request);
-    if (vrc < 0 || (!m->preview && (created + updated) > 0 &&
-                    (ncc_outbox_add(self->db, &ctx, &event.base) < 0 ||
-                     faq_touch_index(self) < 0))) {
+    if (vrc < 0 ||
+        (!m->preview && (created + updated) > 0 &&
+         (ncc_outbox_add(self->db, &ctx, &event.base) < 0 || faq_touch_index(self) < 0))) {
         faq_reply_db_error(self, reply, "import");
         goto out;
     }
@@ -469,7 +470,8 @@ out:
     s_errors_free(&errors);
 }
 
-/* ---- export ----------------------------------------------------------------------------------- */
+/* ---- export -----------------------------------------------------------------------------------
+ */
 
 static void s_on_export(void *arg, const ncc_request_t *request, ncc_reply_t *reply)
 {
@@ -499,8 +501,7 @@ static void s_on_export(void *arg, const ncc_request_t *request, ncc_reply_t *re
         return;
     }
     ncc_csv_writer_t *w = ncc_csv_writer_new(
-        sjis ? (NCC_CSV_WRITE_CP932 | NCC_CSV_WRITE_CP932_REPLACE) : NCC_CSV_WRITE_BOM, NULL,
-        NULL);
+        sjis ? (NCC_CSV_WRITE_CP932 | NCC_CSV_WRITE_CP932_REPLACE) : NCC_CSV_WRITE_BOM, NULL, NULL);
     if (!w) {
         PQclear(res);
         ncc_reply_error(reply, 500, "internal", NULL, "out of memory");
@@ -535,8 +536,6 @@ static void s_on_export(void *arg, const ncc_request_t *request, ncc_reply_t *re
 
 void faq_csv_register(faq_t *self)
 {
-    ncc_service_on(self->service, &ncc__faq__import_faqs__descriptor, S_EDITORS, s_on_import,
-                   self);
-    ncc_service_on(self->service, &ncc__faq__export_faqs__descriptor, S_EDITORS, s_on_export,
-                   self);
+    ncc_service_on(self->service, &ncc__faq__import_faqs__descriptor, S_EDITORS, s_on_import, self);
+    ncc_service_on(self->service, &ncc__faq__export_faqs__descriptor, S_EDITORS, s_on_export, self);
 }

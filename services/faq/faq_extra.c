@@ -25,8 +25,8 @@ static void s_reply_synonyms(faq_t *self, ncc_reply_t *reply)
     PGresult *res = ncc_db_exec(
         self->db,
         "SELECT g.id, w.word, " FAQ_RFC3339("g.updated_at") ", g.updated_by FROM synonym_groups "
-                                                           "g, unnest(g.words) WITH ORDINALITY "
-                                                           "AS w(word, n) ORDER BY g.id, w.n",
+                                                            "g, unnest(g.words) WITH ORDINALITY "
+                                                            "AS w(word, n) ORDER BY g.id, w.n",
         0, NULL, NULL);
     if (!res) {
         faq_reply_db_error(self, reply, "read synonyms");
@@ -99,8 +99,7 @@ static void s_on_put_synonyms(void *arg, const ncc_request_t *request, ncc_reply
     faq_t *self = arg;
     const Ncc__Faq__PutSynonyms *m = (const Ncc__Faq__PutSynonyms *)request->message;
     if (m->n_groups > S_MAX_GROUPS) {
-        ncc_reply_error(reply, 422, "invalid_field", "groups", "at most %d groups",
-                        S_MAX_GROUPS);
+        ncc_reply_error(reply, 422, "invalid_field", "groups", "at most %d groups", S_MAX_GROUPS);
         return;
     }
     for (size_t g = 0; g < m->n_groups; g++) {
@@ -108,8 +107,8 @@ static void s_on_put_synonyms(void *arg, const ncc_request_t *request, ncc_reply
         char field[48];
         snprintf(field, sizeof field, "groups[%zu].words", g);
         if (group->n_words < 2 || group->n_words > S_MAX_GROUP_WORDS) {
-            ncc_reply_error(reply, 422, "invalid_field", field,
-                            "a group holds 2 to %d words", S_MAX_GROUP_WORDS);
+            ncc_reply_error(reply, 422, "invalid_field", field, "a group holds 2 to %d words",
+                            S_MAX_GROUP_WORDS);
             return;
         }
         for (size_t w = 0; w < group->n_words; w++) {
@@ -145,8 +144,8 @@ static void s_on_put_synonyms(void *arg, const ncc_request_t *request, ncc_reply
         buf[len] = '\0';
         const char *params[] = {buf, login};
         if (ncc_db_run(self->db,
-                       "INSERT INTO synonym_groups (words, updated_by) VALUES ($1::text[], $2)",
-                       2, params) < 0) {
+                       "INSERT INTO synonym_groups (words, updated_by) VALUES ($1::text[], $2)", 2,
+                       params) < 0) {
             faq_reply_db_error(self, reply, "write synonyms");
             return;
         }
@@ -165,7 +164,8 @@ static void s_on_put_synonyms(void *arg, const ncc_request_t *request, ncc_reply
     s_reply_synonyms(self, reply);
 }
 
-/* ---- suggestions ------------------------------------------------------------------------------ */
+/* ---- suggestions ------------------------------------------------------------------------------
+ */
 
 static void s_on_suggest(void *arg, const ncc_request_t *request, ncc_reply_t *reply)
 {
@@ -181,14 +181,14 @@ static void s_on_suggest(void *arg, const ncc_request_t *request, ncc_reply_t *r
     }
     const char *why = faq_text_problem(m->text, FAQ_TEXT_MAX, true);
     if (why) {
-        ncc_reply_error(reply, 422, "invalid_field", "text", "text %s (at most %d characters)",
-                        why, FAQ_TEXT_MAX);
+        ncc_reply_error(reply, 422, "invalid_field", "text", "text %s (at most %d characters)", why,
+                        FAQ_TEXT_MAX);
         return;
     }
     int64_t limit = m->has_limit && m->limit > 0 ? m->limit : 3;
     if (limit > 10)
         limit = 10;
-    faq_query_t query = {.q = m->text, .published_only = true};
+    faq_query_t query = {.q = m->text, .published_only = true, .top = (size_t)limit};
     faq_hit_t *hits = NULL;
     size_t count = 0;
     int rc = faq_search(self, &query, &hits, &count);
@@ -201,7 +201,8 @@ static void s_on_suggest(void *arg, const ncc_request_t *request, ncc_reply_t *r
     free(hits);
 }
 
-/* ---- zero hits ---------------------------------------------------------------------------------- */
+/* ---- zero hits ----------------------------------------------------------------------------------
+ */
 
 static void s_on_zero_hits(void *arg, const ncc_request_t *request, ncc_reply_t *reply)
 {
@@ -265,7 +266,8 @@ static void s_on_zero_hits(void *arg, const ncc_request_t *request, ncc_reply_t 
     PQclear(res);
 }
 
-/* ---- residents -------------------------------------------------------------------------------- */
+/* ---- residents --------------------------------------------------------------------------------
+ */
 
 static void s_on_public_list(void *arg, const ncc_request_t *request, ncc_reply_t *reply)
 {
@@ -286,7 +288,7 @@ static void s_on_public_list(void *arg, const ncc_request_t *request, ncc_reply_
     bool has_q = norm && *norm;
     free(norm);
     if (has_q) {
-        faq_query_t query = {.q = q, .public_only = true};
+        faq_query_t query = {.q = q, .public_only = true, .top = (size_t)(offset + limit)};
         faq_hit_t *hits = NULL;
         size_t count = 0;
         if (faq_search(self, &query, &hits, &count) < 0) {
@@ -405,7 +407,8 @@ static void s_on_public_feedback(void *arg, const ncc_request_t *request, ncc_re
         return;
     }
     if (!m->has_helpful) {
-        ncc_reply_error(reply, 422, "invalid_field", "helpful", "helpful (true or false) is required");
+        ncc_reply_error(reply, 422, "invalid_field", "helpful",
+                        "helpful (true or false) is required");
         return;
     }
     if (!s_voter_ok(m->voter)) {
@@ -475,8 +478,8 @@ void faq_extra_register(faq_t *self)
                    self);
     ncc_service_on(s, &ncc__faq__put_synonyms__descriptor, S_EDITORS, s_on_put_synonyms, self);
     ncc_service_on(s, &ncc__faq__suggest_faqs__descriptor, NCC_ROLES_ALL, s_on_suggest, self);
-    ncc_service_on(s, &ncc__faq__list_zero_hits__descriptor,
-                   S_EDITORS | NCC_ROLE_STAFF, s_on_zero_hits, self);
+    ncc_service_on(s, &ncc__faq__list_zero_hits__descriptor, S_EDITORS | NCC_ROLE_STAFF,
+                   s_on_zero_hits, self);
     /* residents: no session, no actor (the gateway's public routes) */
     ncc_service_on(s, &ncc__faq__public_list_faqs__descriptor, 0, s_on_public_list, self);
     ncc_service_on(s, &ncc__faq__public_get_faq__descriptor, 0, s_on_public_get, self);

@@ -279,8 +279,7 @@ static bool s_all_kana(const char *text, size_t len)
 /* Emits the terms of `text`. `query`: a text made only of kana also gives
  * the reading bigrams of the whole (a word typed by its reading, which MeCab
  * may split wrongly). 0, -EINVAL (not UTF-8), -ENOMEM. */
-static int s_analyze(faq_analyzer_t *self, const char *text, bool query, s_emit_fn emit,
-                     void *arg)
+static int s_analyze(faq_analyzer_t *self, const char *text, bool query, s_emit_fn emit, void *arg)
 {
     char *norm = s_normalize(text, false);
     if (!norm)
@@ -323,8 +322,8 @@ static int s_analyze(faq_analyzer_t *self, const char *text, bool query, s_emit_
         s_feature_parse(node->feature, &f);
         char surface[S_MAX_TERM_BYTES];
         size_t surface_len = node->length;
-        if (surface_len == 0 || surface_len >= sizeof surface ||
-            !s_is_content(&f, unknown) || (surface_len == 1 && norm[0] && node->surface[0] == ' ')) {
+        if (surface_len == 0 || surface_len >= sizeof surface || !s_is_content(&f, unknown) ||
+            (surface_len == 1 && norm[0] && node->surface[0] == ' ')) {
             s_chunk_flush(&surfaces, S_KIND_B, emit, arg);
             s_chunk_flush(&readings, S_KIND_Y, emit, arg);
             s_compound_flush(&compound, emit, arg);
@@ -357,8 +356,8 @@ static int s_analyze(faq_analyzer_t *self, const char *text, bool query, s_emit_
             s_append(compound.surface, &compound.surface_len, sizeof compound.surface, surface,
                      surface_len, NULL);
             if (reading[0])
-                s_append(compound.reading, &compound.reading_len, sizeof compound.reading,
-                         reading, strlen(reading), &compound.reading_ok);
+                s_append(compound.reading, &compound.reading_len, sizeof compound.reading, reading,
+                         strlen(reading), &compound.reading_ok);
             else
                 compound.reading_ok = false;
             compound.parts++;
@@ -421,14 +420,27 @@ typedef struct {
     s_posting_t *items;
     uint32_t n, cap;
     int kind;
+    double idf;   /* over whole FAQs (BM25F); set by faq_index_finish */
+    double idf_q; /* over the questions only (the query-question cosine) */
 } s_term_t;
+
+/* One term of a document (its forward index, for feedback and the
+ * query-question cosine). */
+typedef struct {
+    s_term_t *term;
+    uint16_t tf[S_FIELDS];
+} s_fwd_t;
 
 typedef struct {
     int64_t id, number, department_id;
     char status;     /* d r p a */
     char visibility; /* p i */
     char *category;
-    uint32_t len[S_KINDS][S_FIELDS]; /* terms of each kind per field */
+    uint32_t len[S_KINDS][S_FIELDS];   /* terms of each kind per field */
+    float inv_norm[S_KINDS][S_FIELDS]; /* 1 / BM25's length normalisation (by finish) */
+    s_fwd_t *fwd;                      /* its distinct terms (after faq_index_finish) */
+    uint32_t n_fwd;
+    double q_norm; /* length of the question's weighted term vector */
 } s_doc_t;
 
 struct faq_index {
@@ -450,10 +462,14 @@ faq_search_params_t faq_search_params_default(void)
     faq_search_params_t p = {
         .k1 = 1.2,
         .b = 0.75,
-        .field_weight = {3.0, 1.0, 2.0},
+        .field_weight = {1.0, 1.0, 2.0},
         .kind_weight = {1.0, 0.5, 0.3, 0.2, 0.1},
         .synonym_weight = 0.8,
         .min_fraction = 0.05,
+        .qq_weight = 1.0,
+        .prf_docs = 5,
+        .prf_terms = 20,
+        .prf_weight = 0.2,
     };
     return p;
 }
@@ -502,8 +518,10 @@ void faq_index_destroy(faq_index_t **self_p)
         return;
     faq_index_t *self = *self_p;
     zhashx_destroy(&self->terms);
-    for (size_t i = 0; i < self->n_docs; i++)
+    for (size_t i = 0; i < self->n_docs; i++) {
         free(self->docs[i].category);
+        free(self->docs[i].fwd);
+    }
     free(self->docs);
     s_synonyms_free(self);
     free(self);
@@ -515,9 +533,42 @@ size_t faq_index_size(const faq_index_t *self)
     return self ? self->n_docs : 0;
 }
 
+/* The weight of a term in the query-question cosine: its kind's weight
+ * times its idf among the questions (a word common in questions, such as
+ * 手続き or 知りたい, tells little about which question is meant). */
+static double s_term_weight(const faq_index_t *self, const s_term_t *t)
+{
+    int kind = t->kind == S_KIND_U ? S_KIND_W : t->kind;
+    return self->params.kind_weight[kind] * t->idf_q;
+}
+
+/* Each document's question vector length (the cosine's denominator) and
+ * its BM25 length normalisation per kind and field. */
+static void s_question_norms(faq_index_t *self)
+{
+    const faq_search_params_t *p = &self->params;
+    for (size_t i = 0; i < self->n_docs; i++) {
+        s_doc_t *d = &self->docs[i];
+        for (int k = 0; k < S_KINDS; k++)
+            for (int f = 0; f < S_FIELDS; f++)
+                d->inv_norm[k][f] =
+                    (float)(1.0 / (1.0 - p->b + p->b * (double)d->len[k][f] / self->avg_len[k][f]));
+        double sum = 0;
+        for (uint32_t j = 0; j < d->n_fwd; j++) {
+            const s_fwd_t *f = &d->fwd[j];
+            if (!f->tf[S_FIELD_QUESTION] || f->term->kind == S_KIND_U)
+                continue;
+            double w = s_term_weight(self, f->term) * (1.0 + log((double)f->tf[S_FIELD_QUESTION]));
+            sum += w * w;
+        }
+        d->q_norm = sqrt(sum);
+    }
+}
+
 void faq_index_set_params(faq_index_t *self, const faq_search_params_t *params)
 {
     self->params = *params;
+    s_question_norms(self);
 }
 
 static void s_index_emit(void *arg, int kind, const char *term, size_t len)
@@ -598,6 +649,12 @@ int faq_index_add(faq_index_t *self, const faq_doc_t *doc)
     return self->failed ? -ENOMEM : 0;
 }
 
+/* Kept in the forward index: words (kind w) anywhere, any term of the question. */
+static bool s_forward(const s_term_t *t, const s_posting_t *post)
+{
+    return t->kind == S_KIND_W || post->tf[S_FIELD_QUESTION] > 0;
+}
+
 void faq_index_finish(faq_index_t *self)
 {
     for (int k = 0; k < S_KINDS; k++)
@@ -607,6 +664,39 @@ void faq_index_finish(faq_index_t *self)
                 sum += self->docs[i].len[k][f];
             self->avg_len[k][f] = self->n_docs && sum > 0 ? sum / (double)self->n_docs : 1.0;
         }
+    /* idf of every term, and the forward index: each document's words and
+     * the terms of its question (what feedback and the cosine read) */
+    double n_docs = (double)self->n_docs;
+    for (s_term_t *t = zhashx_first(self->terms); t; t = zhashx_next(self->terms)) {
+        double df = t->n;
+        t->idf = log(1.0 + (n_docs - df + 0.5) / (df + 0.5));
+        double dfq = 0;
+        for (uint32_t j = 0; j < t->n; j++)
+            dfq += t->items[j].tf[S_FIELD_QUESTION] > 0;
+        t->idf_q = log(1.0 + (n_docs - dfq + 0.5) / (dfq + 0.5));
+        for (uint32_t j = 0; j < t->n; j++)
+            if (s_forward(t, &t->items[j]))
+                self->docs[t->items[j].doc].n_fwd++;
+    }
+    for (size_t i = 0; i < self->n_docs; i++) {
+        s_doc_t *d = &self->docs[i];
+        free(d->fwd);
+        d->fwd = d->n_fwd ? calloc(d->n_fwd, sizeof *d->fwd) : NULL;
+        if (!d->fwd)
+            d->n_fwd = 0;
+        d->n_fwd = 0; /* filled below */
+    }
+    for (s_term_t *t = zhashx_first(self->terms); t; t = zhashx_next(self->terms)) {
+        for (uint32_t j = 0; j < t->n; j++) {
+            s_doc_t *d = &self->docs[t->items[j].doc];
+            if (!d->fwd || !s_forward(t, &t->items[j]))
+                continue;
+            s_fwd_t *f = &d->fwd[d->n_fwd++];
+            f->term = t;
+            memcpy(f->tf, t->items[j].tf, sizeof f->tf);
+        }
+    }
+    s_question_norms(self);
 }
 
 int faq_index_set_synonyms(faq_index_t *self, const char *const *const *groups, size_t count)
@@ -640,6 +730,7 @@ typedef struct {
     char key[S_MAX_TERM_BYTES + 4];
     int kind;
     double weight;
+    s_term_t *term; /* in the index, or NULL */
 } s_qterm_t;
 
 typedef struct {
@@ -740,6 +831,215 @@ static int s_hit_compare(const void *a, const void *b)
     return x->id < y->id ? -1 : x->id > y->id;
 }
 
+/* Puts the best `top` hits first, in order (all of them when top is 0 or
+ * not smaller than count): a selection (quickselect) then a sort of the
+ * few, instead of sorting every hit. */
+static void s_order(faq_hit_t *hits, size_t count, size_t top)
+{
+    if (top == 0 || top >= count) {
+        qsort(hits, count, sizeof *hits, s_hit_compare);
+        return;
+    }
+    size_t lo = 0, hi = count - 1;
+    while (lo < hi) {
+        faq_hit_t pivot = hits[lo + (hi - lo) / 2];
+        size_t i = lo, j = hi;
+        while (i <= j) {
+            while (s_hit_compare(&hits[i], &pivot) < 0)
+                i++;
+            while (s_hit_compare(&hits[j], &pivot) > 0)
+                j--;
+            if (i <= j) {
+                faq_hit_t swap = hits[i];
+                hits[i] = hits[j];
+                hits[j] = swap;
+                i++;
+                if (j == 0)
+                    break;
+                j--;
+            }
+        }
+        /* [lo, j] <= pivot <= [i, hi] */
+        if (top - 1 <= j)
+            hi = j;
+        else if (top - 1 >= i)
+            lo = i;
+        else
+            break;
+    }
+    qsort(hits, top, sizeof *hits, s_hit_compare);
+}
+
+/* Adds the BM25F score of query terms [from, to) to score[] and (dot not
+ * NULL) their products with the documents' question vectors to dot[];
+ * *q_sum grows by the squares of the query vector. */
+static void s_accumulate(faq_index_t *self, const s_query_terms_t *terms, size_t from, size_t to,
+                         size_t q_chars, double *score, double *dot, double *q_sum)
+{
+    const faq_search_params_t *p = &self->params;
+    for (size_t i = from; i < to; i++) {
+        const s_qterm_t *qt = &terms->items[i];
+        if (qt->kind == S_KIND_U && q_chars > 2)
+            continue;
+        s_term_t *t = qt->term;
+        if (!t || t->n == 0)
+            continue;
+        double weight = p->kind_weight[qt->kind] * qt->weight * t->idf;
+        if (qt->kind == S_KIND_U)
+            weight = p->kind_weight[S_KIND_W] * qt->weight * t->idf; /* a short query's kanji */
+        double tw = s_term_weight(self, t);
+        double qv = qt->kind == S_KIND_U ? 0 : tw * qt->weight;
+        *q_sum += qv * qv;
+        for (uint32_t j = 0; j < t->n; j++) {
+            const s_posting_t *post = &t->items[j];
+            const s_doc_t *d = &self->docs[post->doc];
+            double tfw = 0;
+            for (int f = 0; f < S_FIELDS; f++)
+                if (post->tf[f])
+                    tfw += p->field_weight[f] * (double)post->tf[f] * d->inv_norm[qt->kind][f];
+            score[post->doc] += weight * tfw / (p->k1 + tfw);
+            if (dot && qv > 0 && post->tf[S_FIELD_QUESTION])
+                dot[post->doc] += qv * tw *
+                                  (post->tf[S_FIELD_QUESTION] == 1
+                                       ? 1.0
+                                       : 1.0 + log((double)post->tf[S_FIELD_QUESTION]));
+        }
+    }
+}
+
+/* The combined score: BM25F plus the query-question cosine scaled by the
+ * best BM25F score (the score keeps BM25F's scale). */
+static void s_combine(const faq_index_t *self, const faq_query_t *query, const double *score,
+                      const double *dot, double q_sum, double *out)
+{
+    double best = 0;
+    for (size_t i = 0; i < self->n_docs; i++)
+        if (score[i] > best && s_doc_passes(&self->docs[i], query))
+            best = score[i];
+    double q_norm = sqrt(q_sum);
+    for (size_t i = 0; i < self->n_docs; i++) {
+        out[i] = 0;
+        if (score[i] <= 0 || best <= 0)
+            continue;
+        double cosine = 0;
+        if (q_norm > 0 && self->docs[i].q_norm > 0)
+            cosine = dot[i] / (q_norm * self->docs[i].q_norm);
+        out[i] = score[i] + self->params.qq_weight * best * cosine;
+    }
+}
+
+typedef struct {
+    s_term_t *term;
+    double weight;
+} s_candidate_t;
+
+static int s_candidate_compare(const void *a, const void *b)
+{
+    const s_candidate_t *x = a, *y = b;
+    if (x->weight != y->weight)
+        return x->weight < y->weight ? 1 : -1;
+    return x->term < y->term ? -1 : x->term > y->term;
+}
+
+static int s_candidate_by_term(const void *a, const void *b)
+{
+    const s_candidate_t *x = a, *y = b;
+    return x->term < y->term ? -1 : x->term > y->term;
+}
+
+/* Pseudo-relevance feedback: the words (kind w) that weigh most in the best
+ * `prf_docs` documents of the first ranking and are not in the query are
+ * added to it, the heaviest at prf_weight. */
+static void s_feedback(faq_index_t *self, const faq_query_t *query, const double *combined,
+                       s_query_terms_t *terms)
+{
+    const faq_search_params_t *p = &self->params;
+    int top[16];
+    int n_top = 0;
+    int want = p->prf_docs < 16 ? p->prf_docs : 16;
+    for (int k = 0; k < want; k++) {
+        int best = -1;
+        for (size_t i = 0; i < self->n_docs; i++) {
+            if (combined[i] <= 0 || !s_doc_passes(&self->docs[i], query))
+                continue;
+            bool taken = false;
+            for (int j = 0; j < n_top && !taken; j++)
+                taken = top[j] == (int)i;
+            if (!taken && (best < 0 || combined[i] > combined[best]))
+                best = (int)i;
+        }
+        if (best < 0)
+            break;
+        top[n_top++] = best;
+    }
+    size_t cap = 0;
+    for (int k = 0; k < n_top; k++)
+        cap += self->docs[top[k]].n_fwd;
+    if (cap == 0)
+        return;
+    s_candidate_t *cand = calloc(cap, sizeof *cand);
+    if (!cand)
+        return;
+    size_t n = 0;
+    for (int k = 0; k < n_top; k++) {
+        const s_doc_t *d = &self->docs[top[k]];
+        double length = 0;
+        for (uint32_t j = 0; j < d->n_fwd; j++)
+            if (d->fwd[j].term->kind == S_KIND_W)
+                for (int f = 0; f < S_FIELDS; f++)
+                    length += p->field_weight[f] * d->fwd[j].tf[f];
+        if (length <= 0)
+            continue;
+        for (uint32_t j = 0; j < d->n_fwd; j++) {
+            const s_fwd_t *fw = &d->fwd[j];
+            if (fw->term->kind != S_KIND_W || fw->term->n < 2)
+                continue;
+            double tf = 0;
+            for (int f = 0; f < S_FIELDS; f++)
+                tf += p->field_weight[f] * fw->tf[f];
+            /* relevance model: P(w|d) weighted by the document's rank, times idf */
+            cand[n].term = fw->term;
+            cand[n].weight = tf / length * fw->term->idf / (double)(k + 1);
+            n++;
+        }
+    }
+    /* the same word from several documents: one candidate, weights summed */
+    qsort(cand, n, sizeof *cand, s_candidate_by_term);
+    size_t merged = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (merged > 0 && cand[merged - 1].term == cand[i].term)
+            cand[merged - 1].weight += cand[i].weight;
+        else
+            cand[merged++] = cand[i];
+    }
+    n = merged;
+    qsort(cand, n, sizeof *cand, s_candidate_compare);
+    double top_weight = n ? cand[0].weight : 0;
+    int added = 0;
+    for (size_t i = 0; i < n && added < p->prf_terms && top_weight > 0; i++) {
+        bool in_query = false;
+        for (size_t j = 0; j < terms->n && !in_query; j++)
+            in_query = terms->items[j].term == cand[i].term;
+        if (in_query)
+            continue;
+        if (terms->n == terms->cap) {
+            size_t grown_cap = terms->cap ? terms->cap * 2 : 32;
+            s_qterm_t *grown = realloc(terms->items, grown_cap * sizeof *grown);
+            if (!grown)
+                break;
+            terms->items = grown;
+            terms->cap = grown_cap;
+        }
+        s_qterm_t *t = &terms->items[terms->n++];
+        memset(t, 0, sizeof *t);
+        t->kind = S_KIND_W;
+        t->term = cand[i].term;
+        t->weight = p->prf_weight * cand[i].weight / top_weight;
+        added++;
+    }
+    free(cand);
+}
+
 int faq_index_search(faq_index_t *self, const faq_query_t *query, faq_hit_t **ret_hits,
                      size_t *ret_count)
 {
@@ -749,7 +1049,7 @@ int faq_index_search(faq_index_t *self, const faq_query_t *query, faq_hit_t **re
     if (!norm)
         return -EINVAL;
     int rc = -ENOMEM;
-    double *score = NULL;
+    double *score = NULL, *dot = NULL, *combined = NULL;
     faq_hit_t *hits = NULL;
     s_query_terms_t terms = {.weight = 1.0};
     terms.seen = zhashx_new();
@@ -775,44 +1075,33 @@ int faq_index_search(faq_index_t *self, const faq_query_t *query, faq_hit_t **re
     rc = -ENOMEM;
     if (terms.failed)
         goto out;
-    score = calloc(self->n_docs ? self->n_docs : 1, sizeof *score);
-    if (!score)
+    for (size_t i = 0; i < terms.n; i++)
+        terms.items[i].term = zhashx_lookup(self->terms, terms.items[i].key);
+    size_t n_docs = self->n_docs ? self->n_docs : 1;
+    score = calloc(n_docs, sizeof *score);
+    dot = calloc(n_docs, sizeof *dot);
+    combined = calloc(n_docs, sizeof *combined);
+    if (!score || !dot || !combined)
         goto out;
     const faq_search_params_t *p = &self->params;
-    double n_docs = (double)self->n_docs;
-    for (size_t i = 0; i < terms.n; i++) {
-        const s_qterm_t *qt = &terms.items[i];
-        if (qt->kind == S_KIND_U && q_chars > 2)
-            continue;
-        s_term_t *t = zhashx_lookup(self->terms, qt->key);
-        if (!t || t->n == 0)
-            continue;
-        double df = t->n;
-        double idf = log(1.0 + (n_docs - df + 0.5) / (df + 0.5));
-        double weight = p->kind_weight[qt->kind] * qt->weight * idf;
-        if (qt->kind == S_KIND_U)
-            weight = p->kind_weight[S_KIND_W] * qt->weight * idf; /* a short query's kanji */
-        for (uint32_t j = 0; j < t->n; j++) {
-            const s_posting_t *post = &t->items[j];
-            const s_doc_t *d = &self->docs[post->doc];
-            double tfw = 0;
-            for (int f = 0; f < S_FIELDS; f++) {
-                if (!post->tf[f])
-                    continue;
-                double norm_len = 1.0 - p->b + p->b * (double)d->len[qt->kind][f] /
-                                                   self->avg_len[qt->kind][f];
-                tfw += p->field_weight[f] * (double)post->tf[f] / norm_len;
-            }
-            score[post->doc] += weight * tfw / (p->k1 + tfw);
-        }
+    double q_sum = 0;
+    size_t first_terms = terms.n;
+    s_accumulate(self, &terms, 0, first_terms, q_chars, score, dot, &q_sum);
+    s_combine(self, query, score, dot, q_sum, combined);
+    if (p->prf_docs > 0 && p->prf_terms > 0 && p->prf_weight > 0) {
+        /* the added words count in BM25F; the cosine stays the one of the words typed */
+        s_feedback(self, query, combined, &terms);
+        double ignored = 0;
+        s_accumulate(self, &terms, first_terms, terms.n, q_chars, score, NULL, &ignored);
+        s_combine(self, query, score, dot, q_sum, combined);
     }
     double best = 0;
     size_t n = 0;
     for (size_t i = 0; i < self->n_docs; i++)
-        if (score[i] > 0 && s_doc_passes(&self->docs[i], query)) {
+        if (combined[i] > 0 && s_doc_passes(&self->docs[i], query)) {
             n++;
-            if (score[i] > best)
-                best = score[i];
+            if (combined[i] > best)
+                best = combined[i];
         }
     int64_t number = s_query_number(norm);
     hits = calloc(n + 1, sizeof *hits);
@@ -827,13 +1116,13 @@ int faq_index_search(faq_index_t *self, const faq_query_t *query, faq_hit_t **re
             hits[count].id = d->id;
             hits[count].score = best + 1000.0;
             count++;
-        } else if (score[i] > 0 && score[i] >= floor && s_doc_passes(d, query)) {
+        } else if (combined[i] > 0 && combined[i] >= floor && s_doc_passes(d, query)) {
             hits[count].id = d->id;
-            hits[count].score = score[i];
+            hits[count].score = combined[i];
             count++;
         }
     }
-    qsort(hits, count, sizeof *hits, s_hit_compare);
+    s_order(hits, count, query->top);
     if (count == 0) {
         free(hits);
         hits = NULL;
@@ -845,6 +1134,8 @@ int faq_index_search(faq_index_t *self, const faq_query_t *query, faq_hit_t **re
 out:
     free(hits);
     free(score);
+    free(dot);
+    free(combined);
     free(terms.items);
     zhashx_destroy(&terms.seen);
     free(norm);

@@ -11,10 +11,13 @@
  *   u  single kanji (1-character queries).
  *
  * The index (faq_index_t) is in memory: term -> postings with the count per
- * field (question, answer, keywords). Ranking is BM25F per kind of term, the
- * kinds weighted; synonym groups expand a query. An index is built whole
- * (faq_index_add for each FAQ, then faq_index_finish) and replaced whole;
- * it is used from one thread. */
+ * field (question, answer, keywords), and each FAQ's words and question
+ * terms. Ranking is BM25F per kind of term, the kinds weighted, plus the
+ * cosine between the query and the FAQ's question (idf over the questions),
+ * then pseudo-relevance feedback (words of the best FAQs added to the query,
+ * BM25F counted again); synonym groups expand a query. An index is built
+ * whole (faq_index_add for each FAQ, then faq_index_finish) and replaced
+ * whole; it is used from one thread. */
 #ifndef FAQ_SEARCH_H
 #define FAQ_SEARCH_H
 
@@ -60,6 +63,10 @@ typedef struct {
     double kind_weight[5];  /* w, r, b, y, u */
     double synonym_weight;  /* terms that come from a synonym group */
     double min_fraction;    /* hits below this fraction of the best score are dropped */
+    double qq_weight;       /* query-question cosine added to the normalised BM25F score */
+    int prf_docs;           /* pseudo-relevance feedback: top documents read (0: off) */
+    int prf_terms;          /* terms added from them */
+    double prf_weight;      /* weight of an added term (relative to a query term) */
 } faq_search_params_t;
 
 faq_search_params_t faq_search_params_default(void);
@@ -87,6 +94,7 @@ typedef struct {
     int64_t department_id;  /* 0: any */
     bool published_only;    /* operators, staff, residents */
     bool public_only;       /* residents */
+    size_t top;             /* only the best `top` hits need to be in order (0: all) */
 } faq_query_t;
 
 typedef struct {
@@ -95,7 +103,8 @@ typedef struct {
 } faq_hit_t;
 
 /* Ranks the FAQs for `query`: *ret_hits (caller frees; NULL when none) holds
- * every hit, best first (ties: lower id first), *ret_count of them. A
+ * every hit, best first (ties: lower id first), *ret_count of them; with
+ * query->top, only the first `top` are in order (the rest follow unordered). A
  * `q` that is an FAQ number (digits, also full width, optionally after "#"
  * or "No.") puts that FAQ first. 0, -EINVAL (q not UTF-8), -ENOMEM. */
 int faq_index_search(faq_index_t *self, const faq_query_t *query, faq_hit_t **ret_hits,

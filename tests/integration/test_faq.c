@@ -1,67 +1,63 @@
 /* ncc-faq (R8, R36, R40-R43, R49, R50; docs/faq.md), end to end: the real
  * ncc-directory, ncc-faq and ncc-gateway (from NCC_TEST_BIN_DIR) against a
- * database of this test's own on the cluster NCC_DATABASE_URL points at
- * (scripts/pg.sh fresh), with a bus actor key, data keys and the first
- * administrator made here. Requests go through the gateway's plain listener
- * with libcurl as the administrator, a supervisor, an operator and a resident
- * (no session): create, versions, approval, roles, CSV import (Shift_JIS,
- * wrong header, bad rows: nothing applied) and export, Japanese search
- * (readings, width, kana, 1-character words, typos, synonyms, numbers),
- * bad queries, the zero-hit report, suggestions, the public API and votes
- * (one per browser, a flood refused). */
+ * database of this test's own, started through tests/support/ncc_system.h.
+ * Requests go through the gateway's plain listener with libcurl as the
+ * administrator, a supervisor, an operator and a resident (no session):
+ * create, versions, approval, roles, CSV import (Shift_JIS, wrong header,
+ * bad rows: nothing applied) and export, Japanese search (readings, width,
+ * kana, 1-character words, typos, synonyms, numbers), bad queries, the
+ * zero-hit report, suggestions, the public API and votes (one per browser, a
+ * flood refused). */
 #include <criterion/criterion.h>
 #include <cjson/cJSON.h>
-#include <ctype.h>
 #include <curl/curl.h>
 #include <iconv.h>
-#include <czmq.h>
 #include <libpq-fe.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
-#include <openssl/rand.h>
-
-#include "ncc.pb-c.h"
-#include "ncc/bus.h"
-#include "ncc/crypto.h"
 #include "ncc/log.h"
-#include "ncc/service.h"
+#include "ncc_system.h"
 #include "ncc_test.h"
 
-#define READY_TIMEOUT_MS 30000
-#define ADMIN_PASSWORD   "Kuyakusho-Test-Pass-42"
-#define ADMIN_TOTP       "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
-#define USER_PASSWORD    "Madoguchi-Pass-2027"
-#define FAQ_LONG         20001
+#define USER_PASSWORD "Madoguchi-Pass-2027"
+#define FAQ_LONG      20001
 
-/* ---- the database of one test --------------------------------------------------- */
+/* ---- the system: ncc-directory, ncc-faq and the gateway (tests/support/ncc_system.h) ---- */
 
-static ncct_database_t s_db;
+static ncct_system_t s_sys;
+#define s_db (s_sys.db)
 
-/* The first column of the first row as a long, as the owner (or the
- * application role). */
-static long s_long_as(const char *url, const char *sql)
+typedef ncct_session_t session_t;
+typedef ncct_resp_t resp_t;
+
+static void setup(void)
 {
-    PGconn *conn = PQconnectdb(url);
-    cr_assert_eq(PQstatus(conn), CONNECTION_OK, "%s", PQerrorMessage(conn));
-    PGresult *res = PQexec(conn, sql);
-    cr_assert_eq(PQresultStatus(res), PGRES_TUPLES_OK, "%s: %s", sql, PQerrorMessage(conn));
-    cr_assert_gt(PQntuples(res), 0, "%s: no row", sql);
-    long value = strtol(PQgetvalue(res, 0, 0), NULL, 10);
-    PQclear(res);
-    PQfinish(conn);
-    return value;
+    ncc_log_init("test_faq", NCC_LOG_ERROR);
+    ncct_system_init(&s_sys, "test_faq");
+    ncct_system_start(&s_sys, "directory", NULL);
+    const char *const faq_env[] = {"NCC_FAQ_VOTES_PER_MINUTE=5", NULL};
+    ncct_system_start(&s_sys, "faq", faq_env);
+    ncct_system_start_gateway(&s_sys, NULL);
+}
+
+static void teardown(void)
+{
+    ncct_system_teardown(&s_sys);
+}
+
+TestSuite(faq, .init = setup, .fini = teardown, .timeout = 300);
+
+static void s_stop_all(void)
+{
+    ncct_system_stop_all(&s_sys);
 }
 
 static long s_owner_long(const char *sql)
 {
-    return s_long_as(s_db.owner_url, sql);
+    return ncct_owner_long(&s_sys, sql);
 }
 
 /* Runs `sql` as the application role (the daemons' role); true when it worked. */
@@ -76,352 +72,33 @@ static bool s_app_runs(const char *sql)
     return ok;
 }
 
-/* ---- daemons ------------------------------------------------------------------------------ */
-
-typedef struct {
-    const char *program;
-    pid_t pid;
-    char log[160];
-    int rpc, pub, health; /* bus and health ports */
-    int http;             /* gateway: plain listener */
-} daemon_t;
-
-static daemon_t s_directory, s_faq, s_gateway;
-static int s_dead_port; /* where nothing listens: every service not under test */
-
-static void s_dump(const daemon_t *d)
-{
-    char *log = ncct_read_file(d->log);
-    cr_log_error("---- %s log (%s) ----\n%s", d->program, d->log, log ? log : "(none)");
-    free(log);
-}
-
-/* The environment common to the daemons: database, and every service's RPC
- * and PUB (the directory; nothing elsewhere). */
-static size_t s_common_env(char (*text)[600], const char **env, size_t n)
-{
-    snprintf(text[0], sizeof text[0], "NCC_DATABASE_URL=%s", s_db.url);
-    snprintf(text[1], sizeof text[1], "NCC_DATABASE_OWNER_URL=%s", s_db.owner_url);
-    env[n++] = text[0];
-    env[n++] = text[1];
-    size_t t = 2;
-    for (size_t i = 0; ncc_service_names[i]; i++) {
-        char upper[32];
-        snprintf(upper, sizeof upper, "%s", ncc_service_names[i]);
-        for (char *p = upper; *p; p++)
-            *p = (char)toupper((unsigned char)*p);
-        bool directory = strcmp(ncc_service_names[i], "directory") == 0;
-        bool faq = strcmp(ncc_service_names[i], "faq") == 0;
-        snprintf(text[t], sizeof text[t], "NCC_%s_RPC=tcp://127.0.0.1:%d", upper,
-                 directory ? s_directory.rpc : faq ? s_faq.rpc : s_dead_port);
-        env[n++] = text[t++];
-        snprintf(text[t], sizeof text[t], "NCC_%s_PUB=tcp://127.0.0.1:%d", upper,
-                 directory ? s_directory.pub : faq ? s_faq.pub : s_dead_port);
-        env[n++] = text[t++];
-    }
-    env[n++] = "NCC_CONFIG_FILE=";
-    env[n++] = "NCC_LOG_LEVEL=info";
-    return n;
-}
-
-static void s_wait_ready(daemon_t *d)
-{
-    char url[96];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d/readyz", d->health);
-    if (!ncct_wait_status(url, 200, READY_TIMEOUT_MS)) {
-        s_dump(d);
-        cr_assert_fail("%s did not become ready", d->program);
-    }
-}
-
-static void s_start_directory(void)
-{
-    daemon_t *d = &s_directory;
-    static char text[40][600];
-    const char *env[64];
-    size_t n = s_common_env(text, env, 0);
-    size_t k = 20;
-    snprintf(text[k], sizeof text[k], "NCC_DIRECTORY_RPC_BIND=tcp://127.0.0.1:%d", d->rpc);
-    env[n++] = text[k++];
-    snprintf(text[k], sizeof text[k], "NCC_DIRECTORY_PUB_BIND=tcp://127.0.0.1:%d", d->pub);
-    env[n++] = text[k++];
-    snprintf(text[k], sizeof text[k], "NCC_DIRECTORY_HEALTH_LISTEN=127.0.0.1:%d", d->health);
-    env[n++] = text[k++];
-    env[n++] = "NCC_ARGON2_MEMORY_KIB=1024";
-    env[n++] = "NCC_BOOTSTRAP_ADMIN_LOGIN=admin";
-    env[n++] = "NCC_BOOTSTRAP_ADMIN_PASSWORD=" ADMIN_PASSWORD;
-    env[n++] = "NCC_BOOTSTRAP_ADMIN_TOTP_SECRET=" ADMIN_TOTP;
-    env[n] = NULL;
-    d->program = "ncc-directory";
-    snprintf(d->log, sizeof d->log, "/tmp/ncc-test-faq-directory-%d.log", (int)getpid());
-    unlink(d->log);
-    d->pid = ncct_spawn(d->program, env, d->log);
-    cr_assert_gt(d->pid, 0);
-    s_wait_ready(d);
-}
-
-static void s_start_faq(void)
-{
-    daemon_t *d = &s_faq;
-    static char text[40][600];
-    const char *env[64];
-    size_t n = s_common_env(text, env, 0);
-    size_t k = 20;
-    snprintf(text[k], sizeof text[k], "NCC_FAQ_RPC_BIND=tcp://127.0.0.1:%d", d->rpc);
-    env[n++] = text[k++];
-    snprintf(text[k], sizeof text[k], "NCC_FAQ_PUB_BIND=tcp://127.0.0.1:%d", d->pub);
-    env[n++] = text[k++];
-    snprintf(text[k], sizeof text[k], "NCC_FAQ_HEALTH_LISTEN=127.0.0.1:%d", d->health);
-    env[n++] = text[k++];
-    env[n++] = "NCC_FAQ_VOTES_PER_MINUTE=5";
-    env[n] = NULL;
-    d->program = "ncc-faq";
-    snprintf(d->log, sizeof d->log, "/tmp/ncc-test-faq-faq-%d.log", (int)getpid());
-    unlink(d->log);
-    d->pid = ncct_spawn(d->program, env, d->log);
-    cr_assert_gt(d->pid, 0);
-    s_wait_ready(d);
-}
-
-static void s_start_gateway(void)
-{
-    daemon_t *d = &s_gateway;
-    static char text[40][600];
-    const char *env[64];
-    size_t n = s_common_env(text, env, 0);
-    size_t k = 20;
-    snprintf(text[k], sizeof text[k], "NCC_HTTP_LISTEN=127.0.0.1:%d", d->http);
-    env[n++] = text[k++];
-    snprintf(text[k], sizeof text[k], "NCC_HTTPS_PORT=%d", ncct_free_port());
-    env[n++] = text[k++];
-    snprintf(text[k], sizeof text[k], "NCC_GATEWAY_HEALTH_LISTEN=127.0.0.1:%d", d->health);
-    env[n++] = text[k++];
-    snprintf(text[k], sizeof text[k], "NCC_TLS_CERT=/tmp/ncc-test-faq-gw-%d.pem",
-             (int)getpid());
-    env[n++] = text[k++];
-    env[n++] = "NCC_HTTPS_LISTEN=";
-    env[n++] = "NCC_WEB_ROOT=gateway/web";
-    env[n++] = "NCC_BUS_TIMEOUT_MS=10000";
-    env[n++] = "NCC_STAFF_ALLOW_CIDRS=";
-    env[n++] = "NCC_TRUSTED_PROXIES=";
-    env[n] = NULL;
-    d->program = "ncc-gateway";
-    snprintf(d->log, sizeof d->log, "/tmp/ncc-test-faq-gateway-%d.log", (int)getpid());
-    unlink(d->log);
-    d->pid = ncct_spawn("ncc-gateway", env, d->log);
-    cr_assert_gt(d->pid, 0);
-    s_wait_ready(d);
-}
-
-/* SIGTERM, exit 0, no sanitizer report. */
-static void s_stop(daemon_t *d)
-{
-    if (d->pid <= 0)
-        return;
-    kill(d->pid, SIGTERM);
-    int status = ncct_wait_exit(d->pid, 20000);
-    if (status == -1)
-        ncct_kill(d->pid);
-    d->pid = 0;
-    char *log = ncct_read_file(d->log);
-    bool clean = log && !strstr(log, "Sanitizer") && !strstr(log, "runtime error:");
-    free(log);
-    if (!clean)
-        s_dump(d);
-    cr_assert_neq(status, -1, "%s did not stop on SIGTERM", d->program);
-    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "%s: exit status %d", d->program,
-              status);
-    cr_assert(clean, "sanitizer report in %s", d->log);
-    unlink(d->log);
-}
-
-static void s_stop_all(void)
-{
-    s_stop(&s_gateway);
-    s_stop(&s_faq);
-    s_stop(&s_directory);
-}
-
-/* A fresh base64 key of 32 bytes. */
-static void s_random_key(char out[64])
-{
-    unsigned char raw[32];
-    cr_assert_eq(RAND_bytes(raw, sizeof raw), 1);
-    static const char alphabet[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    size_t n = 0;
-    for (size_t i = 0; i < 30; i += 3) {
-        unsigned v = (unsigned)raw[i] << 16 | (unsigned)raw[i + 1] << 8 | raw[i + 2];
-        out[n++] = alphabet[(v >> 18) & 63];
-        out[n++] = alphabet[(v >> 12) & 63];
-        out[n++] = alphabet[(v >> 6) & 63];
-        out[n++] = alphabet[v & 63];
-    }
-    unsigned v = (unsigned)raw[30] << 16 | (unsigned)raw[31] << 8;
-    out[n++] = alphabet[(v >> 18) & 63];
-    out[n++] = alphabet[(v >> 12) & 63];
-    out[n++] = alphabet[(v >> 6) & 63];
-    out[n++] = '=';
-    out[n] = '\0';
-}
-
-static void s_ports(daemon_t *d)
-{
-    d->rpc = ncct_free_port();
-    d->pub = ncct_free_port();
-    d->health = ncct_free_port();
-    d->http = ncct_free_port();
-    cr_assert(d->rpc > 0 && d->pub > 0 && d->health > 0 && d->http > 0);
-}
-
-static void setup(void)
-{
-    ncc_log_init("test_faq", NCC_LOG_ERROR);
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-    cr_assert_eq(access("gateway/web/index.html", R_OK), 0,
-                 "run from the repository root (gateway/web/index.html)");
-    char key[64], data_key[80];
-    s_random_key(key);
-    setenv("NCC_BUS_ACTOR_KEY", key, 1);
-    cr_assert_eq(ncc_actor_key_from_env(), 0);
-    s_random_key(key);
-    snprintf(data_key, sizeof data_key, "t1:%s", key);
-    setenv("NCC_DATA_KEYS", data_key, 1);
-    s_random_key(key);
-    setenv("NCC_BLIND_INDEX_KEY", key, 1);
-    s_dead_port = ncct_free_port();
-    s_ports(&s_directory);
-    s_ports(&s_faq);
-    s_ports(&s_gateway);
-    cr_assert(ncct_database_fresh(&s_db, "test_faq"),
-              "scripts/pg.sh fresh failed (the test makes its own database on the cluster of "
-              "NCC_DATABASE_URL: scripts/pg.sh start; . var/env)");
-    s_start_directory();
-    long long deadline = ncct_now_ms() + READY_TIMEOUT_MS;
-    while (s_owner_long("SELECT count(*) FROM directory.users") == 0) {
-        cr_assert_lt(ncct_now_ms(), deadline, "no administrator was created");
-        usleep(50 * 1000);
-    }
-    s_start_faq();
-    s_start_gateway();
-}
-
-static void teardown(void)
-{
-    daemon_t *all[] = {&s_gateway, &s_faq, &s_directory};
-    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
-        if (all[i]->pid > 0)
-            ncct_kill(all[i]->pid);
-        all[i]->pid = 0;
-    }
-    char cert[96];
-    snprintf(cert, sizeof cert, "/tmp/ncc-test-faq-gw-%d.pem", (int)getpid());
-    unlink(cert);
-    ncct_database_drop(&s_db);
-    curl_global_cleanup();
-}
-
-TestSuite(faq, .init = setup, .fini = teardown, .timeout = 300);
-
 /* ---- HTTP ---------------------------------------------------------------------------------- */
 
-typedef struct {
-    char cookie[80];
-    char csrf[80];
-} session_t;
-
-typedef struct {
-    long status;
-    char *body; /* never NULL */
-    size_t len;
-    char *headers; /* never NULL */
-    cJSON *json;   /* the body parsed, or NULL */
-} resp_t;
-
-typedef struct {
-    char *data;
-    size_t len;
-} buf_t;
-
-static size_t s_collect(char *ptr, size_t size, size_t nmemb, void *userdata)
-{
-    buf_t *buf = userdata;
-    size_t n = size * nmemb;
-    char *grown = realloc(buf->data, buf->len + n + 1);
-    if (!grown)
-        return 0;
-    memcpy(grown + buf->len, ptr, n);
-    buf->len += n;
-    grown[buf->len] = '\0';
-    buf->data = grown;
-    return n;
-}
-
-/* One JSON request as `session` (NULL: without one). */
+/* One request as `session` (NULL: without one) with any body and one extra
+ * header line (or NULL). */
 static resp_t s_request_as(const session_t *session, const char *method, const char *path,
                            const char *body, size_t body_len, const char *content_type,
                            const char *extra_header)
 {
-    CURL *curl = curl_easy_init();
-    cr_assert_not_null(curl);
-    buf_t body_buf = {0}, headers = {0};
-    struct curl_slist *list = NULL;
-    char url[2048], line[256];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", s_gateway.http, path);
-    curl_easy_setopt(curl, CURLOPT_URL, url);
-    curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 60000L);
-    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, s_collect);
-    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &body_buf);
-    curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, s_collect);
-    curl_easy_setopt(curl, CURLOPT_HEADERDATA, &headers);
-    curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
-    if (body) {
-        snprintf(line, sizeof line, "Content-Type: %s",
-                 content_type ? content_type : "application/json");
-        list = curl_slist_append(list, line);
-        curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
-        curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
-    }
-    if (session && session->cookie[0]) {
-        snprintf(line, sizeof line, "Cookie: ncc_session=%s", session->cookie);
-        list = curl_slist_append(list, line);
-        snprintf(line, sizeof line, "X-CSRF-Token: %s", session->csrf);
-        list = curl_slist_append(list, line);
-    }
-    if (extra_header)
-        list = curl_slist_append(list, extra_header);
-    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, list);
-    CURLcode code = curl_easy_perform(curl);
-    resp_t out = {0};
-    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &out.status);
-    curl_slist_free_all(list);
-    curl_easy_cleanup(curl);
-    cr_assert_eq(code, CURLE_OK, "%s %s: %s", method, path, curl_easy_strerror(code));
-    out.body = body_buf.data ? body_buf.data : strdup("");
-    out.len = body_buf.len;
-    out.headers = headers.data ? headers.data : strdup("");
-    out.json = cJSON_ParseWithLength(out.body, out.len);
-    return out;
+    const char *const headers[] = {extra_header, NULL};
+    return ncct_request_raw(&s_sys, session, method, path, body, body_len, content_type,
+                            extra_header ? headers : NULL);
 }
 
 static resp_t s_request(const session_t *session, const char *method, const char *path,
                         const char *body)
 {
-    return s_request_as(session, method, path, body, body ? strlen(body) : 0, NULL, NULL);
+    return ncct_request(&s_sys, session, method, path, body, NULL);
 }
 
 static void s_free(resp_t *resp)
 {
-    free(resp->body);
-    free(resp->headers);
-    cJSON_Delete(resp->json);
-    memset(resp, 0, sizeof *resp);
+    ncct_resp_free(resp);
 }
 
 static const char *s_str(const cJSON *object, const char *name)
 {
-    const cJSON *item = cJSON_GetObjectItemCaseSensitive(object, name);
-    return cJSON_IsString(item) ? item->valuestring : NULL;
+    return ncct_str(object, name);
 }
 
 static long s_num(const cJSON *object, const char *name)
@@ -431,21 +108,10 @@ static long s_num(const cJSON *object, const char *name)
     return (long)item->valuedouble;
 }
 
-static const cJSON *s_error(const resp_t *resp)
-{
-    return cJSON_GetObjectItemCaseSensitive(resp->json, "error");
-}
-
 /* Asserts the status (and error code when not NULL); returns the response. */
 static resp_t s_expect(resp_t resp, long status, const char *code, const char *what)
 {
-    cr_assert_eq(resp.status, status, "%s: status %ld (expected %ld): %s", what, resp.status,
-                 status, resp.body);
-    if (code) {
-        const char *got = s_str(s_error(&resp), "code");
-        cr_assert(got && strcmp(got, code) == 0, "%s: code %s (expected %s): %s", what,
-                  got ? got : "(none)", code, resp.body);
-    }
+    ncct_expect(&resp, status, code, what);
     return resp;
 }
 
@@ -458,57 +124,23 @@ static void s_check(resp_t resp, long status, const char *code, const char *what
 /* The value of header `name` (caller frees), or NULL. */
 static char *s_header(const resp_t *resp, const char *name)
 {
-    size_t name_len = strlen(name);
-    for (const char *line = resp->headers; line && *line;) {
-        const char *end = strstr(line, "\r\n");
-        size_t len = end ? (size_t)(end - line) : strlen(line);
-        if (len > name_len && strncasecmp(line, name, name_len) == 0 && line[name_len] == ':') {
-            const char *value = line + name_len + 1;
-            while (*value == ' ')
-                value++;
-            return strndup(value, len - (size_t)(value - line));
-        }
-        line = end ? end + 2 : NULL;
-    }
-    return NULL;
-}
-
-/* Signs in; `totp` for the administrator. */
-static void s_sign_in(session_t *session, const char *login, const char *password, bool totp)
-{
-    char body[320], code[7] = "";
-    if (totp)
-        cr_assert_eq(ncc_totp_code(ADMIN_TOTP, (int64_t)time(NULL), code), 0);
-    snprintf(body, sizeof body, "{\"login\":\"%s\",\"password\":\"%s\"%s%s%s}", login, password,
-             totp ? ",\"totp\":\"" : "", code, totp ? "\"" : "");
-    memset(session, 0, sizeof *session);
-    resp_t resp = s_expect(s_request(NULL, "POST", "/api/v1/session", body), 200, NULL, "sign-in");
-    char *set_cookie = s_header(&resp, "Set-Cookie");
-    cr_assert_not_null(set_cookie);
-    size_t len = strcspn(set_cookie + 12, ";");
-    cr_assert_lt(len, sizeof session->cookie);
-    memcpy(session->cookie, set_cookie + 12, len);
-    free(set_cookie);
-    snprintf(session->csrf, sizeof session->csrf, "%s", s_str(resp.json, "csrf_token"));
-    s_free(&resp);
+    return ncct_header(resp, name);
 }
 
 static session_t s_admin;
 
 static void s_admin_login(void)
 {
-    s_sign_in(&s_admin, "admin", ADMIN_PASSWORD, true);
+    ncct_login_admin(&s_sys, &s_admin);
 }
 
 /* A user with `role`, signed in. */
 static void s_user(session_t *session, const char *login, const char *role)
 {
-    char body[400];
-    snprintf(body, sizeof body,
-             "{\"login\":\"%s\",\"name\":\"%s\",\"roles\":[\"%s\"],\"password\":\"%s\"}", login,
-             login, role, USER_PASSWORD);
-    s_check(s_request(&s_admin, "POST", "/api/v1/users", body), 201, NULL, "create user");
-    s_sign_in(session, login, USER_PASSWORD, false);
+    char roles[40];
+    snprintf(roles, sizeof roles, "[\"%s\"]", role);
+    ncct_create_user(&s_sys, &s_admin, login, roles, NULL, USER_PASSWORD);
+    ncct_login(&s_sys, session, login, USER_PASSWORD, NULL);
 }
 
 /* ---- helpers of the FAQ tests ---------------------------------------------------------------- */
@@ -592,23 +224,27 @@ static long s_total(const session_t *session, const char *path)
 }
 
 /* A small FAQ as CSV: numbers 101.. (published, public unless said). */
-static const char s_sample[] =
-    FAQ_HEADER "\r\n"
-    "101,住民票の写しを取りたい,区民課の窓口かコンビニで取れます。本人確認書類をお持ちください。,,,public,,published\r\n"
-    "102,市民税の納付方法,口座振替、納付書、スマートフォン決済で納められます。,,,public,,published\r\n"
-    "103,マイナンバーカードの申請,申請書を郵送するかスマートフォンで申請できます。,,,public,,published\r\n"
+static const char s_sample[] = FAQ_HEADER
+    "\r\n"
+    "101,住民票の写しを取りたい,区民課の窓口かコンビニで取れます。本人確認書類をお持ちください。,,,"
+    "public,,published\r\n"
+    "102,市民税の納付方法,口座振替、納付書、スマートフォン決済で納められます。,,,public,,"
+    "published\r\n"
+    "103,マイナンバーカードの申請,申請書を郵送するかスマートフォンで申請できます。,,,public,,"
+    "published\r\n"
     "104,粗大ごみの出し方,粗大ごみ受付センターに申し込んでください。,,,internal,,published\r\n"
     "105,印鑑登録をしたい,登録する印鑑と本人確認書類を持って窓口へ。,,,public,,draft\r\n";
 
 static void s_import_sample(void)
 {
-    resp_t resp = s_expect(s_csv_import(s_sample, sizeof s_sample - 1, NULL), 200, NULL,
-                           "import sample");
+    resp_t resp =
+        s_expect(s_csv_import(s_sample, sizeof s_sample - 1, NULL), 200, NULL, "import sample");
     cr_assert_eq(s_num(resp.json, "create"), 5, "%s", resp.body);
     s_free(&resp);
 }
 
-/* ---- the FAQ itself: versions, approval, roles, bad fields ------------------------------------ */
+/* ---- the FAQ itself: versions, approval, roles, bad fields ------------------------------------
+ */
 
 Test(faq, lifecycle_versions_approval_and_roles)
 {
@@ -616,11 +252,11 @@ Test(faq, lifecycle_versions_approval_and_roles)
     /* an operator may not write */
     s_check(s_request(&s_op, "POST", "/api/v1/faqs", "{\"question\":\"q\",\"answer\":\"a\"}"), 403,
             "forbidden", "operator creates");
-    resp_t resp = s_expect(
-        s_request(&s_super, "POST", "/api/v1/faqs",
-                  "{\"question\":\"転入届の出し方\",\"answer\":\"14日以内に窓口へ。\","
-                  "\"visibility\":\"public\",\"keywords\":\"引っ越し 転入\"}"),
-        201, NULL, "create");
+    resp_t resp =
+        s_expect(s_request(&s_super, "POST", "/api/v1/faqs",
+                           "{\"question\":\"転入届の出し方\",\"answer\":\"14日以内に窓口へ。\","
+                           "\"visibility\":\"public\",\"keywords\":\"引っ越し 転入\"}"),
+                 201, NULL, "create");
     long id = s_num(resp.json, "id"), number = s_num(resp.json, "number");
     cr_assert_str_eq(s_str(resp.json, "status"), "draft");
     cr_assert_eq(s_num(resp.json, "version"), 1);
@@ -635,12 +271,12 @@ Test(faq, lifecycle_versions_approval_and_roles)
     /* bad fields: nothing changes */
     s_check(s_request(&s_super, "PATCH", path, "{\"version\":1,\"question\":\"\"}"), 422,
             "invalid_field", "empty question");
-    s_check(s_request(&s_super, "PATCH", path, "{\"version\":1,\"question\":\"a\\u0007b\"}"),
-            422, "invalid_field", "control character");
+    s_check(s_request(&s_super, "PATCH", path, "{\"version\":1,\"question\":\"a\\u0007b\"}"), 422,
+            "invalid_field", "control character");
     s_check(s_request(&s_super, "PATCH", path, "{\"version\":1,\"status\":\"published\"}"), 422,
             "invalid_field", "published by PATCH");
-    s_check(s_request(&s_super, "PATCH", path, "{\"version\":1,\"visibility\":\"everyone\"}"),
-            422, "invalid_field", "visibility");
+    s_check(s_request(&s_super, "PATCH", path, "{\"version\":1,\"visibility\":\"everyone\"}"), 422,
+            "invalid_field", "visibility");
     s_check(s_request(&s_super, "PATCH", path, "{\"question\":\"x\"}"), 422, "invalid_field",
             "no version");
     char *long_answer = malloc(FAQ_LONG + 64);
@@ -648,13 +284,14 @@ Test(faq, lifecycle_versions_approval_and_roles)
     int n = snprintf(long_answer, 64, "{\"version\":1,\"answer\":\"");
     memset(long_answer + n, 'a', FAQ_LONG);
     snprintf(long_answer + n + FAQ_LONG, 8, "\"}");
-    s_check(s_request(&s_super, "PATCH", path, long_answer), 422, "invalid_field", "answer too long");
+    s_check(s_request(&s_super, "PATCH", path, long_answer), 422, "invalid_field",
+            "answer too long");
     free(long_answer);
     /* review, then a stale version, then approval */
     s_check(s_request(&s_super, "PATCH", path, "{\"version\":1,\"status\":\"review\"}"), 200, NULL,
             "to review");
-    s_check(s_request(&s_super, "PATCH", path, "{\"version\":1,\"answer\":\"x\"}"), 409,
-            "conflict", "stale version");
+    s_check(s_request(&s_super, "PATCH", path, "{\"version\":1,\"answer\":\"x\"}"), 409, "conflict",
+            "stale version");
     snprintf(body, sizeof body, "%s/approve", path);
     s_check(s_request(&s_op, "POST", body, "{\"version\":2}"), 403, "forbidden",
             "operator approves");
@@ -664,8 +301,7 @@ Test(faq, lifecycle_versions_approval_and_roles)
     cr_assert_not_null(s_str(resp.json, "approved_at"));
     cr_assert_eq(s_num(resp.json, "version"), 3);
     s_free(&resp);
-    s_check(s_request(&s_admin, "POST", body, "{\"version\":3}"), 409, "conflict",
-            "approve twice");
+    s_check(s_request(&s_admin, "POST", body, "{\"version\":3}"), 409, "conflict", "approve twice");
     /* now the operators' */
     s_check(s_request(&s_op, "GET", path, NULL), 200, NULL, "operator reads");
     cr_assert_eq(s_total(&s_op, "/api/v1/faqs"), 1);
@@ -705,7 +341,8 @@ Test(faq, lifecycle_versions_approval_and_roles)
     s_stop_all();
 }
 
-/* ---- search (R41-R43) --------------------------------------------------------------------------- */
+/* ---- search (R41-R43) ---------------------------------------------------------------------------
+ */
 
 Test(faq, japanese_search_synonyms_zero_hits_and_suggestions)
 {
@@ -768,9 +405,10 @@ Test(faq, japanese_search_synonyms_zero_hits_and_suggestions)
     s_check(s_search(&s_op, "xyzzy", NULL), 200, NULL, "again (the same once normalised)");
     s_check(s_request(&s_op, "GET", "/api/v1/faqs/zero-hits", NULL), 403, "forbidden",
             "operators do not read the report");
-    resp = s_expect(s_request(&s_super, "GET", "/api/v1/faqs/zero-hits", NULL), 200, NULL,
-                    "report");
-    const cJSON *first = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(resp.json, "items"), 0);
+    resp =
+        s_expect(s_request(&s_super, "GET", "/api/v1/faqs/zero-hits", NULL), 200, NULL, "report");
+    const cJSON *first =
+        cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(resp.json, "items"), 0);
     cr_assert_not_null(first, "%s", resp.body);
     cr_assert_str_eq(s_str(first, "q"), "xyzzy");
     cr_assert_eq(s_num(first, "count"), 2);
@@ -790,7 +428,8 @@ Test(faq, japanese_search_synonyms_zero_hits_and_suggestions)
     s_stop_all();
 }
 
-/* ---- CSV (R4) ---------------------------------------------------------------------------------- */
+/* ---- CSV (R4) ----------------------------------------------------------------------------------
+ */
 
 /* `utf8` converted to CP932 (caller frees). */
 static char *s_to_sjis(const char *utf8, size_t *ret_len)
@@ -813,9 +452,11 @@ Test(faq, csv_import_export_all_or_nothing)
             201, NULL, "department");
     /* Shift_JIS as Excel saves it, with a department of the directory (its
      * change reaches ncc-faq's copy of the masters within milliseconds) */
-    const char *text = FAQ_HEADER "\r\n"
-                                  "1,戸籍謄本の取り方,本籍地の区役所で。髙橋さんも可。,D02,戸籍,public,戸籍 謄本,published\r\n"
-                                  ",住所変更の届出,14日以内に届け出てください。,,,internal,,review\r\n";
+    const char *text =
+        FAQ_HEADER "\r\n"
+                   "1,戸籍謄本の取り方,本籍地の区役所で。髙橋さんも可。,D02,戸籍,public,戸籍 "
+                   "謄本,published\r\n"
+                   ",住所変更の届出,14日以内に届け出てください。,,,internal,,review\r\n";
     size_t len = 0;
     char *sjis = s_to_sjis(text, &len);
     resp_t resp = {0};
@@ -832,7 +473,8 @@ Test(faq, csv_import_export_all_or_nothing)
     cr_assert_str_eq(s_str(resp.json, "encoding"), "shift_jis");
     s_free(&resp);
     resp = s_expect(s_search(&s_op, "戸籍謄本", NULL), 200, NULL, "imported");
-    const cJSON *first = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(resp.json, "items"), 0);
+    const cJSON *first =
+        cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(resp.json, "items"), 0);
     cr_assert_str_eq(s_str(first, "answer"), "本籍地の区役所で。髙橋さんも可。");
     cr_assert_str_eq(s_str(first, "department_code"), "D02");
     cr_assert_str_eq(s_str(first, "department_name"), "戸籍住民課");
@@ -840,9 +482,10 @@ Test(faq, csv_import_export_all_or_nothing)
     cr_assert_str_eq(s_str(first, "approved_by"), "super1");
     s_free(&resp);
     /* export, then the same file back: nothing changes */
-    resp = s_expect(s_request(&s_super, "GET", "/api/v1/faqs/export.csv", NULL), 200, NULL,
-                    "export");
-    cr_assert(resp.len > 3 && memcmp(resp.body, "\xEF\xBB\xBF" FAQ_HEADER "\r\n", 3 + strlen(FAQ_HEADER) + 2) == 0,
+    resp =
+        s_expect(s_request(&s_super, "GET", "/api/v1/faqs/export.csv", NULL), 200, NULL, "export");
+    cr_assert(resp.len > 3 && memcmp(resp.body, "\xEF\xBB\xBF" FAQ_HEADER "\r\n",
+                                     3 + strlen(FAQ_HEADER) + 2) == 0,
               "%s", resp.body);
     cr_assert(strstr(resp.body, "\r\n2,住所変更の届出,"), "the next number was given: %s",
               resp.body);
@@ -861,15 +504,15 @@ Test(faq, csv_import_export_all_or_nothing)
     s_check(s_csv_import("", 0, NULL), 400, "invalid_header", "empty file");
     /* bad rows: every problem with its line, nothing applied */
     const char bad_rows[] = FAQ_HEADER "\r\n"
-                            "10,良い行,答え,,,public,,published\r\n"
-                            "11,,答えだけ,,,public,,published\r\n"
-                            "12,公開範囲が変,答え,,,everyone,,published\r\n"
-                            "10,番号が重複,答え,,,public,,published\r\n"
-                            "13,課がない,答え,NOPE,,public,,published\r\n"
-                            "14,列が足りない\r\n"
-                            "x,番号が変,答え,,,public,,published\r\n";
-    resp = s_expect(s_csv_import(bad_rows, sizeof bad_rows - 1, NULL), 422, "invalid_csv",
-                    "bad rows");
+                                       "10,良い行,答え,,,public,,published\r\n"
+                                       "11,,答えだけ,,,public,,published\r\n"
+                                       "12,公開範囲が変,答え,,,everyone,,published\r\n"
+                                       "10,番号が重複,答え,,,public,,published\r\n"
+                                       "13,課がない,答え,NOPE,,public,,published\r\n"
+                                       "14,列が足りない\r\n"
+                                       "x,番号が変,答え,,,public,,published\r\n";
+    resp =
+        s_expect(s_csv_import(bad_rows, sizeof bad_rows - 1, NULL), 422, "invalid_csv", "bad rows");
     cr_assert_eq(s_num(resp.json, "errors_total"), 6, "%s", resp.body);
     const cJSON *errors = cJSON_GetObjectItemCaseSensitive(resp.json, "errors");
     bool lines[10] = {false};
@@ -902,14 +545,14 @@ Test(faq, public_api_votes_and_flood)
     s_import_sample();
     session_t nobody = {0};
     /* published public FAQs only, without a session */
-    resp_t resp = s_expect(s_request(&nobody, "GET", "/api/v1/public/faqs", NULL), 200, NULL,
-                           "public list");
+    resp_t resp =
+        s_expect(s_request(&nobody, "GET", "/api/v1/public/faqs", NULL), 200, NULL, "public list");
     cr_assert_eq(s_num(resp.json, "total"), 3, "%s", resp.body);
     cr_assert_null(strstr(resp.body, "粗大ごみ"), "internal FAQ shown: %s", resp.body);
     cr_assert_null(strstr(resp.body, "approved_by"), "%s", resp.body);
     s_free(&resp);
-    resp = s_expect(s_request(&nobody, "GET", "/api/v1/public/faqs?q=%E7%B2%97%E5%A4%A7%E3%81%94%E3%81%BF",
-                              NULL),
+    resp = s_expect(s_request(&nobody, "GET",
+                              "/api/v1/public/faqs?q=%E7%B2%97%E5%A4%A7%E3%81%94%E3%81%BF", NULL),
                     200, NULL, "internal by search");
     cr_assert_eq(s_num(resp.json, "total"), 0, "%s", resp.body);
     s_free(&resp);
@@ -956,8 +599,9 @@ Test(faq, public_api_votes_and_flood)
     cr_assert_eq(refused, 8, "the flood was not limited (%ld refused)", refused);
     cr_assert_leq(s_owner_long("SELECT helpful FROM faq.faqs WHERE number = 101"), 3);
     /* the HTML pages: an answer's HTML is shown as text */
-    const char html_row[] = FAQ_HEADER "\r\n"
-                            "201,ごみの日,<b>月曜</b><script>alert(1)</script>,,,public,,published\r\n";
+    const char html_row[] =
+        FAQ_HEADER "\r\n"
+                   "201,ごみの日,<b>月曜</b><script>alert(1)</script>,,,public,,published\r\n";
     s_check(s_csv_import(html_row, sizeof html_row - 1, NULL), 200, NULL, "html row");
     resp = s_expect(s_request(&nobody, "GET", "/faq", NULL), 200, NULL, "/faq");
     char *type = s_header(&resp, "Content-Type");
@@ -967,9 +611,9 @@ Test(faq, public_api_votes_and_flood)
               "%s", resp.body);
     cr_assert_null(strstr(resp.body, "粗大ごみ"), "internal FAQ on the public page");
     s_free(&resp);
-    resp = s_expect(s_request(&nobody, "GET", "/faq?q=%E3%81%98%E3%82%85%E3%81%86%E3%81%BF%E3%82%93",
-                              NULL),
-                    200, NULL, "/faq?q=");
+    resp = s_expect(
+        s_request(&nobody, "GET", "/faq?q=%E3%81%98%E3%82%85%E3%81%86%E3%81%BF%E3%82%93", NULL),
+        200, NULL, "/faq?q=");
     cr_assert(strstr(resp.body, "/faq/101"), "%s", resp.body);
     s_free(&resp);
     resp = s_expect(s_request(&nobody, "GET", "/faq/201", NULL), 200, NULL, "/faq/201");

@@ -13,7 +13,11 @@ import * as auditView from './views/audit.js';
 import * as users from './views/users.js';
 import * as masters from './views/masters.js';
 import * as recordForm from './views/record_form.js';
-import { desk, home, forbidden, notFound } from './views/simple.js';
+import * as faq from './views/faq.js';
+import * as faqAdmin from './views/faq_admin.js';
+import * as deskView from './views/desk.js';
+import * as records from './views/records.js';
+import { home, forbidden, notFound } from './views/simple.js';
 
 const DRAFT_KEY = 'ncc.draft';
 const ANY = null; // any signed-in user
@@ -22,7 +26,9 @@ const ANY = null; // any signed-in user
 const ROUTES = [
   { pattern: 'login', public: true, view: loginView },
   { pattern: 'status', public: true, view: healthView, titleKey: 'nav.status' },
-  { pattern: 'desk', roles: ['operator'], view: desk, titleKey: 'nav.desk' },
+  { pattern: 'desk', roles: ['operator'], view: deskView, titleKey: 'nav.desk' },
+  { pattern: 'records', roles: ANY, view: records.list, titleKey: 'records.heading' },
+  { pattern: 'records/:id', roles: ANY, view: records.page, titleKey: 'records.record_heading' },
   { pattern: 'home', roles: ANY, view: home, titleKey: 'nav.home' },
   { pattern: 'users', roles: ['admin'], view: users.list, titleKey: 'nav.users' },
   { pattern: 'users/new', roles: ['admin'], view: users.create, titleKey: 'nav.users' },
@@ -35,6 +41,15 @@ const ROUTES = [
   { pattern: 'masters/:id', roles: ['admin'], view: masters.edit, titleKey: 'nav.masters' },
   { pattern: 'settings/record-form', roles: ['admin'], view: recordForm.view, titleKey: 'form.heading' },
   { pattern: 'audit', roles: ['supervisor', 'admin'], view: auditView, titleKey: 'nav.audit' },
+  { pattern: 'faq', roles: ANY, view: faq.search, titleKey: 'faq.nav' },
+  { pattern: 'faq/new', roles: ['supervisor', 'admin'], view: faqAdmin.create, titleKey: 'faq.nav' },
+  { pattern: 'faq/review', roles: ['supervisor', 'admin'], view: faqAdmin.queue, titleKey: 'faq.nav' },
+  { pattern: 'faq/synonyms', roles: ['supervisor', 'admin'], view: faqAdmin.synonyms, titleKey: 'faq.nav' },
+  { pattern: 'faq/zero-hits', roles: ['supervisor', 'admin', 'staff'], view: faqAdmin.zeroHits, titleKey: 'faq.nav' },
+  { pattern: 'faq/import', roles: ['supervisor', 'admin'], view: faqAdmin.importView, titleKey: 'faq.nav' },
+  { pattern: 'faq/:id', roles: ANY, view: faq.page, titleKey: 'faq.nav' },
+  { pattern: 'faq/:id/edit', roles: ['supervisor', 'admin'], view: faqAdmin.edit, titleKey: 'faq.nav' },
+  { pattern: 'faq/:id/history', roles: ['supervisor', 'admin'], view: faqAdmin.history, titleKey: 'faq.nav' },
   { pattern: 'password', roles: ANY, view: passwordView, titleKey: 'nav.password' },
 ];
 
@@ -45,6 +60,8 @@ const MENU = [
   { hash: '#/masters', key: 'nav.masters', roles: ['admin'] },
   { hash: '#/settings/record-form', key: 'form.nav', roles: ['admin'] },
   { hash: '#/audit', key: 'nav.audit', roles: ['supervisor', 'admin'] },
+  { hash: '#/records', key: 'records.nav', roles: ANY },
+  { hash: '#/faq', key: 'faq.nav', roles: ANY },
   { hash: '#/home', key: 'nav.home', roles: ANY, fallback: true },
   { hash: '#/password', key: 'nav.password', roles: ANY },
   { hash: '#/status', key: 'nav.status', roles: ANY },

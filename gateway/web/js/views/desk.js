@@ -1,0 +1,589 @@
+// 通話待ち: the operator desk (#/desk, operators; docs/web.md "The operator desk").
+// A status bar (who, extension, the push stream, the call and its timer); on
+// `call.answered` (docs/push.md) the screen pop: the caller's number and time, their past
+// records, and this call's record (made by ncc-history from the same event, looked up by
+// call_id with a few retries) in the record form of the form setting (records.js
+// recordEditor, drawn by recordform.js); the live transcript from `transcript.segment`.
+//
+// The call lives in this module (`store`), not in the view: the operator may open another
+// screen (a past record, the list) and come back to the same call with what they typed.
+// It is dropped when the stream says the session ended or another user opens the desk.
+
+import * as push from '../push.js';
+import { api, isAbort } from '../api.js';
+import { h, clear, notice, confirmDialog } from '../dom.js';
+import { t, formatTime } from '../i18n.js';
+import { errorText } from '../forms.js';
+import { recordEditor, loadSetup, recordLine, shortcutHelp, codeText, fieldLabel } from './records.js';
+
+const LOOKUP_TRIES = 8;
+const PENDING_CALLS = 5;
+const ACTIVE_STATES = new Set(['answered', 'transferred']);
+
+const store = {
+  userId: null,
+  restoreTried: false, // the active call was looked for after a reload (once per sign-in)
+  call: null, // the pop: {call_id, state, from_number, to_number, answered_at, ended_at, transfer_to, records, records_available}
+  segments: [], // the transcript, by seq
+  record: null, // the call's record as last read or saved
+  recordState: 'idle', // idle | loading | ready | missing | error
+  recordError: null,
+  typed: {}, // what the operator typed into the record form and has not saved
+  done: null, // the receipt id of the record last saved closed (a message while waiting)
+  lookup: null, // AbortController of the record look-up
+};
+const pending = new Map(); // call_id -> transcript segments that came before the pop
+const watchers = new Set(); // the mounted desk's fn(change, detail)
+let bound = false;
+
+function notify(change, detail) {
+  for (const fn of [...watchers]) fn(change, detail);
+}
+
+function reset() {
+  store.lookup?.abort();
+  Object.assign(store, {
+    restoreTried: false, call: null, segments: [], record: null, recordState: 'idle', recordError: null,
+    typed: {}, done: null, lookup: null,
+  });
+  pending.clear();
+}
+
+function sleep(ms, signal) {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    signal?.addEventListener('abort', () => {
+      clearTimeout(timer);
+      resolve();
+    }, { once: true });
+  });
+}
+
+// The call's record, made by ncc-history from the same answered event: asked for by
+// call_id a few times (about 7 s in all) before the desk says it is missing.
+async function lookupRecord() {
+  const call = store.call;
+  if (!call) return;
+  store.lookup?.abort();
+  const controller = new AbortController();
+  store.lookup = controller;
+  store.recordState = 'loading';
+  store.recordError = null;
+  notify('record');
+  let lastError = null;
+  for (let attempt = 0; attempt < LOOKUP_TRIES; attempt++) {
+    try {
+      const answer = await api('GET', '/api/v1/records', {
+        query: { call_id: call.call_id, per_page: 1 }, signal: controller.signal,
+      });
+      const found = Array.isArray(answer.items) ? answer.items.find((r) => r.call_id === call.call_id) ?? answer.items[0] : null;
+      if (controller.signal.aborted || store.call !== call) return;
+      if (found) {
+        store.record = found;
+        store.recordState = 'ready';
+        notify('record');
+        return;
+      }
+      lastError = null;
+    } catch (error) {
+      if (isAbort(error) || controller.signal.aborted || error?.status === 401) return;
+      lastError = error;
+      // A refusal (403, 400...) will not change by asking again.
+      if (error?.status >= 400 && error.status < 500 && error.status !== 404 && error.status !== 429) break;
+    }
+    await sleep(Math.min(250 * (attempt + 1), 1500), controller.signal);
+    if (controller.signal.aborted || store.call !== call) return;
+  }
+  store.recordState = lastError ? 'error' : 'missing';
+  store.recordError = lastError;
+  notify('record');
+}
+
+function mergeSegments(list, more) {
+  const bySeq = new Map(list.map((s) => [s.seq, s]));
+  const added = [];
+  for (const s of Array.isArray(more) ? more : []) {
+    if (!s || typeof s !== 'object' || !Number.isInteger(s.seq) || bySeq.has(s.seq)) continue;
+    bySeq.set(s.seq, s);
+    added.push(s);
+  }
+  return { all: [...bySeq.values()].sort((a, b) => a.seq - b.seq), added };
+}
+
+function onAnswered(data) {
+  if (!data || typeof data.call_id !== 'string' || !data.call_id) return;
+  if (store.call?.call_id === data.call_id) {
+    Object.assign(store.call, data);
+    notify('call-update');
+    return;
+  }
+  notify('leaving'); // the mounted desk saves unsaved typing of the previous call
+  store.lookup?.abort();
+  store.call = { ...data };
+  store.segments = mergeSegments([], pending.get(data.call_id)).all;
+  pending.delete(data.call_id);
+  store.record = null;
+  store.typed = {};
+  store.done = null;
+  notify('call', { fresh: true });
+  lookupRecord();
+}
+
+function onState(data) {
+  if (!data || store.call?.call_id !== data.call_id) return;
+  const ended = data.ended_at || data.state === 'ended' || data.state === 'abandoned';
+  Object.assign(store.call, data);
+  if (ended && !['ended', 'abandoned'].includes(store.call.state)) store.call.state = 'ended';
+  notify('call-update', { ended: Boolean(ended), transferred: Boolean(data.transfer_to) });
+  if (ended && store.record) refreshRecord(store.call);
+}
+
+// ncc-history writes the end time into the record at hang-up (docs/history.md: without a
+// new version, so the open form still saves): the desk shows it, keeping what the operator
+// typed, and takes a newer version if there is one. Asked a few times (0.5 to 4 s after
+// the end) until the end time is there.
+async function refreshRecord(call) {
+  for (const delay of [500, 1000, 2000, 4000]) {
+    await sleep(delay);
+    if (store.call !== call || !store.record) return;
+    try {
+      const latest = await api('GET', `/api/v1/records/${encodeURIComponent(store.record.id)}`);
+      if (store.call !== call || !latest || latest.id !== store.record.id) return;
+      const was = store.record;
+      if ((latest.version ?? 0) > (was.version ?? 0) ||
+          ((latest.version ?? 0) === (was.version ?? 0) &&
+           (latest.ended_at !== was.ended_at || latest.transfer_to !== was.transfer_to))) {
+        store.record = latest;
+        notify('rebase', latest);
+      }
+      if (latest.ended_at) return;
+    } catch (error) {
+      if (error?.status === 401) return;
+      // otherwise asked again; the next save tells the operator if the version moved on
+    }
+  }
+}
+
+function onSegments(data) {
+  if (!data || typeof data.call_id !== 'string') return;
+  if (store.call?.call_id === data.call_id) {
+    const { all, added } = mergeSegments(store.segments, data.segments);
+    store.segments = all;
+    if (added.length) notify('segments', added);
+    return;
+  }
+  // Segments of a call whose pop has not come (yet): kept for a few calls.
+  pending.set(data.call_id, mergeSegments(pending.get(data.call_id) ?? [], data.segments).all);
+  while (pending.size > PENDING_CALLS) pending.delete(pending.keys().next().value);
+}
+
+function bind() {
+  if (bound) return;
+  bound = true;
+  push.on('call.answered', onAnswered);
+  push.on('call.transferred', onState);
+  push.on('call.ended', onState);
+  push.on('transcript.segment', onSegments);
+  push.on('session.ended', () => {
+    reset();
+    notify('call');
+  });
+  push.on('status', (state) => notify('status', state));
+}
+
+// After a reload the pop is not sent again (docs/push.md): the operator's call in progress
+// is found in GET /api/v1/calls?state=active, with its transcript, once per sign-in.
+async function restoreActive(user, signal) {
+  if (store.restoreTried || store.call) return;
+  store.restoreTried = true;
+  let answer;
+  try {
+    answer = await api('GET', '/api/v1/calls', { query: { state: 'active', per_page: 100 }, signal });
+  } catch {
+    return;
+  }
+  const mine = (Array.isArray(answer.items) ? answer.items : [])
+    .filter((c) => c.operator_id === user.id && ACTIVE_STATES.has(c.state))
+    .sort((a, b) => String(b.answered_at ?? '').localeCompare(String(a.answered_at ?? '')))[0];
+  if (!mine || store.call) return;
+  store.call = { ...mine, records: null, records_available: false, restored: true };
+  store.segments = [];
+  notify('call', { fresh: false });
+  lookupRecord();
+  try {
+    const full = await api('GET', `/api/v1/calls/${encodeURIComponent(mine.call_id)}`, { signal });
+    if (store.call?.call_id === mine.call_id) {
+      const { all, added } = mergeSegments(store.segments, full.transcript);
+      store.segments = all;
+      if (added.length) notify('segments', added);
+    }
+  } catch {
+    // the transcript so far is not shown; new segments still are
+  }
+}
+
+// ---- the view ------------------------------------------------------------------------------
+
+function mmss(ms) {
+  const total = Math.max(0, Math.floor(ms / 1000));
+  const h2 = Math.floor(total / 3600);
+  const m = Math.floor((total % 3600) / 60);
+  const s = total % 60;
+  const pad = (n) => String(n).padStart(2, '0');
+  return h2 ? `${h2}:${pad(m)}:${pad(s)}` : `${pad(m)}:${pad(s)}`;
+}
+
+function callStateKey(call) {
+  if (!call) return 'desk.state_waiting';
+  if (call.state === 'ended' || call.state === 'abandoned') return 'desk.state_wrapup';
+  if (call.state === 'transferred') return 'desk.state_transferred';
+  return 'desk.state_talking';
+}
+
+function speakerText(speaker) {
+  if (speaker === 'caller') return t('desk.speaker_caller');
+  if (speaker === 'operator') return t('desk.speaker_operator');
+  return String(speaker ?? '');
+}
+
+function segmentItem(s) {
+  const speaker = s.speaker === 'caller' || s.speaker === 'operator' ? s.speaker : 'other';
+  return h('li', { class: `segment segment-${speaker}`, dataset: { seq: String(s.seq) } },
+    h('span', { class: 'segment-speaker' }, speakerText(s.speaker)),
+    h('span', { class: 'segment-time' }, mmss(Number(s.start_ms) || 0)),
+    h('span', { class: 'segment-text' }, String(s.text ?? '')));
+}
+
+export async function mount(ctx) {
+  const user = ctx.user;
+  if (store.userId !== user.id) {
+    reset();
+    store.userId = user.id;
+  }
+  bind();
+  push.start(user.id);
+
+  const signal = ctx.signal;
+  const heading = h('h2', { tabindex: '-1' }, t('nav.desk'));
+  const announce = h('p', { class: 'visually-hidden', role: 'status', id: 'desk-announce' });
+  const say = (text) => {
+    announce.textContent = '';
+    setTimeout(() => {
+      announce.textContent = text;
+    }, 50);
+  };
+
+  // The status bar.
+  const conn = h('span', { id: 'desk-connection' });
+  const callState = h('span', { id: 'desk-call-state' });
+  const timer = h('span', { id: 'desk-timer', class: 'desk-timer' });
+  const bar = h('section', { class: 'desk-status', 'aria-label': t('desk.status_label') },
+    h('dl', null,
+      h('div', null, h('dt', null, t('desk.operator')), h('dd', { id: 'desk-operator' },
+        String(user.name || user.login || ''), user.login ? h('span', { class: 'muted' }, ` (${user.login})`) : null)),
+      h('div', null, h('dt', null, t('desk.extension')), h('dd', { id: 'desk-extension' },
+        user.extension ? String(user.extension) : t('desk.no_extension'))),
+      h('div', null, h('dt', null, t('desk.connection')), h('dd', null, conn)),
+      h('div', null, h('dt', null, t('desk.call')), h('dd', null, callState, ' ', timer))));
+
+  function drawConnection() {
+    const state = push.status();
+    conn.className = `desk-conn desk-conn-${state}`;
+    conn.dataset.state = state;
+    conn.textContent = t(state === 'open' ? 'desk.conn_open' : state === 'connecting' ? 'desk.conn_connecting' : 'desk.conn_off');
+  }
+
+  function tick() {
+    const call = store.call;
+    if (!call) {
+      timer.textContent = '';
+      return;
+    }
+    const ended = call.state === 'ended' || call.state === 'abandoned';
+    const from = Date.parse(ended && call.ended_at ? call.ended_at : call.answered_at ?? '');
+    if (Number.isNaN(from)) {
+      timer.textContent = '';
+      return;
+    }
+    timer.textContent = t(ended ? 'desk.timer_wrapup' : 'desk.timer_talk', { time: mmss(Date.now() - from) });
+  }
+
+  function drawCallState() {
+    const key = callStateKey(store.call);
+    callState.textContent = t(key);
+    callState.className = `desk-call-state ${key.replace('desk.state_', 'desk-state-')}`;
+    callState.dataset.state = store.call?.state ?? 'waiting';
+    tick();
+  }
+
+  // The form setting and choice lists (read again at every visit: they may change).
+  let setup = null;
+  let setupError = null;
+  try {
+    setup = await loadSetup(signal);
+  } catch (error) {
+    if (isAbort(error) || signal.aborted || error?.status === 401) return;
+    setupError = error;
+  }
+  if (signal.aborted) return;
+  await restoreActive(user, signal);
+  if (signal.aborted) return;
+
+  const body = h('div', { class: 'desk-body' });
+  let editor = null;
+  let recordSlot = null;
+  let transcriptList = null;
+  let historyList = null;
+
+  function waiting() {
+    const done = store.done ? notice('ok', h('p', null, t('desk.done', { receipt: store.done }))) : null;
+    if (done) done.id = 'desk-done';
+    clear(body, done, h('section', { class: 'card desk-waiting', id: 'desk-waiting' },
+      h('p', { class: 'big' }, t('desk.waiting'))));
+    editor = null;
+    recordSlot = null;
+    transcriptList = null;
+    historyList = null;
+  }
+
+  function callCard() {
+    const call = store.call;
+    const number = call.from_number ? String(call.from_number) : t('desk.withheld');
+    const ended = call.state === 'ended' || call.state === 'abandoned';
+    const dismiss = ended ? h('button', { type: 'button', class: 'secondary', id: 'desk-dismiss' }, t('desk.dismiss')) : null;
+    dismiss?.addEventListener('click', async () => {
+      if (editor?.dirty()) {
+        const ok = await confirmDialog({
+          title: t('desk.dismiss_title'), text: t('desk.dismiss_confirm'), ok: t('desk.dismiss_ok'),
+          cancel: t('common.cancel'), danger: true,
+        });
+        if (!ok || signal.aborted) return;
+      }
+      store.lookup?.abort();
+      store.call = null;
+      store.record = null;
+      store.segments = [];
+      store.typed = {};
+      notify('call');
+    });
+    return h('section', { class: 'card desk-pop', id: 'desk-pop', 'aria-labelledby': 'desk-caller' },
+      h('h3', { id: 'desk-caller', tabindex: '-1' }, t('desk.caller'), ' ',
+        h('span', { class: 'desk-number', id: 'desk-number' }, number)),
+      h('dl', { class: 'desk-call-info' },
+        h('div', null, h('dt', null, t('desk.answered_at')), h('dd', null, call.answered_at ? formatTime(call.answered_at) : t('common.dash'))),
+        call.to_number ? h('div', null, h('dt', null, t('desk.to_number')), h('dd', null, String(call.to_number))) : null,
+        call.transfer_to ? h('div', null, h('dt', null, t('desk.transferred_to')),
+          h('dd', { id: 'desk-transfer' }, setup ? codeText(setup.lists, 'transfer_to', call.transfer_to) : String(call.transfer_to))) : null,
+        ended && call.ended_at ? h('div', null, h('dt', null, t('desk.ended_at')), h('dd', null, formatTime(call.ended_at))) : null),
+      dismiss ? h('p', { class: 'actions' }, dismiss) : null);
+  }
+
+  function historyCard() {
+    const call = store.call;
+    const records = (Array.isArray(call.records) ? call.records : []).filter((r) => r && r.call_id !== call.call_id);
+    let content;
+    if (call.restored) content = h('p', { class: 'muted' }, t('desk.history_after_reload'));
+    else if (call.records_available === false) content = notice('info', t('desk.history_unavailable'));
+    else if (!call.from_number) content = h('p', { class: 'muted' }, t('desk.history_withheld'));
+    else if (!records.length) content = h('p', { class: 'muted', id: 'desk-history-none' }, t('desk.history_none'));
+    else {
+      historyList = h('ul', { class: 'desk-history', id: 'desk-history' });
+      for (const r of records) {
+        const detailId = `desk-history-${r.id}`;
+        const toggle = h('button', {
+          type: 'button', class: 'history-toggle', 'aria-expanded': 'false', 'aria-controls': detailId,
+          dataset: { recordId: String(r.id) },
+        }, recordLine(setup?.definition, setup?.lists, r));
+        const detail = h('div', { class: 'history-detail', id: detailId, hidden: true },
+          h('dl', null,
+            h('dt', null, fieldLabel(setup?.definition, 'inquiry')), h('dd', { class: 'multiline' }, String(r.inquiry || t('common.dash'))),
+            h('dt', null, fieldLabel(setup?.definition, 'response')), h('dd', { class: 'multiline' }, String(r.response || t('common.dash'))),
+            h('dt', null, fieldLabel(setup?.definition, 'operator_name')), h('dd', null, String(r.operator_name || t('common.dash')))),
+          h('p', null, h('a', { href: `#/records/${encodeURIComponent(String(r.id))}` }, t('desk.open_record'))));
+        toggle.addEventListener('click', () => {
+          const open = toggle.getAttribute('aria-expanded') !== 'true';
+          toggle.setAttribute('aria-expanded', String(open));
+          detail.hidden = !open;
+        });
+        historyList.append(h('li', null, toggle, detail));
+      }
+      content = historyList;
+    }
+    return h('section', { class: 'card desk-history-card', 'aria-labelledby': 'desk-history-heading' },
+      h('h3', { id: 'desk-history-heading' }, t('desk.history_heading'),
+        records.length ? ` (${t('desk.history_count', { count: records.length })})` : null),
+      content);
+  }
+
+  function transcriptCard() {
+    transcriptList = h('ol', {
+      class: 'desk-transcript', id: 'desk-transcript', role: 'log', 'aria-live': 'polite',
+      'aria-labelledby': 'desk-transcript-heading', tabindex: '0',
+    }, store.segments.map(segmentItem));
+    const empty = h('p', { class: 'muted', id: 'desk-transcript-empty', hidden: store.segments.length > 0 }, t('desk.transcript_empty'));
+    return h('section', { class: 'card desk-transcript-card', 'aria-labelledby': 'desk-transcript-heading' },
+      h('h3', { id: 'desk-transcript-heading' }, t('desk.transcript_heading')), empty, transcriptList);
+  }
+
+  function drawRecord() {
+    if (!recordSlot) return;
+    editor = null;
+    const heading3 = h('h3', { id: 'desk-record-heading' }, t('desk.record_heading'));
+    if (setupError) {
+      clear(recordSlot, heading3, notice('error', t('desk.form_unavailable'), ' ', errorText(setupError)));
+      return;
+    }
+    if (store.recordState === 'loading' || store.recordState === 'idle') {
+      clear(recordSlot, heading3, h('p', { role: 'status', id: 'desk-record-loading' }, t('desk.record_loading')));
+      return;
+    }
+    if (store.recordState !== 'ready' || !store.record) {
+      const retry = h('button', { type: 'button', class: 'primary', id: 'desk-record-retry' }, t('desk.record_retry'));
+      retry.addEventListener('click', () => lookupRecord());
+      const text = store.recordState === 'error' ? errorText(store.recordError) : t('desk.record_missing');
+      clear(recordSlot, heading3, notice('error', h('p', { id: 'desk-record-missing' }, text), h('p', null, retry)));
+      return;
+    }
+    const record = store.record;
+    const call = store.call;
+    editor = recordEditor({
+      definition: setup.definition, lists: setup.lists, record, idPrefix: 'desk', formId: 'desk-record',
+      signal,
+      onInput: () => {
+        if (store.call === call) store.typed = editor?.typed() ?? {};
+      },
+      onSaved: (saved, { close }) => {
+        if (store.call !== call) return; // the save of a call the desk has left
+        store.record = saved;
+        store.typed = {};
+        if (close && call && (call.state === 'ended' || call.state === 'abandoned')) {
+          store.done = String(saved.receipt_id || saved.id);
+          store.lookup?.abort();
+          store.call = null;
+          store.record = null;
+          store.segments = [];
+          notify('call');
+          heading.focus();
+          return;
+        }
+        say(t(close ? 'records.saved_closed' : 'records.saved', { receipt: String(saved.receipt_id || saved.id) }));
+      },
+    });
+    editor.applyTyped(store.typed);
+    clear(recordSlot, heading3,
+      h('p', { class: 'desk-receipt' }, t('desk.receipt', { receipt: String(record.receipt_id || record.id) })),
+      editor.form);
+  }
+
+  function drawCall() {
+    recordSlot = h('section', { class: 'card desk-record', id: 'desk-record-card', 'aria-labelledby': 'desk-record-heading' });
+    clear(body, h('div', { class: 'desk-grid' },
+      h('div', { class: 'desk-main' }, callCard(), recordSlot),
+      h('div', { class: 'desk-side' }, historyCard(), transcriptCard())));
+    drawRecord();
+  }
+
+  function draw() {
+    if (store.call) drawCall();
+    else waiting();
+    drawCallState();
+  }
+
+  // Focus: a new pop takes the focus only from nothing in particular (the page, the
+  // heading, the waiting card), never from a field the operator is typing in.
+  function idleFocus() {
+    const active = document.activeElement;
+    return !active || active === document.body || active === heading || active === ctx.view ||
+      active.id === 'main' || !ctx.view.contains(active) || active.id === 'desk-caller';
+  }
+
+  const watcher = async (change, detail) => {
+    if (signal.aborted) return;
+    if (change === 'status') {
+      drawConnection();
+      if (detail !== 'open') say(t(detail === 'connecting' ? 'desk.conn_connecting' : 'desk.conn_off'));
+    } else if (change === 'leaving') {
+      // A new call while this one's record has unsaved typing: saved as it is (not closed).
+      if (editor?.dirty()) editor.save({ close: false });
+    } else if (change === 'call') {
+      const focusIt = idleFocus();
+      draw();
+      if (store.call && detail?.fresh) {
+        say(t('desk.popped', { number: store.call.from_number || t('desk.withheld') }));
+        if (focusIt) ctx.view.querySelector('#desk-caller')?.focus();
+      } else if (!store.call && focusIt) {
+        heading.focus();
+      }
+    } else if (change === 'call-update') {
+      if (!store.call) return;
+      const pop = ctx.view.querySelector('#desk-pop');
+      pop?.replaceWith(callCard());
+      drawCallState();
+      if (detail?.ended) say(t('desk.ended'));
+      else if (detail?.transferred) {
+        say(t('desk.transferred', { target: String(store.call.transfer_to ?? '') }));
+        // The PBX says where the call went: the 転送先 is filled in when still empty.
+        const choice = editor?.form.querySelector('select[name="transfer_to"]');
+        const code = String(store.call.transfer_to ?? '');
+        if (choice && !choice.value && [...choice.options].some((o) => o.value === code)) {
+          editor.applyTyped({ transfer_to: code });
+          store.typed = editor.typed();
+        }
+      }
+    } else if (change === 'record') {
+      const focusIt = idleFocus();
+      drawRecord();
+      if (editor && focusIt) editor.focusFirst({ empty: true });
+    } else if (change === 'rebase') {
+      if (editor && detail) {
+        editor.rebase(detail);
+        store.typed = editor.typed();
+      } else {
+        drawRecord();
+      }
+    } else if (change === 'segments') {
+      if (!transcriptList) return;
+      const nearBottom = transcriptList.scrollHeight - transcriptList.scrollTop - transcriptList.clientHeight < 40;
+      transcriptList.replaceChildren(...store.segments.map(segmentItem));
+      ctx.view.querySelector('#desk-transcript-empty')?.setAttribute('hidden', '');
+      if (nearBottom) transcriptList.scrollTop = transcriptList.scrollHeight;
+    }
+  };
+  watchers.add(watcher);
+
+  const onKey = (event) => {
+    if (editor?.keydown(event)) return;
+    if (event.defaultPrevented || event.isComposing || !event.altKey || event.ctrlKey || event.metaKey || event.shiftKey) return;
+    if (event.code === 'KeyH') {
+      const first = ctx.view.querySelector('#desk-history .history-toggle');
+      if (first) {
+        event.preventDefault();
+        first.focus();
+      }
+    } else if (event.code === 'KeyT') {
+      if (transcriptList) {
+        event.preventDefault();
+        transcriptList.focus();
+      }
+    } else if (event.code === 'KeyP') {
+      const caller = ctx.view.querySelector('#desk-caller');
+      if (caller) {
+        event.preventDefault();
+        caller.focus();
+      }
+    }
+  };
+  document.addEventListener('keydown', onKey);
+  const clock = setInterval(tick, 1000);
+  signal.addEventListener('abort', () => {
+    watchers.delete(watcher);
+    document.removeEventListener('keydown', onKey);
+    clearInterval(clock);
+  }, { once: true });
+
+  drawConnection();
+  draw();
+  clear(ctx.view, heading, ctx.flashSlot, announce, bar,
+    shortcutHelp([['Alt + P', 'desk.key_caller'], ['Alt + H', 'desk.key_history'], ['Alt + T', 'desk.key_transcript']]),
+    body);
+}
