@@ -89,6 +89,9 @@ const gw_route_t gw_routes[] = {
     {"GET",    "/api/v1/public/faqs",             "faq",       "ncc.faq.PublicListFaqs",         S_READ,          S_PUBLIC | GW_ROUTE_OPEN,           GW_ROUTE_GENERIC,    NULL,                 NULL,       NULL},
     {"GET",    "/api/v1/public/faqs/{number}",    "faq",       "ncc.faq.PublicGetFaq",           S_READ,          S_PUBLIC | GW_ROUTE_OPEN,           GW_ROUTE_GENERIC,    NULL,                 NULL,       NULL},
     {"POST",   "/api/v1/public/faqs/{number}/feedback", "faq", "ncc.faq.PublicFeedback",         S_READ,          S_PUBLIC | GW_ROUTE_OPEN | GW_ROUTE_CLIENT_ADDRESS, GW_ROUTE_GENERIC, NULL, NULL,      NULL},
+    /* summaries: masking first, then the summarizer (R22, R30, R37): docs/summary.md */
+    {"POST",   "/api/v1/summaries",               "summary",   "ncc.summary.Summarize",         S_READ,          0,                                  GW_ROUTE_GENERIC,    NULL,                 NULL,       NULL},
+    {"GET",    "/api/v1/calls/{call_id}/summary", "summary",   "ncc.summary.GetCallSummary",    S_READ,          S_AUDIT,                            GW_ROUTE_GENERIC,    "call.summary.read",  NULL,       NULL},
     /* masters (R4, R5, R8): docs/masters.md */
     S_MASTER("departments",     "Department",     "Departments",      "department"),
     S_MASTER("directory",       "DirectoryEntry", "DirectoryEntries", "phonebook"),

@@ -10,6 +10,7 @@
 
 #include "ncc/bus.h"
 #include "ncc/log.h"
+#include "ncc/push.h"
 
 bool calls_id_ok(const char *id)
 {
@@ -49,24 +50,7 @@ void calls_flush(calls_t *self)
 int calls_push(calls_t *self, const ncc_ctx_t *ctx, int64_t user_id, const char *roles,
                const char *event, const cJSON *data)
 {
-    char *text = cJSON_PrintUnformatted(data);
-    if (!text)
-        return -ENOMEM;
-    char id[33];
-    ncc_bus_random_id(id);
-    Ncc__Push push = NCC__PUSH__INIT;
-    int64_t users[1] = {user_id};
-    if (user_id > 0) {
-        push.n_user_ids = 1;
-        push.user_ids = users;
-    }
-    push.roles = (char *)roles;
-    push.event = (char *)event;
-    push.data = text;
-    push.id = id;
-    int rc = ncc_outbox_add(self->db, ctx, &push.base) < 0 ? -EIO : 0;
-    free(text);
-    return rc;
+    return ncc_push_add(self->db, ctx, user_id, roles, event, data);
 }
 
 calls_t *calls_new(ncc_service_t *service, const calls_settings_t *settings)

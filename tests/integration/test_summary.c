@@ -1,0 +1,472 @@
+/* ncc-summary end to end (issue 7; R22, R30, R37; docs/summary.md): real
+ * ncc-directory, ncc-calls, ncc-summary and ncc-gateway on a database of the
+ * test's own. Text posted to /api/v1/summaries is masked before it is
+ * summarised; a call's transcript, sent as the PBX sends it, gives the
+ * operator running summaries and emotion scores, supervisors an alert on
+ * rising anger, and at hang-up a final summary that is stored and published
+ * for ncc-history. An LLM that hangs still leaves the operator a summary. */
+#include <criterion/criterion.h>
+#include <cjson/cJSON.h>
+#include <civetweb.h>
+#include <curl/curl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ncc/log.h"
+#include "ncc_system.h"
+
+#define OPERATOR_PASSWORD   "Operator-Pass-0001"
+#define SUPERVISOR_PASSWORD "Supervisor-Pass-0001"
+
+static ncct_system_t s_sys;
+static ncct_session_t s_admin;
+
+static void s_start(const char *const *summary_env)
+{
+    ncct_system_start(&s_sys, "directory", NULL);
+    ncct_system_start(&s_sys, "calls", NULL);
+    ncct_system_start(&s_sys, "summary", summary_env);
+    ncct_system_start_gateway(&s_sys, (const char *[]){"NCC_PUSH_KEEPALIVE_MS=500", NULL});
+    ncct_login_admin(&s_sys, &s_admin);
+}
+
+static void setup(void)
+{
+    ncc_log_init("test_summary", NCC_LOG_ERROR);
+    ncct_system_init(&s_sys, "test_summary");
+}
+
+static void teardown(void)
+{
+    ncct_system_teardown(&s_sys);
+}
+
+TestSuite(summary, .init = setup, .fini = teardown, .timeout = 180);
+
+/* ---- a browser's push stream (as tests/integration/test_calls.c) ---------------------------- */
+
+typedef struct {
+    pthread_t thread;
+    pthread_mutex_t lock;
+    char *data;
+    size_t len;
+    atomic_bool stop;
+    char url[256], cookie[128];
+} stream_t;
+
+static size_t s_stream_write(char *ptr, size_t size, size_t nmemb, void *arg)
+{
+    stream_t *s = arg;
+    size_t n = size * nmemb;
+    pthread_mutex_lock(&s->lock);
+    char *grown = realloc(s->data, s->len + n + 1);
+    if (grown) {
+        memcpy(grown + s->len, ptr, n);
+        s->len += n;
+        grown[s->len] = '\0';
+        s->data = grown;
+    }
+    pthread_mutex_unlock(&s->lock);
+    return grown ? n : 0;
+}
+
+static int s_stream_progress(void *arg, curl_off_t a, curl_off_t b, curl_off_t c, curl_off_t d)
+{
+    (void)a, (void)b, (void)c, (void)d;
+    return atomic_load(&((stream_t *)arg)->stop) ? 1 : 0;
+}
+
+static void *s_stream_run(void *arg)
+{
+    stream_t *s = arg;
+    CURL *curl = curl_easy_init();
+    struct curl_slist *list = curl_slist_append(NULL, s->cookie);
+    curl_easy_setopt(curl, CURLOPT_URL, s->url);
+    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, list);
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, s_stream_write);
+    curl_easy_setopt(curl, CURLOPT_WRITEDATA, s);
+    curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, s_stream_progress);
+    curl_easy_setopt(curl, CURLOPT_XFERINFODATA, s);
+    curl_easy_perform(curl);
+    curl_slist_free_all(list);
+    curl_easy_cleanup(curl);
+    return NULL;
+}
+
+static void s_stream_open(stream_t *s, const ncct_session_t *session)
+{
+    memset(s, 0, sizeof *s);
+    pthread_mutex_init(&s->lock, NULL);
+    snprintf(s->url, sizeof s->url, "http://127.0.0.1:%d/api/v1/stream", s_sys.gateway.http);
+    snprintf(s->cookie, sizeof s->cookie, "Cookie: ncc_session=%s", session->cookie);
+    cr_assert_eq(pthread_create(&s->thread, NULL, s_stream_run, s), 0);
+}
+
+static bool s_stream_wait(stream_t *s, const char *text, int timeout_ms)
+{
+    long long deadline = ncct_now_ms() + timeout_ms;
+    for (;;) {
+        pthread_mutex_lock(&s->lock);
+        bool found = s->data && strstr(s->data, text);
+        pthread_mutex_unlock(&s->lock);
+        if (found)
+            return true;
+        if (ncct_now_ms() > deadline)
+            return false;
+        usleep(5 * 1000);
+    }
+}
+
+/* The data lines of every `event` in the stream, joined (caller frees). */
+static char *s_stream_events(stream_t *s, const char *event)
+{
+    pthread_mutex_lock(&s->lock);
+    char *copy = strdup(s->data ? s->data : "");
+    pthread_mutex_unlock(&s->lock);
+    char *out = calloc(1, strlen(copy) + 1);
+    char marker[96];
+    snprintf(marker, sizeof marker, "event: %s\n", event);
+    for (char *p = strstr(copy, marker); p; p = strstr(p + 1, marker)) {
+        char *data = strstr(p, "data: ");
+        char *end = data ? strstr(data, "\n\n") : NULL;
+        if (data && end) {
+            strncat(out, data, (size_t)(end - data));
+            strcat(out, "\n");
+        }
+    }
+    free(copy);
+    return out;
+}
+
+static void s_stream_close(stream_t *s)
+{
+    atomic_store(&s->stop, true);
+    pthread_join(s->thread, NULL);
+    free(s->data);
+    pthread_mutex_destroy(&s->lock);
+}
+
+/* ---- the PBX -------------------------------------------------------------------------------- */
+
+static void s_event(const char *event_id, const char *type, const char *call_id,
+                    const char *occurred_at, const char *extra)
+{
+    char body[1024];
+    snprintf(body, sizeof body,
+             "{\"event_id\":\"%s\",\"type\":\"%s\",\"call_id\":\"%s\",\"occurred_at\":\"%s\","
+             "\"from\":\"090-1234-5678\",\"to\":\"03-3228-1111\"%s%s}",
+             event_id, type, call_id, occurred_at, extra ? "," : "", extra ? extra : "");
+    ncct_resp_t resp =
+        ncct_signed_post(&s_sys, "/api/v1/pbx/events", body, NCCT_PBX_SECRET, (int64_t)time(NULL));
+    ncct_expect(&resp, 200, NULL, body);
+    ncct_resp_free(&resp);
+}
+
+static void s_transcript(const char *call_id, const char *segments_json)
+{
+    char path[128], body[8192];
+    snprintf(path, sizeof path, "/api/v1/calls/%s/transcript", call_id);
+    snprintf(body, sizeof body, "{\"segments\":%s}", segments_json);
+    ncct_resp_t resp = ncct_signed_post(&s_sys, path, body, NCCT_PBX_SECRET, (int64_t)time(NULL));
+    ncct_expect(&resp, 200, NULL, body);
+    ncct_resp_free(&resp);
+}
+
+static long s_count(const char *sql)
+{
+    return ncct_owner_long(&s_sys, sql);
+}
+
+/* Invented people only. */
+static const char *const s_originals[] = {"山田花子", "090-8765-4321", "中野区中野四丁目8番1号",
+                                          "昭和50年1月1日"};
+
+static void s_no_originals(const char *text, const char *what)
+{
+    for (size_t i = 0; i < sizeof s_originals / sizeof s_originals[0]; i++)
+        cr_assert_null(strstr(text, s_originals[i]), "%s holds %s: %s", what, s_originals[i], text);
+}
+
+/* ---- tests ------------------------------------------------------------------------------------
+ */
+
+Test(summary, posted_text_is_masked_then_summarised_and_bad_text_is_refused)
+{
+    s_start((const char *[]){"NCC_SUMMARY_TEXT_MAX_CHARS=2000", NULL});
+    ncct_create_user(&s_sys, &s_admin, "op1", "[\"operator\"]", "2001", OPERATOR_PASSWORD);
+    ncct_session_t op1;
+    ncct_login(&s_sys, &op1, "op1", OPERATOR_PASSWORD, NULL);
+    const char *body =
+        "{\"text\":\"山田花子です。生年月日は昭和50年1月1日、住所は中野区中野四丁目8番1号、"
+        "電話は090-8765-4321です。住民票の写しを取りたいんですが、どうすればいいですか。"
+        "マイナンバーカードがあればコンビニで取得できます。わかりました、ありがとうございます。\"}";
+    ncct_resp_t r = ncct_request(&s_sys, &op1, "POST", "/api/v1/summaries", body, NULL);
+    ncct_expect(&r, 200, NULL, "summarise");
+    const char *masked = ncct_str(r.json, "masked_text");
+    const char *summary = ncct_str(r.json, "summary");
+    cr_assert(masked && summary, "%s", r.body);
+    s_no_originals(r.body, "the answer");
+    cr_assert(
+        strstr(masked, "[氏名]です。生年月日は[生年月日]、住所は[住所]、電話は[電話番号]です"),
+        "%s", masked);
+    cr_assert(strstr(summary, "用件: 住民票の写し"), "%s", summary);
+    cr_assert_str_eq(ncct_str(r.json, "summarizer"), "extractive");
+    cJSON *entities = cJSON_GetObjectItemCaseSensitive(r.json, "entities");
+    cr_assert_eq(cJSON_GetArraySize(entities), 4, "%s", r.body);
+    cJSON *first = cJSON_GetArrayItem(entities, 0);
+    cr_assert_str_eq(ncct_str(first, "type"), "name");
+    cr_assert_eq(cJSON_GetObjectItemCaseSensitive(first, "start")->valueint, 0);
+    cr_assert_eq(cJSON_GetObjectItemCaseSensitive(first, "end")->valueint, 4);
+    cJSON *sentiment = cJSON_GetObjectItemCaseSensitive(r.json, "sentiment");
+    cr_assert_str_eq(ncct_str(sentiment, "label"), "satisfaction", "%s", r.body);
+    ncct_resp_free(&r);
+
+    /* bad input: a clear error each, and the daemon goes on */
+    r = ncct_request(&s_sys, &op1, "POST", "/api/v1/summaries", "{\"text\":\"  \"}", NULL);
+    ncct_expect(&r, 422, "invalid_field", "blank");
+    ncct_resp_free(&r);
+    r = ncct_request(&s_sys, &op1, "POST", "/api/v1/summaries", "{}", NULL);
+    ncct_expect(&r, 422, "invalid_field", "no text");
+    ncct_resp_free(&r);
+    char *big = malloc(2001 * 3 + 32);
+    strcpy(big, "{\"text\":\"");
+    for (int i = 0; i < 2001; i++)
+        strcat(big, "あ");
+    strcat(big, "\"}");
+    r = ncct_request(&s_sys, &op1, "POST", "/api/v1/summaries", big, NULL);
+    ncct_expect(&r, 413, "too_large", "2001 characters");
+    ncct_resp_free(&r);
+    free(big);
+    const char bad_utf8[] = "{\"text\":\"\xe3\x81\xff\xfe\"}";
+    r = ncct_request_raw(&s_sys, &op1, "POST", "/api/v1/summaries", bad_utf8, sizeof bad_utf8 - 1,
+                         "application/json", NULL);
+    cr_assert(r.status == 400 || r.status == 422, "invalid UTF-8: %ld %s", r.status, r.body);
+    ncct_resp_free(&r);
+    r = ncct_request(&s_sys, NULL, "POST", "/api/v1/summaries", body, NULL);
+    ncct_expect(&r, 401, NULL, "no session");
+    ncct_resp_free(&r);
+    r = ncct_request(&s_sys, &op1, "POST", "/api/v1/summaries", "{\"text\":\"こんにちは\"}", NULL);
+    ncct_expect(&r, 200, NULL, "still answering");
+    ncct_resp_free(&r);
+    ncct_system_stop_all(&s_sys);
+}
+
+Test(summary, a_call_gets_running_summaries_emotion_alerts_and_a_final_summary)
+{
+    s_start((const char *[]){"NCC_SUMMARY_DEBOUNCE_MS=300", "NCC_SUMMARY_FAQ_TIMEOUT_MS=100",
+                             "NCC_SUMMARY_ANGER_ALERT=50", NULL});
+    int64_t op1_id =
+        ncct_create_user(&s_sys, &s_admin, "op1", "[\"operator\"]", "2001", OPERATOR_PASSWORD);
+    ncct_create_user(&s_sys, &s_admin, "op2", "[\"operator\"]", "2002", OPERATOR_PASSWORD);
+    ncct_create_user(&s_sys, &s_admin, "sup1", "[\"supervisor\"]", "3001", SUPERVISOR_PASSWORD);
+    ncct_session_t op1, op2, sup1;
+    ncct_login(&s_sys, &op1, "op1", OPERATOR_PASSWORD, NULL);
+    ncct_login(&s_sys, &op2, "op2", OPERATOR_PASSWORD, NULL);
+    ncct_login(&s_sys, &sup1, "sup1", SUPERVISOR_PASSWORD, NULL);
+    stream_t operator, supervisor;
+    s_stream_open(&operator, & op1);
+    s_stream_open(&supervisor, &sup1);
+    cr_assert(s_stream_wait(&operator, ": connected", 5000));
+    cr_assert(s_stream_wait(&supervisor, ": connected", 5000));
+
+    s_event("s1", "ringing", "C-S1", "2027-04-05T10:00:00+09:00", NULL);
+    s_event("s2", "answered", "C-S1", "2027-04-05T10:00:05+09:00", "\"agent_extension\":\"2001\"");
+    s_transcript("C-S1",
+                 "[{\"seq\":0,\"speaker\":\"operator\",\"start_ms\":0,\"end_ms\":2000,\"text\":"
+                 "\"お電話ありがとうございます。中野区役所です。\"},"
+                 "{\"seq\":1,\"speaker\":\"caller\",\"start_ms\":2100,\"end_ms\":6000,\"text\":"
+                 "\"山田花子と申します。住所は中野区中野四丁目8番1号、電話は090-8765-4321です。\"},"
+                 "{\"seq\":2,\"speaker\":\"caller\",\"start_ms\":6100,\"end_ms\":9000,\"text\":"
+                 "\"児童手当の申請をしたいんですが、どうすればいいですか。\"}]");
+    cr_assert(s_stream_wait(&operator, "event: emotion.updated", 5000), "no emotion.updated");
+    cr_assert(s_stream_wait(&operator, "event: summary.updated", 5000), "no running summary");
+    char *running = s_stream_events(&operator, "summary.updated");
+    cr_assert(strstr(running, "\"final\":false") && strstr(running, "児童手当"), "%s", running);
+    s_no_originals(running, "the running summary");
+    free(running);
+
+    /* the caller gets angry: supervisors are alerted, once */
+    s_transcript("C-S1",
+                 "[{\"seq\":3,\"speaker\":\"operator\",\"start_ms\":9100,\"end_ms\":12000,\"text\":"
+                 "\"子ども家庭支援課の窓口で申請書を出してください。\"},"
+                 "{\"seq\":4,\"speaker\":\"caller\",\"start_ms\":12100,\"end_ms\":15000,\"text\":"
+                 "\"何度も電話しているのに、本当にいい加減にしてください！話にならない！\"}]");
+    s_transcript("C-S1", "[{\"seq\":5,\"speaker\":\"caller\",\"start_ms\":15100,\"end_ms\":16000,"
+                         "\"text\":\"もういい、責任者を出して！\"}]");
+    /* one angry segment moves the call's score part of the way; the second crosses */
+    cr_assert(s_stream_wait(&supervisor, "event: emotion.alert", 5000), "no alert");
+    char *alerts = s_stream_events(&supervisor, "emotion.alert");
+    cr_assert(strstr(alerts, "\"call_id\":\"C-S1\""), "%s", alerts);
+    cr_assert_null(strstr(strstr(alerts, "C-S1") + 1, "C-S1"), "one alert: %s", alerts);
+    free(alerts);
+
+    /* hang-up: the final summary, stored and published, within a second */
+    long long ended = ncct_now_ms();
+    s_event("s3", "ended", "C-S1", "2027-04-05T10:05:00+09:00", NULL);
+    cr_assert(s_stream_wait(&operator, "\"final\":true", 5000), "no final summary");
+    long long took = ncct_now_ms() - ended;
+    cr_log_info("end of call -> final summary pushed: %lld ms", took);
+    printf("end of call -> final summary pushed: %lld ms\n", took);
+    cr_expect_lt(took, 1000, "final summary after %lld ms", took);
+    cr_assert_eq(s_count("SELECT count(*) FROM summary.outbox WHERE type = "
+                         "'ncc.summary.CallSummary'"),
+                 1);
+    cr_assert_eq(s_count("SELECT count(*) FROM summary.calls WHERE call_id = 'C-S1' AND final AND "
+                         "alerted AND segments = 6 AND entities >= 3"),
+                 1);
+    /* only masked text is stored, and it is encrypted */
+    cr_assert_eq(s_count("SELECT count(*) FROM summary.segments WHERE masked LIKE 'v1:%'"), 6);
+    cr_assert_eq(s_count("SELECT count(*) FROM summary.calls WHERE summary LIKE '%山田%' OR "
+                         "summary LIKE '%8765%'"),
+                 0);
+
+    ncct_resp_t r = ncct_request(&s_sys, &op1, "GET", "/api/v1/calls/C-S1/summary", NULL, NULL);
+    ncct_expect(&r, 200, NULL, "the operator's summary");
+    cr_assert(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r.json, "final")), "%s", r.body);
+    cr_assert(strstr(ncct_str(r.json, "summary"), "用件: "), "%s", r.body);
+    cr_assert_eq((int64_t)cJSON_GetObjectItemCaseSensitive(r.json, "operator_id")->valuedouble,
+                 op1_id);
+    cJSON *sentiment = cJSON_GetObjectItemCaseSensitive(r.json, "sentiment");
+    cr_assert_str_eq(ncct_str(sentiment, "label"), "anger", "%s", r.body);
+    s_no_originals(r.body, "GET summary");
+    ncct_resp_free(&r);
+    r = ncct_request(&s_sys, &op2, "GET", "/api/v1/calls/C-S1/summary", NULL, NULL);
+    ncct_expect(&r, 404, "not_found", "another operator's call");
+    ncct_resp_free(&r);
+    r = ncct_request(&s_sys, &sup1, "GET", "/api/v1/calls/C-S1/summary", NULL, NULL);
+    ncct_expect(&r, 200, NULL, "a supervisor");
+    ncct_resp_free(&r);
+    r = ncct_request(&s_sys, &sup1, "GET", "/api/v1/calls/NO-SUCH/summary", NULL, NULL);
+    ncct_expect(&r, 404, "not_found", "unknown call");
+    ncct_resp_free(&r);
+
+    char *finals = s_stream_events(&operator, "summary.updated");
+    s_no_originals(finals, "the summaries pushed");
+    free(finals);
+    s_stream_close(&operator);
+    s_stream_close(&supervisor);
+    ncct_system_stop_all(&s_sys);
+}
+
+/* ---- an LLM that hangs ------------------------------------------------------------------------
+ */
+
+static atomic_int s_llm_requests;
+static atomic_int
+    s_llm_leaks; /* requests that held personal data (asserted on the test's thread) */
+
+static int s_hanging_llm(struct mg_connection *conn, void *arg)
+{
+    (void)arg;
+    char *body = calloc(1, 65536); /* civetweb's threads have small stacks */
+    int len = body ? mg_read(conn, body, 65535) : -1;
+    if (!body)
+        return 500;
+    body[len > 0 ? len : 0] = '\0';
+    atomic_fetch_add(&s_llm_requests, 1);
+    /* it must never see personal data */
+    if (strstr(body, "山田花子") || strstr(body, "8765-4321"))
+        atomic_fetch_add(&s_llm_leaks, 1);
+    free(body);
+    usleep(2500 * 1000);
+    mg_printf(conn, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}");
+    return 200;
+}
+
+Test(summary, an_llm_that_hangs_still_leaves_a_summary)
+{
+    int port = ncct_free_port();
+    char ports[32], url[96];
+    snprintf(ports, sizeof ports, "127.0.0.1:%d", port);
+    snprintf(url, sizeof url, "NCC_SUMMARY_OPENAI_BASE_URL=http://127.0.0.1:%d/v1", port);
+    const char *options[] = {"listening_ports", ports, "num_threads", "4", NULL};
+    struct mg_callbacks callbacks = {0};
+    struct mg_context *llm = mg_start(&callbacks, NULL, options);
+    cr_assert_not_null(llm);
+    mg_set_request_handler(llm, "/v1/chat/completions", s_hanging_llm, NULL);
+    s_start((const char *[]){"NCC_SUMMARY_SUMMARIZER=openai", url, "NCC_SUMMARY_OPENAI_MODEL=test",
+                             "NCC_SUMMARY_OPENAI_API_KEY=sk-not-a-real-key",
+                             "NCC_SUMMARY_OPENAI_TIMEOUT_MS=700", NULL});
+    ncct_create_user(&s_sys, &s_admin, "op1", "[\"operator\"]", "2001", OPERATOR_PASSWORD);
+    ncct_session_t op1;
+    ncct_login(&s_sys, &op1, "op1", OPERATOR_PASSWORD, NULL);
+    long long start = ncct_now_ms();
+    ncct_resp_t r = ncct_request(&s_sys, &op1, "POST", "/api/v1/summaries",
+                                 "{\"text\":\"山田花子です。電話は090-8765-4321です。住民票の写しを"
+                                 "取りたいのですが。\"}",
+                                 NULL);
+    long long took = ncct_now_ms() - start;
+    ncct_expect(&r, 200, NULL, "summary with a hanging LLM");
+    cr_assert_str_eq(ncct_str(r.json, "summarizer"), "extractive", "%s", r.body);
+    cr_assert(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r.json, "fallback")), "%s", r.body);
+    cr_assert(strstr(ncct_str(r.json, "summary"), "住民票"), "%s", r.body);
+    cr_assert_lt(took, 2000, "bounded by the time-out: %lld ms", took);
+    cr_assert_eq(atomic_load(&s_llm_requests), 1);
+    cr_assert_eq(atomic_load(&s_llm_leaks), 0, "the LLM was sent personal data");
+    ncct_resp_free(&r);
+    /* the fallback is logged, the key never */
+    char *log = ncct_read_file(ncct_service(&s_sys, "summary")->log);
+    cr_assert_not_null(log);
+    cr_assert_null(strstr(log, "sk-not-a-real-key"));
+    cr_assert(strstr(log, "summary.fallback"), "the fallback is logged");
+    free(log);
+    ncct_system_stop_all(&s_sys);
+    mg_stop(llm);
+}
+
+/* ---- FAQ suggestions (R36) --------------------------------------------------------------------
+ */
+
+Test(summary, the_operator_gets_faq_suggestions_from_the_masked_conversation)
+{
+    ncct_system_start(&s_sys, "directory", NULL);
+    ncct_system_start(&s_sys, "calls", NULL);
+    ncct_system_start(&s_sys, "faq", NULL);
+    ncct_system_start(&s_sys, "summary", (const char *[]){"NCC_SUMMARY_DEBOUNCE_MS=200", NULL});
+    ncct_system_start_gateway(&s_sys, (const char *[]){"NCC_PUSH_KEEPALIVE_MS=500", NULL});
+    ncct_login_admin(&s_sys, &s_admin);
+    ncct_resp_t r = ncct_request(&s_sys, &s_admin, "POST", "/api/v1/faqs",
+                                 "{\"question\":\"児童手当の申請方法を知りたい\",\"answer\":"
+                                 "\"子ども家庭支援課の窓口か電子申請で申請できます。\","
+                                 "\"keywords\":\"児童手当 申請\"}",
+                                 NULL);
+    ncct_expect(&r, 201, NULL, "create an FAQ");
+    int id = cJSON_GetObjectItemCaseSensitive(r.json, "id")->valueint;
+    int number = cJSON_GetObjectItemCaseSensitive(r.json, "number")->valueint;
+    ncct_resp_free(&r);
+    char path[96];
+    snprintf(path, sizeof path, "/api/v1/faqs/%d/approve", id);
+    r = ncct_request(&s_sys, &s_admin, "POST", path, "{\"version\":1}", NULL);
+    ncct_expect(&r, 200, NULL, "approve it");
+    ncct_resp_free(&r);
+    ncct_create_user(&s_sys, &s_admin, "op1", "[\"operator\"]", "2001", OPERATOR_PASSWORD);
+    ncct_session_t op1;
+    ncct_login(&s_sys, &op1, "op1", OPERATOR_PASSWORD, NULL);
+    stream_t operator;
+    s_stream_open(&operator, & op1);
+    cr_assert(s_stream_wait(&operator, ": connected", 5000));
+    s_event("f1", "ringing", "C-F1", "2027-04-05T10:00:00+09:00", NULL);
+    s_event("f2", "answered", "C-F1", "2027-04-05T10:00:05+09:00", "\"agent_extension\":\"2001\"");
+    s_transcript("C-F1",
+                 "[{\"seq\":0,\"speaker\":\"caller\",\"start_ms\":0,\"end_ms\":4000,\"text\":"
+                 "\"山田花子です。児童手当の申請をしたいんですが、どうすればいいですか。\"}]");
+    cr_assert(s_stream_wait(&operator, "event: faq.suggested", 8000), "no faq.suggested");
+    char *faqs = s_stream_events(&operator, "faq.suggested");
+    char want[64];
+    snprintf(want, sizeof want, "\"number\":%d", number);
+    cr_assert(strstr(faqs, want) && strstr(faqs, "児童手当の申請方法"), "%s", faqs);
+    free(faqs);
+    r = ncct_request(&s_sys, &op1, "GET", "/api/v1/calls/C-F1/summary", NULL, NULL);
+    ncct_expect(&r, 200, NULL, "the running summary with its FAQs");
+    cr_assert_eq(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(r.json, "faqs")), 1, "%s",
+                 r.body);
+    ncct_resp_free(&r);
+    s_stream_close(&operator);
+    ncct_system_stop_all(&s_sys);
+}
