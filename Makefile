@@ -82,6 +82,11 @@ include bench/module.mk
 .PHONY: bench-faq
 bench-faq: $(BUILD)/bin/ncc-directory $(BUILD)/bin/ncc-faq $(BUILD)/bin/ncc-gateway
 	BUILD=$(BUILD) bench/bench_faq.sh
+# make bench-history: search, freshness and CSV export over 2 million records beside pg_trgm
+# (docs/history.md "Figures"); BENCH_RECORDS for another size
+.PHONY: bench-history
+bench-history: $(BUILD)/bench/bench_history $(BUILD)/bin/ncc-directory $(BUILD)/bin/ncc-history $(BUILD)/bin/ncc-gateway
+	BUILD=$(BUILD) bench/bench_history.sh
 include fuzz/module.mk
 include $(sort $(wildcard tools/*/module.mk))
 

@@ -19,6 +19,11 @@ $(BUILD)/bench/bare_civetweb: $(BUILD)/obj/bench/bare_civetweb.o $(BUILD)/obj/ga
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(GATEWAY_LDFLAGS) -lcivetweb -lssl -lcrypto -ldl -lpthread
 
+# bench/bench_history.sh's client (make bench-history, in the top Makefile).
+$(BUILD)/bench/bench_history: $(BUILD)/obj/bench/bench_history.o $(BUILD)/libncc.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(NCC_LIBS)
+
 .PHONY: bench-programs
 bench-programs: $(BENCH_PROGRAMS)
 
@@ -30,3 +35,4 @@ else
 bench: $(BENCH_PROGRAMS) $(PROGRAMS)
 	BUILD=$(BUILD) bench/run.sh
 endif
+

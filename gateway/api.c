@@ -14,6 +14,7 @@
 
 #include "auth.h"
 #include "directory.pb-c.h"
+#include "export.h"
 #include "file.h"
 #include "http.h"
 #include "ncc/bus.h"
@@ -41,7 +42,7 @@ struct gw_api {
     atomic_bool draining;                  /* SIGTERM: refuse new API requests */
     char *pbx_secrets[4];                  /* NCC_PBX_WEBHOOK_SECRET, split at commas */
     size_t n_pbx_secrets;
-    gw_push_t *push;                       /* GET /api/v1/stream */
+    gw_push_t *push; /* GET /api/v1/stream */
 };
 
 static int64_t s_now_us(void)
@@ -995,6 +996,8 @@ static int s_dispatch(gw_api_t *self, gw_request_t *req)
         return gw_file_serve(self, req); /* audits itself, before the first byte */
     case GW_ROUTE_GENERIC:
     default:
+        if (req->match->route->flags & GW_ROUTE_CSV_STREAM)
+            return gw_export_stream(self, req); /* pages written as they come (export.h) */
         return s_generic(self, req);
     }
 }
@@ -1005,7 +1008,8 @@ static int s_dispatch_audited(gw_api_t *self, gw_request_t *req)
 {
     const gw_route_t *route = req->match->route;
     if (route->kind == GW_ROUTE_LOGOUT || route->kind == GW_ROUTE_LOGOUT_ALL ||
-        route->kind == GW_ROUTE_FILE) /* files audit before their first byte */
+        route->kind == GW_ROUTE_FILE ||
+        (route->flags & GW_ROUTE_CSV_STREAM)) /* streams audit before their first byte */
         return s_dispatch(self, req);
     gw_http_hold(req->conn);
     s_dispatch(self, req);
@@ -1050,19 +1054,18 @@ static int s_dispatch_signed(gw_api_t *self, gw_request_t *req)
         int rc = gw_http_read_body(conn, max, &req->body, &req->body_len);
         if (rc < 0) {
             mg_disable_connection_keep_alive(conn);
-            return rc == -EFBIG ? gw_http_send_error(conn, 413, "too_large", NULL,
-                                                     "the request body is larger than %zu bytes",
-                                                     max)
-                                : gw_http_send_error(conn, rc == -ENOMEM ? 500 : 400,
-                                                     "invalid_body", NULL,
-                                                     "the request body could not be read");
+            return rc == -EFBIG
+                       ? gw_http_send_error(conn, 413, "too_large", NULL,
+                                            "the request body is larger than %zu bytes", max)
+                       : gw_http_send_error(conn, rc == -ENOMEM ? 500 : 400, "invalid_body", NULL,
+                                            "the request body could not be read");
         }
         signed_data = req->body;
         signed_len = req->body_len;
     } else {
-        int n = snprintf(target, sizeof target, "%s%s%s", info->local_uri,
-                         info->query_string ? "?" : "",
-                         info->query_string ? info->query_string : "");
+        int n =
+            snprintf(target, sizeof target, "%s%s%s", info->local_uri,
+                     info->query_string ? "?" : "", info->query_string ? info->query_string : "");
         if (n < 0 || (size_t)n >= sizeof target)
             return gw_http_send_error(conn, 414, "uri_too_long", NULL,
                                       "the request target is too long");

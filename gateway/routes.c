@@ -89,6 +89,15 @@ const gw_route_t gw_routes[] = {
     {"GET",    "/api/v1/public/faqs",             "faq",       "ncc.faq.PublicListFaqs",         S_READ,          S_PUBLIC | GW_ROUTE_OPEN,           GW_ROUTE_GENERIC,    NULL,                 NULL,       NULL},
     {"GET",    "/api/v1/public/faqs/{number}",    "faq",       "ncc.faq.PublicGetFaq",           S_READ,          S_PUBLIC | GW_ROUTE_OPEN,           GW_ROUTE_GENERIC,    NULL,                 NULL,       NULL},
     {"POST",   "/api/v1/public/faqs/{number}/feedback", "faq", "ncc.faq.PublicFeedback",         S_READ,          S_PUBLIC | GW_ROUTE_OPEN | GW_ROUTE_CLIENT_ADDRESS, GW_ROUTE_GENERIC, NULL, NULL,      NULL},
+    /* interaction records (R20, R29, R31-R35, R48): docs/history.md; export.csv before {id} */
+    {"GET",    "/api/v1/records",                 "history",   "ncc.history.ListRecords",        S_READ,          S_AUDIT,                            GW_ROUTE_GENERIC,    "record.list",        NULL,       NULL},
+    {"GET",    "/api/v1/records/export.csv",      "history",   "ncc.history.ExportRecords",      S_OVERSIGHT | NCC_ROLE_STAFF, S_AUDIT | GW_ROUTE_CSV_REPLY | GW_ROUTE_CSV_STREAM, GW_ROUTE_GENERIC, "record.export", NULL, &s_csv_export},
+    {"POST",   "/api/v1/records/import",          "history",   "ncc.history.ImportRecords",      S_OVERSIGHT,     S_AUDIT | GW_ROUTE_RAW_BODY,        GW_ROUTE_GENERIC,    "record.import",      NULL,       &s_csv_import},
+    {"POST",   "/api/v1/records/purge",           "history",   "ncc.history.PurgeRecords",       S_ADMIN,         S_AUDIT,                            GW_ROUTE_GENERIC,    "record.purge",       NULL,       NULL},
+    {"POST",   "/api/v1/records/erase",           "history",   "ncc.history.EraseRecords",       S_ADMIN,         S_AUDIT,                            GW_ROUTE_GENERIC,    "record.erase",       NULL,       NULL},
+    {"POST",   "/api/v1/records",                 "history",   "ncc.history.CreateRecord",       NCC_ROLE_OPERATOR | S_OVERSIGHT, S_AUDIT | GW_ROUTE_CREATED, GW_ROUTE_GENERIC, "record.create", NULL, NULL},
+    {"GET",    "/api/v1/records/{id}",            "history",   "ncc.history.GetRecord",          S_READ,          S_AUDIT,                            GW_ROUTE_GENERIC,    "record.read",        NULL,       NULL},
+    {"PATCH",  "/api/v1/records/{id}",            "history",   "ncc.history.UpdateRecord",       NCC_ROLE_OPERATOR | S_OVERSIGHT, S_AUDIT,            GW_ROUTE_GENERIC,    "record.update",      NULL,       NULL},
     /* summaries: masking first, then the summarizer (R22, R30, R37): docs/summary.md */
     {"POST",   "/api/v1/summaries",               "summary",   "ncc.summary.Summarize",         S_READ,          0,                                  GW_ROUTE_GENERIC,    NULL,                 NULL,       NULL},
     {"GET",    "/api/v1/calls/{call_id}/summary", "summary",   "ncc.summary.GetCallSummary",    S_READ,          S_AUDIT,                            GW_ROUTE_GENERIC,    "call.summary.read",  NULL,       NULL},

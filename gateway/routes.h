@@ -37,6 +37,10 @@ enum {
     GW_ROUTE_CLIENT_ADDRESS = 1u << 8, /* public route: the bus envelope carries the client's
                                           address (actor_address, no actor), so the service can
                                           limit per address (residents' FAQ votes) */
+    GW_ROUTE_CSV_STREAM = 1u << 9,     /* with GW_ROUTE_CSV_REPLY: the file is asked page by page
+                                          (the request's `cursor`, the reply's `cursor` and `done`)
+                                          and written as it comes, chunked, never whole in memory
+                                          (export.h); audited before the first byte */
 };
 
 /* What a GW_ROUTE_RAW_BODY or GW_ROUTE_CSV_REPLY route needs beyond a line. */

@@ -1,0 +1,4 @@
+# Extra objects of the unit tests in tests/unit (linked as prerequisites of the program).
+# test_history_search: the text normalisation of ncc-history's search index (services/history/search.c).
+$(BUILD)/tests/unit/test_history_search: $(BUILD)/obj/services/history/search.o
+test_history_search_LIBS := $(BUILD)/libncc.a -lutf8proc $(NCC_LIBS)
