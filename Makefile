@@ -87,6 +87,13 @@ bench-faq: $(BUILD)/bin/ncc-directory $(BUILD)/bin/ncc-faq $(BUILD)/bin/ncc-gate
 .PHONY: bench-history
 bench-history: $(BUILD)/bench/bench_history $(BUILD)/bin/ncc-directory $(BUILD)/bin/ncc-history $(BUILD)/bin/ncc-gateway
 	BUILD=$(BUILD) bench/bench_history.sh
+# make bench-sms: SMS send throughput to a local SMPP peer and queue latency; make
+# bench-sms-fault: 10,000 sends while ncc-sms and the peer are killed at random (docs/sms.md)
+.PHONY: bench-sms bench-sms-fault
+bench-sms: $(BUILD)/bench/bench_sms $(BUILD)/bench/bench_sms_smsc $(BUILD)/bin/ncc-directory $(BUILD)/bin/ncc-sms $(BUILD)/bin/ncc-gateway
+	BUILD=$(BUILD) bench/bench_sms.sh
+bench-sms-fault: $(BUILD)/bench/bench_sms $(BUILD)/bench/bench_sms_smsc $(BUILD)/bin/ncc-directory $(BUILD)/bin/ncc-sms $(BUILD)/bin/ncc-gateway
+	BUILD=$(BUILD) bench/bench_sms_fault.sh
 include fuzz/module.mk
 include $(sort $(wildcard tools/*/module.mk))
 

@@ -36,3 +36,12 @@ bench: $(BENCH_PROGRAMS) $(PROGRAMS)
 	BUILD=$(BUILD) bench/run.sh
 endif
 
+# bench/bench_sms.sh and bench/bench_sms_fault.sh (make bench-sms, make bench-sms-fault;
+# docs/sms.md "Figures"): the API client, and the test SMSC as a process of its own.
+$(BUILD)/bench/bench_sms: $(BUILD)/obj/bench/bench_sms.o
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ -lcurl -lpthread
+
+$(BUILD)/bench/bench_sms_smsc: $(BUILD)/obj/bench/bench_sms_smsc.o $(BUILD)/obj/tests/support/sms_smsc.o
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ -lsmpp34 -lpthread

@@ -12,7 +12,7 @@ RUN apt-get update \
       build-essential pkg-config protobuf-c-compiler libprotobuf-c-dev \
       libzmq3-dev libczmq-dev libpq-dev libcivetweb-dev libssl-dev libcjson-dev \
       libcurl4-openssl-dev libargon2-dev libutf8proc-dev libmecab-dev libgroonga-dev \
-      libxlsxwriter-dev ca-certificates \
+      libxlsxwriter-dev libsmpp34-dev ca-certificates \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 # Only the sources: never var/ (secrets, the local database) or build/.

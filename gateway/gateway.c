@@ -12,6 +12,7 @@
 
 #include "api.h"
 #include "public.h"
+#include "survey.h"
 #include "http.h"
 #include "ncc/crypto.h"
 #include "ncc/health.h"
@@ -227,6 +228,7 @@ static struct mg_context *s_start_listener(gw_t *self, const char *ports, bool t
     mg_set_request_handler(ctx, "/api/v1", gw_api_handle, self->api);
     mg_set_request_handler(ctx, "/healthz", gw_api_healthz, self->api);
     mg_set_request_handler(ctx, "/faq", gw_public_faq, self->api);
+    gw_survey_register(ctx, self->api);
     return ctx;
 }
 

@@ -98,6 +98,18 @@ const gw_route_t gw_routes[] = {
     {"POST",   "/api/v1/records",                 "history",   "ncc.history.CreateRecord",       NCC_ROLE_OPERATOR | S_OVERSIGHT, S_AUDIT | GW_ROUTE_CREATED, GW_ROUTE_GENERIC, "record.create", NULL, NULL},
     {"GET",    "/api/v1/records/{id}",            "history",   "ncc.history.GetRecord",          S_READ,          S_AUDIT,                            GW_ROUTE_GENERIC,    "record.read",        NULL,       NULL},
     {"PATCH",  "/api/v1/records/{id}",            "history",   "ncc.history.UpdateRecord",       NCC_ROLE_OPERATOR | S_OVERSIGHT, S_AUDIT,            GW_ROUTE_GENERIC,    "record.update",      NULL,       NULL},
+    /* SMS (R44): docs/sms.md. The provider's receipts (POST /api/v1/sms/receipts, signed with
+     * NCC_SMS_RECEIPT_SECRET) and the survey pages /s/{token} are in survey.c. */
+    {"GET",    "/api/v1/sms-templates",           "sms",       "ncc.sms.ListTemplates",          S_READ,          0,                                  GW_ROUTE_GENERIC,    NULL,                 NULL,       NULL},
+    {"POST",   "/api/v1/sms-templates",           "sms",       "ncc.sms.CreateTemplate",         S_ADMIN,         S_AUDIT | GW_ROUTE_CREATED,         GW_ROUTE_GENERIC,    "sms_template.create", NULL,      NULL},
+    {"GET",    "/api/v1/sms-templates/{id}",      "sms",       "ncc.sms.GetTemplate",            S_READ,          0,                                  GW_ROUTE_GENERIC,    NULL,                 NULL,       NULL},
+    {"PATCH",  "/api/v1/sms-templates/{id}",      "sms",       "ncc.sms.UpdateTemplate",         S_ADMIN,         S_AUDIT,                            GW_ROUTE_GENERIC,    "sms_template.update", NULL,      NULL},
+    {"GET",    "/api/v1/sms-templates/{id}/history", "sms",    "ncc.sms.ListTemplateVersions",   S_READ,          0,                                  GW_ROUTE_GENERIC,    NULL,                 NULL,       NULL},
+    {"POST",   "/api/v1/sms/preview",             "sms",       "ncc.sms.PreviewSms",             S_READ,          0,                                  GW_ROUTE_GENERIC,    NULL,                 NULL,       NULL},
+    {"POST",   "/api/v1/sms/opt-outs",            "sms",       "ncc.sms.AddOptOut",              NCC_ROLE_OPERATOR | S_OVERSIGHT, S_AUDIT,            GW_ROUTE_GENERIC,    "sms.opt_out",        NULL,       NULL},
+    {"POST",   "/api/v1/sms",                     "sms",       "ncc.sms.SendSms",                NCC_ROLE_OPERATOR | S_OVERSIGHT, S_AUDIT | GW_ROUTE_CREATED, GW_ROUTE_GENERIC, "sms.send",   NULL,       NULL},
+    {"GET",    "/api/v1/sms",                     "sms",       "ncc.sms.ListSms",                S_READ,          S_AUDIT,                            GW_ROUTE_GENERIC,    "sms.list",           NULL,       NULL},
+    {"GET",    "/api/v1/sms/{id}",                "sms",       "ncc.sms.GetSms",                 S_READ,          S_AUDIT,                            GW_ROUTE_GENERIC,    "sms.read",           NULL,       NULL},
     /* summaries: masking first, then the summarizer (R22, R30, R37): docs/summary.md */
     {"POST",   "/api/v1/summaries",               "summary",   "ncc.summary.Summarize",         S_READ,          0,                                  GW_ROUTE_GENERIC,    NULL,                 NULL,       NULL},
     {"GET",    "/api/v1/calls/{call_id}/summary", "summary",   "ncc.summary.GetCallSummary",    S_READ,          S_AUDIT,                            GW_ROUTE_GENERIC,    "call.summary.read",  NULL,       NULL},

@@ -12,6 +12,7 @@ packages=(
     build-essential pkg-config protobuf-c-compiler libprotobuf-c-dev
     libzmq3-dev libczmq-dev libpq-dev libcivetweb-dev libssl-dev libcjson-dev
     libcurl4-openssl-dev libargon2-dev libutf8proc-dev
+    libsmpp34-dev
     mecab libmecab-dev mecab-ipadic-utf8 libgroonga-dev groonga libxlsxwriter-dev
     # database
     postgresql-15 postgresql-client-15

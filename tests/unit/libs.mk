@@ -1,4 +1,6 @@
 # Extra objects of the unit tests in tests/unit (linked as prerequisites of the program).
+# test_sms_text: the pure text functions of ncc-sms (numbers, templates, counting, parts).
+$(BUILD)/tests/unit/test_sms_text: $(BUILD)/obj/services/sms/text.o
 # test_history_search: the text normalisation of ncc-history's search index (services/history/search.c).
 $(BUILD)/tests/unit/test_history_search: $(BUILD)/obj/services/history/search.o
 test_history_search_LIBS := $(BUILD)/libncc.a -lutf8proc $(NCC_LIBS)

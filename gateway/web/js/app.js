@@ -17,6 +17,7 @@ import * as faq from './views/faq.js';
 import * as faqAdmin from './views/faq_admin.js';
 import * as deskView from './views/desk.js';
 import * as records from './views/records.js';
+import * as sms from './views/sms.js';
 import { home, forbidden, notFound } from './views/simple.js';
 
 const DRAFT_KEY = 'ncc.draft';
@@ -50,6 +51,8 @@ const ROUTES = [
   { pattern: 'faq/:id', roles: ANY, view: faq.page, titleKey: 'faq.nav' },
   { pattern: 'faq/:id/edit', roles: ['supervisor', 'admin'], view: faqAdmin.edit, titleKey: 'faq.nav' },
   { pattern: 'faq/:id/history', roles: ['supervisor', 'admin'], view: faqAdmin.history, titleKey: 'faq.nav' },
+  { pattern: 'sms', roles: ['operator', 'supervisor', 'admin'], view: sms.send, titleKey: 'sms.nav' },
+  { pattern: 'sms/templates', roles: ['admin'], view: sms.templates, titleKey: 'sms.templates_nav' },
   { pattern: 'password', roles: ANY, view: passwordView, titleKey: 'nav.password' },
 ];
 
@@ -62,6 +65,8 @@ const MENU = [
   { hash: '#/audit', key: 'nav.audit', roles: ['supervisor', 'admin'] },
   { hash: '#/records', key: 'records.nav', roles: ANY },
   { hash: '#/faq', key: 'faq.nav', roles: ANY },
+  { hash: '#/sms', key: 'sms.nav', roles: ['operator', 'supervisor', 'admin'] },
+  { hash: '#/sms/templates', key: 'sms.templates_nav', roles: ['admin'] },
   { hash: '#/home', key: 'nav.home', roles: ANY, fallback: true },
   { hash: '#/password', key: 'nav.password', roles: ANY },
   { hash: '#/status', key: 'nav.status', roles: ANY },
