@@ -425,6 +425,11 @@ static void s_scan_sql(const char *path, const char *text, void *arg)
         /* Table and column names from the static kinds of masters_kinds.c; the
          * rows go in by COPY (escaped) and parameters. */
         {"services/directory/masters_batch.c", "kind->columns["},
+        /* Sort columns from the static s_sorts table, SET columns named in the
+         * code (s_set), placeholders and numbers; every value a parameter. */
+        {"services/history/records.c", "s_sorts[which].sql"},
+        /* The WHERE made by history_filter_sql (placeholders and numbers). */
+        {"services/history/transfer.c", "history_filter_sql("},
     };
     for (const char *p = text; *p; p++) {
         if (p[0] == '/' && p[1] == '/') {
