@@ -46,99 +46,13 @@ static void teardown(void)
 
 TestSuite(calls, .init = setup, .fini = teardown, .timeout = 180);
 
-/* ---- a browser's push stream ------------------------------------------------------------- */
+/* ---- a browser's push stream (tests/support/ncc_system.h) ---------------------------------- */
 
-typedef struct {
-    pthread_t thread;
-    pthread_mutex_t lock;
-    char *data; /* what arrived, NUL-terminated */
-    size_t len;
-    atomic_bool stop;
-    long status;
-    char url[256], cookie[128];
-} stream_t;
-
-static size_t s_stream_write(char *ptr, size_t size, size_t nmemb, void *arg)
-{
-    stream_t *s = arg;
-    size_t n = size * nmemb;
-    pthread_mutex_lock(&s->lock);
-    char *grown = realloc(s->data, s->len + n + 1);
-    if (grown) {
-        memcpy(grown + s->len, ptr, n);
-        s->len += n;
-        grown[s->len] = '\0';
-        s->data = grown;
-    }
-    pthread_mutex_unlock(&s->lock);
-    return grown ? n : 0;
-}
-
-static int s_stream_progress(void *arg, curl_off_t a, curl_off_t b, curl_off_t c, curl_off_t d)
-{
-    (void)a, (void)b, (void)c, (void)d;
-    return atomic_load(&((stream_t *)arg)->stop) ? 1 : 0;
-}
-
-static void *s_stream_run(void *arg)
-{
-    stream_t *s = arg;
-    CURL *curl = curl_easy_init();
-    struct curl_slist *list = curl_slist_append(NULL, s->cookie);
-    curl_easy_setopt(curl, CURLOPT_URL, s->url);
-    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, list);
-    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, s_stream_write);
-    curl_easy_setopt(curl, CURLOPT_WRITEDATA, s);
-    curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
-    curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, s_stream_progress);
-    curl_easy_setopt(curl, CURLOPT_XFERINFODATA, s);
-    curl_easy_perform(curl);
-    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &s->status);
-    curl_slist_free_all(list);
-    curl_easy_cleanup(curl);
-    return NULL;
-}
-
-static void s_stream_open(stream_t *s, const ncct_session_t *session)
-{
-    memset(s, 0, sizeof *s);
-    pthread_mutex_init(&s->lock, NULL);
-    snprintf(s->url, sizeof s->url, "http://127.0.0.1:%d/api/v1/stream", s_sys.gateway.http);
-    snprintf(s->cookie, sizeof s->cookie, "Cookie: ncc_session=%s", session->cookie);
-    cr_assert_eq(pthread_create(&s->thread, NULL, s_stream_run, s), 0);
-}
-
-/* Waits up to timeout_ms for `text` in the stream. */
-static bool s_stream_wait(stream_t *s, const char *text, int timeout_ms)
-{
-    long long deadline = ncct_now_ms() + timeout_ms;
-    for (;;) {
-        pthread_mutex_lock(&s->lock);
-        bool found = s->data && strstr(s->data, text);
-        pthread_mutex_unlock(&s->lock);
-        if (found)
-            return true;
-        if (ncct_now_ms() > deadline)
-            return false;
-        usleep(10 * 1000);
-    }
-}
-
-static char *s_stream_text(stream_t *s)
-{
-    pthread_mutex_lock(&s->lock);
-    char *copy = strdup(s->data ? s->data : "");
-    pthread_mutex_unlock(&s->lock);
-    return copy;
-}
-
-static void s_stream_close(stream_t *s)
-{
-    atomic_store(&s->stop, true);
-    pthread_join(s->thread, NULL);
-    free(s->data);
-    pthread_mutex_destroy(&s->lock);
-}
+typedef ncct_stream_t stream_t;
+#define s_stream_open(s, session) ncct_stream_open(&s_sys, (s), (session))
+#define s_stream_wait             ncct_stream_wait
+#define s_stream_text             ncct_stream_text
+#define s_stream_close            ncct_stream_close
 
 /* ---- the PBX ------------------------------------------------------------------------------ */
 

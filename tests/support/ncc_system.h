@@ -18,6 +18,8 @@
 #define NCC_SYSTEM_H
 
 #include <cjson/cJSON.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -126,6 +128,26 @@ int64_t ncct_create_user(ncct_system_t *sys, const ncct_session_t *admin, const 
 
 /* The first column of the first row of `sql` as a long (as the schema owner). */
 long ncct_owner_long(ncct_system_t *sys, const char *sql);
+
+/* A browser's push stream (GET /api/v1/stream) read on a thread of its own. */
+typedef struct {
+    pthread_t thread;
+    pthread_mutex_t lock;
+    char *data; /* what arrived, NUL-terminated */
+    size_t len;
+    atomic_bool stop;
+    char url[256], cookie[128];
+} ncct_stream_t;
+
+/* Opens the stream of `session` on the gateway. */
+void ncct_stream_open(ncct_system_t *sys, ncct_stream_t *s, const ncct_session_t *session);
+/* Waits up to timeout_ms for `text` in what arrived. */
+bool ncct_stream_wait(ncct_stream_t *s, const char *text, int timeout_ms);
+/* What arrived so far (caller frees). */
+char *ncct_stream_text(ncct_stream_t *s);
+/* The data lines of every `event` that arrived, joined (caller frees). */
+char *ncct_stream_events(ncct_stream_t *s, const char *event);
+void ncct_stream_close(ncct_stream_t *s);
 
 /* A string member of a JSON object, or NULL. */
 const char *ncct_str(const cJSON *object, const char *name);
