@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,19 +22,38 @@ const char *ncct_bin_dir(void)
     return dir && *dir ? dir : "build/asan/bin";
 }
 
+/* Ports are taken from below the kernel's ephemeral range (32768 and up on
+ * Linux): a port found free there cannot be taken meanwhile by an outgoing
+ * connection of a daemon, which an ephemeral port (bind to 0) could. Each is
+ * handed out once per process. */
+#define S_PORT_FIRST 20000
+#define S_PORT_COUNT 12000
+
 int ncct_free_port(void)
 {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0)
-        return -1;
-    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof addr;
-    int port = -1;
-    if (bind(fd, (struct sockaddr *)&addr, sizeof addr) == 0 &&
-        getsockname(fd, (struct sockaddr *)&addr, &len) == 0)
-        port = ntohs(addr.sin_port);
-    close(fd);
-    return port;
+    static unsigned char given[S_PORT_COUNT];
+    static unsigned seed;
+    if (!seed)
+        seed = (unsigned)getpid() * 2654435761u ^ (unsigned)time(NULL);
+    for (int attempt = 0; attempt < 1000; attempt++) {
+        seed = seed * 1103515245u + 12345u;
+        int index = (int)((seed >> 8) % S_PORT_COUNT);
+        if (given[index])
+            continue;
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        if (fd < 0)
+            return -1;
+        struct sockaddr_in addr = {.sin_family = AF_INET,
+                                   .sin_port = htons((uint16_t)(S_PORT_FIRST + index)),
+                                   .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        bool free_port = bind(fd, (struct sockaddr *)&addr, sizeof addr) == 0;
+        close(fd);
+        if (free_port) {
+            given[index] = 1;
+            return S_PORT_FIRST + index;
+        }
+    }
+    return -1;
 }
 
 pid_t ncct_spawn(const char *program, const char *const *env, const char *log_path)

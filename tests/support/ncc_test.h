@@ -9,7 +9,8 @@
 /* Where the daemons under test are: NCC_TEST_BIN_DIR, default "build/asan/bin". */
 const char *ncct_bin_dir(void);
 
-/* A TCP port on 127.0.0.1 that was free a moment ago. */
+/* A TCP port on 127.0.0.1 that was free a moment ago, below the ephemeral
+ * range and not handed out before by this process. */
 int ncct_free_port(void);
 
 /* Starts `program` (a name in ncct_bin_dir) with the current environment plus
