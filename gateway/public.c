@@ -18,131 +18,44 @@
 #include "auth.h"
 #include "faq.pb-c.h"
 #include "ncc/crypto.h"
+#include "page.h"
 
 #define S_HTML      "text/html; charset=utf-8"
 #define S_PER_PAGE  20
 #define S_VOTER     "ncc_faq_voter"
 #define S_QUERY_MAX 1000
 
-typedef struct {
-    char *data;
-    size_t len, cap;
-    bool failed;
-} s_page_t;
-
-static void s_add(s_page_t *p, const char *text, size_t len)
+static void s_head(gw_page_t *p, const char *title)
 {
-    if (p->failed)
-        return;
-    if (p->len + len + 1 > p->cap) {
-        size_t cap = (p->cap + len + 1) * 2;
-        char *grown = realloc(p->data, cap);
-        if (!grown) {
-            p->failed = true;
-            return;
-        }
-        p->data = grown;
-        p->cap = cap;
-    }
-    memcpy(p->data + p->len, text, len);
-    p->len += len;
-    p->data[p->len] = '\0';
+    gw_page_puts(p, "<!DOCTYPE html>\n<html lang=\"ja\">\n<head>\n<meta charset=\"utf-8\">\n"
+                    "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+                    "<title>");
+    gw_page_text(p, title, GW_PAGE_NL_SPACE);
+    gw_page_addf(
+        p, "</title>\n<link rel=\"stylesheet\" href=\"/css/faq-public.css\">\n</head>\n<body>\n"
+           "<header><p class=\"site\"><a href=\"/faq\">よくある質問（FAQ）</a></p></header>\n"
+           "<main>\n");
 }
 
-static void s_puts(s_page_t *p, const char *text)
+static void s_search_form(gw_page_t *p, const char *q)
 {
-    s_add(p, text, strlen(text));
-}
-
-static void s_addf(s_page_t *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void s_addf(s_page_t *p, const char *fmt, ...)
-{
-    char buf[512];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(buf, sizeof buf, fmt, ap);
-    va_end(ap);
-    if (n > 0)
-        s_add(p, buf, (size_t)n < sizeof buf ? (size_t)n : sizeof buf - 1);
-}
-
-/* Text as HTML: & < > " ' escaped; with `lines`, line breaks as <br>. */
-static void s_text(s_page_t *p, const char *text, bool lines)
-{
-    for (const char *c = text ? text : ""; *c; c++) {
-        switch (*c) {
-        case '&':
-            s_add(p, "&amp;", 5);
-            break;
-        case '<':
-            s_add(p, "&lt;", 4);
-            break;
-        case '>':
-            s_add(p, "&gt;", 4);
-            break;
-        case '"':
-            s_add(p, "&quot;", 6);
-            break;
-        case '\'':
-            s_add(p, "&#39;", 5);
-            break;
-        case '\r':
-            break;
-        case '\n':
-            if (lines)
-                s_add(p, "<br>\n", 5);
-            else
-                s_add(p, " ", 1);
-            break;
-        default:
-            s_add(p, c, 1);
-        }
-    }
-}
-
-static void s_head(s_page_t *p, const char *title)
-{
-    s_puts(p, "<!DOCTYPE html>\n<html lang=\"ja\">\n<head>\n<meta charset=\"utf-8\">\n"
-              "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
-              "<title>");
-    s_text(p, title, false);
-    s_addf(p, "</title>\n<link rel=\"stylesheet\" href=\"/css/faq-public.css\">\n</head>\n<body>\n"
-              "<header><p class=\"site\"><a href=\"/faq\">よくある質問（FAQ）</a></p></header>\n"
-              "<main>\n");
-}
-
-static void s_search_form(s_page_t *p, const char *q)
-{
-    s_addf(p,
-           "<form action=\"/faq\" method=\"get\" role=\"search\">\n"
-           "<label for=\"q\">キーワードまたはFAQ番号</label>\n"
-           "<input id=\"q\" name=\"q\" type=\"search\" maxlength=\"%d\" value=\"",
-           S_QUERY_MAX);
-    s_text(p, q, false);
-    s_puts(p, "\">\n<button type=\"submit\">検索</button>\n</form>\n");
-}
-
-static int s_send_page(struct mg_connection *conn, int status, s_page_t *p, const char *extra_name,
-                       const char *extra_value)
-{
-    s_puts(p, "</main>\n</body>\n</html>\n");
-    if (p->failed) {
-        free(p->data);
-        return gw_http_send_error(conn, 500, "internal", NULL, "out of memory");
-    }
-    int rc = gw_http_send(conn, status, S_HTML, p->data, p->len, extra_name, extra_value);
-    free(p->data);
-    return rc;
+    gw_page_addf(p,
+                 "<form action=\"/faq\" method=\"get\" role=\"search\">\n"
+                 "<label for=\"q\">キーワードまたはFAQ番号</label>\n"
+                 "<input id=\"q\" name=\"q\" type=\"search\" maxlength=\"%d\" value=\"",
+                 S_QUERY_MAX);
+    gw_page_text(p, q, GW_PAGE_NL_SPACE);
+    gw_page_puts(p, "\">\n<button type=\"submit\">検索</button>\n</form>\n");
 }
 
 static int s_error_page(struct mg_connection *conn, int status, const char *message)
 {
-    s_page_t p = {0};
+    gw_page_t p = {0};
     s_head(&p, "よくある質問");
-    s_puts(&p, "<p class=\"error\" role=\"alert\">");
-    s_text(&p, message, false);
-    s_puts(&p, "</p>\n<p><a href=\"/faq\">よくある質問の一覧へ</a></p>\n");
-    return s_send_page(conn, status, &p, NULL, NULL);
+    gw_page_puts(&p, "<p class=\"error\" role=\"alert\">");
+    gw_page_text(&p, message, GW_PAGE_NL_SPACE);
+    gw_page_puts(&p, "</p>\n<p><a href=\"/faq\">よくある質問の一覧へ</a></p>\n");
+    return gw_page_send(conn, status, &p, NULL, NULL);
 }
 
 /* One request to ncc-faq from the resident's address. 0 with *ret_message
@@ -223,27 +136,27 @@ static int s_list(gw_api_t *api, gw_request_t *req)
     if (rc != 0)
         return s_bus_failure(conn, rc);
     const Ncc__Faq__FaqList *list = (const Ncc__Faq__FaqList *)answer;
-    s_page_t p = {0};
+    gw_page_t p = {0};
     s_head(&p, q[0] ? "検索結果 | よくある質問" : "よくある質問");
-    s_puts(&p, "<h1>よくある質問</h1>\n");
+    gw_page_puts(&p, "<h1>よくある質問</h1>\n");
     s_search_form(&p, q);
     if (q[0]) {
-        s_puts(&p, "<p class=\"count\" role=\"status\">「");
-        s_text(&p, q, false);
-        s_addf(&p, "」の検索結果: %" PRId64 "件</p>\n", list->total);
+        gw_page_puts(&p, "<p class=\"count\" role=\"status\">「");
+        gw_page_text(&p, q, GW_PAGE_NL_SPACE);
+        gw_page_addf(&p, "」の検索結果: %" PRId64 "件</p>\n", list->total);
     } else {
-        s_addf(&p, "<p class=\"count\">%" PRId64 "件のよくある質問</p>\n", list->total);
+        gw_page_addf(&p, "<p class=\"count\">%" PRId64 "件のよくある質問</p>\n", list->total);
     }
     if (list->n_items == 0 && q[0])
-        s_puts(&p, "<p>見つかりませんでした。別の言葉でお試しください。</p>\n");
-    s_puts(&p, "<ol class=\"faqs\">\n");
+        gw_page_puts(&p, "<p>見つかりませんでした。別の言葉でお試しください。</p>\n");
+    gw_page_puts(&p, "<ol class=\"faqs\">\n");
     for (size_t i = 0; i < list->n_items; i++) {
-        s_addf(&p, "<li><a href=\"/faq/%" PRId64 "\">", list->items[i]->number);
-        s_text(&p, list->items[i]->question, false);
-        s_addf(&p, "</a> <span class=\"number\">No.%" PRId64 "</span></li>\n",
-               list->items[i]->number);
+        gw_page_addf(&p, "<li><a href=\"/faq/%" PRId64 "\">", list->items[i]->number);
+        gw_page_text(&p, list->items[i]->question, GW_PAGE_NL_SPACE);
+        gw_page_addf(&p, "</a> <span class=\"number\">No.%" PRId64 "</span></li>\n",
+                     list->items[i]->number);
     }
-    s_add(&p, "</ol>\n", 6);
+    gw_page_add(&p, "</ol>\n", 6);
     int64_t pages = (list->total + S_PER_PAGE - 1) / S_PER_PAGE;
     if (pages > 1) {
         char *escaped = NULL;
@@ -253,19 +166,19 @@ static int s_list(gw_api_t *api, gw_request_t *req)
             if (escaped)
                 mg_url_encode(q, escaped, cap);
         }
-        s_puts(&p, "<nav class=\"pages\" aria-label=\"ページ\">");
+        gw_page_puts(&p, "<nav class=\"pages\" aria-label=\"ページ\">");
         if (page > 1)
-            s_addf(&p, "<a href=\"/faq?page=%ld%s%s\">前へ</a> ", page - 1,
-                   escaped ? "&amp;q=" : "", escaped ? escaped : "");
-        s_addf(&p, "%ld / %" PRId64, page, pages);
+            gw_page_addf(&p, "<a href=\"/faq?page=%ld%s%s\">前へ</a> ", page - 1,
+                         escaped ? "&amp;q=" : "", escaped ? escaped : "");
+        gw_page_addf(&p, "%ld / %" PRId64, page, pages);
         if (page < pages)
-            s_addf(&p, " <a href=\"/faq?page=%ld%s%s\">次へ</a>", page + 1,
-                   escaped ? "&amp;q=" : "", escaped ? escaped : "");
-        s_add(&p, "</nav>\n", 7);
+            gw_page_addf(&p, " <a href=\"/faq?page=%ld%s%s\">次へ</a>", page + 1,
+                         escaped ? "&amp;q=" : "", escaped ? escaped : "");
+        gw_page_add(&p, "</nav>\n", 7);
         free(escaped);
     }
     protobuf_c_message_free_unpacked(answer, NULL);
-    return s_send_page(conn, 200, &p, NULL, NULL);
+    return gw_page_send(conn, 200, &p, NULL, NULL);
 }
 
 /* GET /faq/{number}: counts a view; gives the browser a voter id. */
@@ -281,54 +194,57 @@ static int s_show(gw_api_t *api, gw_request_t *req, int64_t number)
     if (rc != 0)
         return s_bus_failure(conn, rc);
     const Ncc__Faq__Faq *faq = (const Ncc__Faq__Faq *)answer;
-    s_page_t p = {0};
+    gw_page_t p = {0};
     s_head(&p, faq->question);
-    s_addf(&p, "<article>\n<p class=\"number\">FAQ No.%" PRId64 "</p>\n<h1>", faq->number);
-    s_text(&p, faq->question, false);
-    s_puts(&p, "</h1>\n<div class=\"answer\">\n");
-    s_text(&p, faq->answer, true);
-    s_add(&p, "\n</div>\n", 8);
+    gw_page_addf(&p, "<article>\n<p class=\"number\">FAQ No.%" PRId64 "</p>\n<h1>", faq->number);
+    gw_page_text(&p, faq->question, GW_PAGE_NL_SPACE);
+    gw_page_puts(&p, "</h1>\n<div class=\"answer\">\n");
+    gw_page_text(&p, faq->answer, GW_PAGE_NL_BR);
+    gw_page_add(&p, "\n</div>\n", 8);
     if (faq->department_name) {
-        s_puts(&p, "<p class=\"department\">担当: ");
-        s_text(&p, faq->department_name, false);
-        s_add(&p, "</p>\n", 5);
+        gw_page_puts(&p, "<p class=\"department\">担当: ");
+        gw_page_text(&p, faq->department_name, GW_PAGE_NL_SPACE);
+        gw_page_add(&p, "</p>\n", 5);
     }
-    s_addf(&p, "<p class=\"views\">閲覧数 %" PRId64 "回</p>\n</article>\n", faq->views);
+    gw_page_addf(&p, "<p class=\"views\">閲覧数 %" PRId64 "回</p>\n</article>\n", faq->views);
     const char *qs = req->info->query_string;
     char voted[16] = "";
     if (qs && mg_get_var(qs, strlen(qs), "voted", voted, sizeof voted) < 0)
         voted[0] = '\0';
     if (strcmp(voted, "1") == 0)
-        s_puts(&p, "<p class=\"thanks\" role=\"status\">ご回答ありがとうございました。</p>\n");
+        gw_page_puts(&p,
+                     "<p class=\"thanks\" role=\"status\">ご回答ありがとうございました。</p>\n");
     else if (strcmp(voted, "0") == 0)
-        s_puts(&p,
-               "<p class=\"thanks\" role=\"status\">このFAQにはすでに回答いただいています。</p>\n");
-    s_addf(&p,
-           "<section class=\"vote\" aria-labelledby=\"vote-title\">\n"
-           "<h2 id=\"vote-title\">この情報は役に立ちましたか</h2>\n"
-           "<form method=\"post\" action=\"/faq/%" PRId64 "/vote\">"
-           "<input type=\"hidden\" name=\"helpful\" value=\"1\">"
-           "<button type=\"submit\">役に立った（%" PRId64 "）</button></form>\n",
-           faq->number, faq->helpful);
-    s_addf(&p,
-           "<form method=\"post\" action=\"/faq/%" PRId64 "/vote\">"
-           "<input type=\"hidden\" name=\"helpful\" value=\"0\">"
-           "<button type=\"submit\">役に立たなかった（%" PRId64 "）</button></form>\n</section>\n",
-           faq->number, faq->not_helpful);
-    s_puts(&p, "<p><a href=\"/faq\">よくある質問の一覧へ</a></p>\n");
+        gw_page_puts(
+            &p,
+            "<p class=\"thanks\" role=\"status\">このFAQにはすでに回答いただいています。</p>\n");
+    gw_page_addf(&p,
+                 "<section class=\"vote\" aria-labelledby=\"vote-title\">\n"
+                 "<h2 id=\"vote-title\">この情報は役に立ちましたか</h2>\n"
+                 "<form method=\"post\" action=\"/faq/%" PRId64 "/vote\">"
+                 "<input type=\"hidden\" name=\"helpful\" value=\"1\">"
+                 "<button type=\"submit\">役に立った（%" PRId64 "）</button></form>\n",
+                 faq->number, faq->helpful);
+    gw_page_addf(&p,
+                 "<form method=\"post\" action=\"/faq/%" PRId64 "/vote\">"
+                 "<input type=\"hidden\" name=\"helpful\" value=\"0\">"
+                 "<button type=\"submit\">役に立たなかった（%" PRId64
+                 "）</button></form>\n</section>\n",
+                 faq->number, faq->not_helpful);
+    gw_page_puts(&p, "<p><a href=\"/faq\">よくある質問の一覧へ</a></p>\n");
     protobuf_c_message_free_unpacked(answer, NULL);
     char voter[80];
     s_voter(conn, voter, sizeof voter);
     if (voter[0])
-        return s_send_page(conn, 200, &p, NULL, NULL);
+        return gw_page_send(conn, 200, &p, NULL, NULL);
     char id[33], cookie[160];
     if (ncc_random_hex(16, id) < 0)
-        return s_send_page(conn, 200, &p, NULL, NULL);
+        return gw_page_send(conn, 200, &p, NULL, NULL);
     snprintf(cookie, sizeof cookie,
              S_VOTER "=%s; Path=/faq; Max-Age=31536000; HttpOnly; "
                      "SameSite=Lax%s",
              id, req->secure ? "; Secure" : "");
-    return s_send_page(conn, 200, &p, "Set-Cookie", cookie);
+    return gw_page_send(conn, 200, &p, "Set-Cookie", cookie);
 }
 
 /* POST /faq/{number}/vote (helpful=1|0), then back to the page. */

@@ -16,6 +16,7 @@
 #include "ncc/json.h"
 #include "ncc/log.h"
 #include "ncc/webhook.h"
+#include "page.h"
 #include "sms.pb-c.h"
 
 #define S_HTML          "text/html; charset=utf-8"
@@ -51,114 +52,48 @@ static void s_read_secrets(void)
 
 /* ---- pages ------------------------------------------------------------------------------ */
 
-typedef struct {
-    char *data;
-    size_t len, cap;
-    bool failed;
-} s_page_t;
-
-static void s_add(s_page_t *p, const char *text, size_t len)
+static void s_head(gw_page_t *p)
 {
-    if (p->failed)
-        return;
-    if (p->len + len + 1 > p->cap) {
-        size_t cap = (p->cap + len + 1) * 2;
-        char *grown = realloc(p->data, cap);
-        if (!grown) {
-            p->failed = true;
-            return;
-        }
-        p->data = grown;
-        p->cap = cap;
-    }
-    memcpy(p->data + p->len, text, len);
-    p->len += len;
-    p->data[p->len] = '\0';
-}
-
-static void s_puts(s_page_t *p, const char *text)
-{
-    s_add(p, text, strlen(text));
-}
-
-static void s_escaped(s_page_t *p, const char *text)
-{
-    for (const char *c = text ? text : ""; *c; c++) {
-        switch (*c) {
-        case '&':
-            s_add(p, "&amp;", 5);
-            break;
-        case '<':
-            s_add(p, "&lt;", 4);
-            break;
-        case '>':
-            s_add(p, "&gt;", 4);
-            break;
-        case '"':
-            s_add(p, "&quot;", 6);
-            break;
-        case '\'':
-            s_add(p, "&#39;", 5);
-            break;
-        default:
-            s_add(p, c, 1);
-        }
-    }
-}
-
-static void s_head(s_page_t *p)
-{
-    s_puts(p, "<!DOCTYPE html>\n<html lang=\"ja\">\n<head>\n<meta charset=\"utf-8\">\n"
-              "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
-              "<meta name=\"robots\" content=\"noindex\">\n"
-              "<title>アンケート | 中野区コンタクトセンター</title>\n"
-              "<link rel=\"stylesheet\" href=\"/css/survey.css\">\n</head>\n<body>\n"
-              "<header><p>中野区コンタクトセンター アンケート</p></header>\n<main>\n");
-}
-
-static int s_send_page(struct mg_connection *conn, int status, s_page_t *p)
-{
-    s_puts(p, "</main>\n</body>\n</html>\n");
-    if (p->failed) {
-        free(p->data);
-        return gw_http_send_error(conn, 500, "internal", NULL, "out of memory");
-    }
-    int rc = gw_http_send(conn, status, S_HTML, p->data, p->len, NULL, NULL);
-    free(p->data);
-    return rc;
+    gw_page_puts(p, "<!DOCTYPE html>\n<html lang=\"ja\">\n<head>\n<meta charset=\"utf-8\">\n"
+                    "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+                    "<meta name=\"robots\" content=\"noindex\">\n"
+                    "<title>アンケート | 中野区コンタクトセンター</title>\n"
+                    "<link rel=\"stylesheet\" href=\"/css/survey.css\">\n</head>\n<body>\n"
+                    "<header><p>中野区コンタクトセンター アンケート</p></header>\n<main>\n");
 }
 
 static int s_message_page(struct mg_connection *conn, int status, const char *cls,
                           const char *message)
 {
-    s_page_t p = {0};
+    gw_page_t p = {0};
     s_head(&p);
-    s_puts(&p, "<p class=\"");
-    s_puts(&p, cls);
-    s_puts(&p, "\" role=\"");
-    s_puts(&p, status < 400 ? "status" : "alert");
-    s_puts(&p, "\">");
-    s_escaped(&p, message);
-    s_puts(&p, "</p>\n");
-    return s_send_page(conn, status, &p);
+    gw_page_puts(&p, "<p class=\"");
+    gw_page_puts(&p, cls);
+    gw_page_puts(&p, "\" role=\"");
+    gw_page_puts(&p, status < 400 ? "status" : "alert");
+    gw_page_puts(&p, "\">");
+    gw_page_text(&p, message, GW_PAGE_NL_KEEP);
+    gw_page_puts(&p, "</p>\n");
+    return gw_page_send(conn, status, &p, NULL, NULL);
 }
 
 static int s_form_page(struct mg_connection *conn, const char *token, int status, const char *error)
 {
-    s_page_t p = {0};
+    gw_page_t p = {0};
     s_head(&p);
-    s_puts(&p, "<h1>お問い合わせについてのアンケート</h1>\n"
-               "<p>"
-               "先日はお問い合わせありがとうございました。よろしければ3つの質問にお答えください（1"
-               "分ほどです）。</p>\n");
+    gw_page_puts(
+        &p, "<h1>お問い合わせについてのアンケート</h1>\n"
+            "<p>"
+            "先日はお問い合わせありがとうございました。よろしければ3つの質問にお答えください（1"
+            "分ほどです）。</p>\n");
     if (error) {
-        s_puts(&p, "<p class=\"error\" role=\"alert\">");
-        s_escaped(&p, error);
-        s_puts(&p, "</p>\n");
+        gw_page_puts(&p, "<p class=\"error\" role=\"alert\">");
+        gw_page_text(&p, error, GW_PAGE_NL_KEEP);
+        gw_page_puts(&p, "</p>\n");
     }
-    s_puts(&p, "<form method=\"post\" action=\"/s/");
-    s_escaped(&p, token);
-    s_puts(&p, "\">\n<fieldset>\n<legend>1. 対応の満足度</legend>\n");
+    gw_page_puts(&p, "<form method=\"post\" action=\"/s/");
+    gw_page_text(&p, token, GW_PAGE_NL_KEEP);
+    gw_page_puts(&p, "\">\n<fieldset>\n<legend>1. 対応の満足度</legend>\n");
     static const char *const labels[] = {"",         "1 とても不満", "2 不満",
                                          "3 ふつう", "4 満足",       "5 とても満足"};
     for (int i = 5; i >= 1; i--) {
@@ -167,18 +102,19 @@ static int s_form_page(struct mg_connection *conn, const char *token, int status
                  "<label><input type=\"radio\" name=\"satisfaction\" value=\"%d\" required>%s"
                  "</label>\n",
                  i, labels[i]);
-        s_puts(&p, line);
+        gw_page_puts(&p, line);
     }
-    s_puts(&p, "</fieldset>\n<fieldset>\n<legend>2. お困りごとは解決しましたか</legend>\n"
-               "<label><input type=\"radio\" name=\"resolved\" value=\"yes\" required>解決した"
-               "</label>\n"
-               "<label><input type=\"radio\" name=\"resolved\" value=\"no\">解決していない"
-               "</label>\n</fieldset>\n"
-               "<label for=\"comment\">3. ご意見・ご感想（任意、1000文字まで）</label>\n"
-               "<textarea id=\"comment\" name=\"comment\" maxlength=\"1000\"></textarea>\n"
-               "<p><button type=\"submit\">送信する</button></p>\n</form>\n"
-               "<p>回答は1回のみです。個人を特定する情報は書かないでください。</p>\n");
-    return s_send_page(conn, status, &p);
+    gw_page_puts(&p,
+                 "</fieldset>\n<fieldset>\n<legend>2. お困りごとは解決しましたか</legend>\n"
+                 "<label><input type=\"radio\" name=\"resolved\" value=\"yes\" required>解決した"
+                 "</label>\n"
+                 "<label><input type=\"radio\" name=\"resolved\" value=\"no\">解決していない"
+                 "</label>\n</fieldset>\n"
+                 "<label for=\"comment\">3. ご意見・ご感想（任意、1000文字まで）</label>\n"
+                 "<textarea id=\"comment\" name=\"comment\" maxlength=\"1000\"></textarea>\n"
+                 "<p><button type=\"submit\">送信する</button></p>\n</form>\n"
+                 "<p>回答は1回のみです。個人を特定する情報は書かないでください。</p>\n");
+    return gw_page_send(conn, status, &p, NULL, NULL);
 }
 
 /* ---- the bus ------------------------------------------------------------------------------ */
