@@ -688,6 +688,24 @@ static bool s_check_fields(faq_t *self, ncc_reply_t *reply, const char *question
     return true;
 }
 
+/* The end of a change to FAQ `id` inside its transaction: its version row,
+ * its event, the index told; then the commit and the FAQ as the answer. */
+static void s_finish(faq_t *self, const ncc_request_t *request, ncc_reply_t *reply, int64_t id,
+                     int64_t number, const char *op, const char *status, int64_t version,
+                     const char *login, const char *what)
+{
+    if (s_version(self, id, op, request, login) < 0 ||
+        s_event(self, request, id, number, op, status, version) < 0 || faq_touch_index(self) < 0) {
+        faq_reply_db_error(self, reply, what);
+        return;
+    }
+    if (s_commit(self) < 0) {
+        faq_reply_db_error(self, reply, "commit");
+        return;
+    }
+    s_reply_faq(self, reply, id, false);
+}
+
 static void s_on_create(void *arg, const ncc_request_t *request, ncc_reply_t *reply)
 {
     faq_t *self = arg;
@@ -747,17 +765,12 @@ static void s_on_create(void *arg, const ncc_request_t *request, ncc_reply_t *re
     int64_t id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
     int64_t num = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
     PQclear(res);
-    if (faq_numbers_follow(self) < 0 || s_version(self, id, "created", request, login) < 0 ||
-        s_event(self, request, id, num, "created", m->status ? m->status : "draft", 1) < 0 ||
-        faq_touch_index(self) < 0) {
+    if (faq_numbers_follow(self) < 0) {
         faq_reply_db_error(self, reply, "create FAQ");
         return;
     }
-    if (s_commit(self) < 0) {
-        faq_reply_db_error(self, reply, "commit");
-        return;
-    }
-    s_reply_faq(self, reply, id, false);
+    s_finish(self, request, reply, id, num, "created", m->status ? m->status : "draft", 1, login,
+             "create FAQ");
 }
 
 /* Locks the FAQ row and checks the version: 0 with the number, status and
@@ -860,17 +873,8 @@ static void s_on_update(void *arg, const ncc_request_t *request, ncc_reply_t *re
     char new_status[16];
     snprintf(new_status, sizeof new_status, "%s", PQgetvalue(res, 0, 1));
     PQclear(res);
-    if (s_version(self, m->id, "updated", request, login) < 0 ||
-        s_event(self, request, m->id, number, "updated", new_status, version) < 0 ||
-        faq_touch_index(self) < 0) {
-        faq_reply_db_error(self, reply, "update FAQ");
-        return;
-    }
-    if (s_commit(self) < 0) {
-        faq_reply_db_error(self, reply, "commit");
-        return;
-    }
-    s_reply_faq(self, reply, m->id, false);
+    s_finish(self, request, reply, m->id, number, "updated", new_status, version, login,
+             "update FAQ");
 }
 
 static void s_on_approve(void *arg, const ncc_request_t *request, ncc_reply_t *reply)
@@ -906,17 +910,8 @@ static void s_on_approve(void *arg, const ncc_request_t *request, ncc_reply_t *r
     }
     int64_t version = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
     PQclear(res);
-    if (s_version(self, m->id, "approved", request, login) < 0 ||
-        s_event(self, request, m->id, number, "approved", "published", version) < 0 ||
-        faq_touch_index(self) < 0) {
-        faq_reply_db_error(self, reply, "approve FAQ");
-        return;
-    }
-    if (s_commit(self) < 0) {
-        faq_reply_db_error(self, reply, "commit");
-        return;
-    }
-    s_reply_faq(self, reply, m->id, false);
+    s_finish(self, request, reply, m->id, number, "approved", "published", version, login,
+             "approve FAQ");
 }
 
 static void s_on_delete(void *arg, const ncc_request_t *request, ncc_reply_t *reply)
