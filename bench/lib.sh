@@ -234,18 +234,6 @@ bench_system_up() {
     export_bench_endpoints
     export NCC_LOG_LEVEL=${NCC_LOG_LEVEL:-warn}
 
-    # A database of our own, with a first administrator we know.
-    db_name=bench_${name}_$$
-    admin_url=${NCC_DATABASE_OWNER_URL:-$NCC_DATABASE_URL}
-    NCC_DATABASE_URL=$(scripts/pg.sh fresh "$db_name" | grep '^postgresql://') ||
-        die "scripts/pg.sh fresh $db_name failed"
-    NCC_DATABASE_OWNER_URL=$(scripts/pg.sh owner-url "$db_name" | grep '^postgresql://')
-    export NCC_DATABASE_URL NCC_DATABASE_OWNER_URL
-    export NCC_BOOTSTRAP_ADMIN_LOGIN=benchadmin
-    export NCC_BOOTSTRAP_ADMIN_PASSWORD=Bench-${name}-$$-Pass
-    export NCC_BOOTSTRAP_ADMIN_TOTP_SECRET=JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP
-    export NCC_ARGON2_MEMORY_KIB=${NCC_ARGON2_MEMORY_KIB:-4096}
-
     http_port=$((8080 + bench_port_offset))
     gateway_health_port=$((9190 + bench_port_offset))
     export NCC_HTTP_LISTEN=127.0.0.1:$http_port
@@ -260,6 +248,18 @@ bench_system_up() {
         ports+=("$(bench_rpc_port "$i")" "$(bench_pub_port "$i")" "$(bench_health_port "$i")")
     done
     require_free_ports "${ports[@]}"
+
+    # A database of our own, with a first administrator we know.
+    db_name=bench_${name}_$$
+    admin_url=${NCC_DATABASE_OWNER_URL:-$NCC_DATABASE_URL}
+    NCC_DATABASE_URL=$(scripts/pg.sh fresh "$db_name" | grep '^postgresql://') ||
+        die "scripts/pg.sh fresh $db_name failed"
+    NCC_DATABASE_OWNER_URL=$(scripts/pg.sh owner-url "$db_name" | grep '^postgresql://')
+    export NCC_DATABASE_URL NCC_DATABASE_OWNER_URL
+    export NCC_BOOTSTRAP_ADMIN_LOGIN=benchadmin
+    export NCC_BOOTSTRAP_ADMIN_PASSWORD=Bench-${name}-$$-Pass
+    export NCC_BOOTSTRAP_ADMIN_TOTP_SECRET=JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP
+    export NCC_ARGON2_MEMORY_KIB=${NCC_ARGON2_MEMORY_KIB:-4096}
 
     pids=()
     cleanup() {
