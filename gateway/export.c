@@ -176,11 +176,8 @@ static int s_start(struct mg_connection *conn, gw_thread_t *thread, const Protob
                            sjis ? "text/csv; charset=shift_jis" : "text/csv; charset=utf-8", -1);
     mg_response_header_add(conn, "Content-Disposition", disposition, -1);
     mg_response_header_add(conn, "Transfer-Encoding", "chunked", -1);
-    mg_response_header_add(conn, "Cache-Control", "no-store", -1);
     mg_response_header_add(conn, "X-Accel-Buffering", "no", -1);
-    mg_response_header_add_lines(conn, GW_SECURITY_HEADERS);
-    if (thread->trace_id[0])
-        mg_response_header_add(conn, "X-Request-Id", thread->trace_id, -1);
+    gw_http_common_headers(conn); /* no-store, security headers, HSTS, X-Request-Id */
     if (s_int64(page, "export_id", &id) && id > 0) {
         snprintf(export_id, sizeof export_id, "%lld", (long long)id);
         mg_response_header_add(conn, "X-NCC-Export-Id", export_id, -1);

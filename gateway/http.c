@@ -173,9 +173,7 @@ int gw_http_held_status(const struct mg_connection *conn)
     return thread && thread->hold.held ? thread->hold.status : 0;
 }
 
-/* The headers of every answer: no-store, the security headers, HSTS under
- * TLS, X-Request-Id. */
-static void s_common_headers(struct mg_connection *conn)
+void gw_http_common_headers(struct mg_connection *conn)
 {
     const struct mg_request_info *info = mg_get_request_info(conn);
     gw_thread_t *thread = gw_thread_of(conn);
@@ -195,7 +193,7 @@ int gw_http_start_stream(struct mg_connection *conn, const char *content_type)
     mg_response_header_start(conn, 200);
     mg_response_header_add(conn, "Content-Type", content_type, -1);
     mg_response_header_add(conn, "X-Accel-Buffering", "no", -1);
-    s_common_headers(conn);
+    gw_http_common_headers(conn);
     return mg_response_header_send(conn) < 0 ? -EIO : 0;
 }
 
@@ -208,7 +206,7 @@ int gw_http_start_file(struct mg_connection *conn, const char *content_type, int
     mg_response_header_add(conn, "Content-Type", content_type, -1);
     mg_response_header_add(conn, "Content-Length", text, -1);
     mg_response_header_add(conn, "Content-Disposition", disposition, -1);
-    s_common_headers(conn);
+    gw_http_common_headers(conn);
     return mg_response_header_send(conn) < 0 ? -EIO : 0;
 }
 
@@ -229,7 +227,7 @@ int gw_http_send(struct mg_connection *conn, int status, const char *content_typ
         mg_response_header_add(conn, "Content-Type", content_type, -1);
         mg_response_header_add(conn, "Content-Length", length, -1);
     }
-    s_common_headers(conn);
+    gw_http_common_headers(conn);
     if (extra_name)
         mg_response_header_add(conn, extra_name, extra_value, -1);
     mg_response_header_send(conn);

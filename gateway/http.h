@@ -93,6 +93,11 @@ void gw_http_end(const struct mg_connection *conn, int status);
 int gw_http_send(struct mg_connection *conn, int status, const char *content_type, const char *body,
                  size_t len, const char *extra_name, const char *extra_value);
 
+/* Adds the headers of every answer (between mg_response_header_start and
+ * _send): Cache-Control: no-store, the security headers, HSTS under TLS,
+ * X-Request-Id. */
+void gw_http_common_headers(struct mg_connection *conn);
+
 /* Starts a 200 answer of unknown length (the push stream): the headers of
  * gw_http_send without Content-Length, and X-Accel-Buffering: no for the
  * TLS edge. The body follows with mg_write. 0 or -EIO. */
