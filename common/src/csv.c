@@ -1234,7 +1234,10 @@ int ncc_csv_writer_field(ncc_csv_writer_t *self, const char *value, size_t len)
     bool quote = false;
     size_t quotes = 0;
     for (size_t i = 0; i < n; i++) {
-        char c = bytes[i];
+        /* bytes >= 0x80 (most of a Japanese text) skip both tests */
+        unsigned char c = (unsigned char)bytes[i];
+        if (c > ',')
+            continue;
         if (c == '"')
             quotes++;
         if (c == '"' || c == ',' || c == '\r' || c == '\n')
@@ -1259,10 +1262,15 @@ int ncc_csv_writer_field(ncc_csv_writer_t *self, const char *value, size_t len)
         *p++ = '"';
     if (guard)
         *p++ = '\'';
-    for (size_t i = 0; i < n; i++) {
-        if (bytes[i] == '"')
-            *p++ = '"';
-        *p++ = bytes[i];
+    if (quotes == 0) {
+        memcpy(p, bytes, n);
+        p += n;
+    } else {
+        for (size_t i = 0; i < n; i++) {
+            if (bytes[i] == '"')
+                *p++ = '"';
+            *p++ = bytes[i];
+        }
     }
     if (quote)
         *p++ = '"';

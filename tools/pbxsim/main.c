@@ -8,6 +8,12 @@
  *   ncc-pbxsim --url http://127.0.0.1:8080 --secret S --calls 50000
  *              --concurrency 16 --extensions 2001,2002 [--segments 4]
  *              [--abandon-every 10] [--run ID] [--stream COOKIE ...]
+ *              [--rate CALLS_PER_S]
+ *
+ * Without --rate every worker starts its next call as soon as its last one is
+ * done (the most the system takes); with --rate calls start on a fixed
+ * schedule (call n at n / rate seconds), so latencies are those of a system
+ * under that offered load rather than of a saturated one.
  *
  * Prints one JSON object: calls, events, seconds, calls_per_s, webhook
  * latency p50/p95/p99/max (ms), errors by status, pops seen and their
@@ -38,6 +44,7 @@ typedef struct {
     char run[40];
     char **cookies;
     int n_cookies;
+    double rate; /* calls started per second; 0: as fast as the workers go */
 } s_options_t;
 
 static s_options_t s_opt = {.calls = 100, .concurrency = 4, .segments = 2, .abandon_every = 10};
@@ -50,6 +57,7 @@ static long s_latency_cap;
 static double *s_answer_sent; /* per call: when its answered webhook was sent (ms, monotonic) */
 static double *s_pop_at;      /* per call: when its pop arrived on a stream */
 static atomic_bool s_stop_streams;
+static double s_started_ms; /* when the first call was due (monotonic ms) */
 
 static double s_now_ms(void)
 {
@@ -118,6 +126,15 @@ static void *s_worker(void *arg)
         long n = atomic_fetch_add(&s_next_call, 1);
         if (n >= s_opt.calls)
             break;
+        if (s_opt.rate > 0) {
+            double due = s_started_ms + (double)n * 1000.0 / s_opt.rate, wait = due - s_now_ms();
+            if (wait > 0) {
+                struct timespec ts = {
+                    (time_t)(wait / 1000.0),
+                    (long)((wait - (double)(time_t)(wait / 1000.0) * 1000.0) * 1e6)};
+                nanosleep(&ts, NULL);
+            }
+        }
         snprintf(call_id, sizeof call_id, "sim-%s-%ld", s_opt.run, n);
         /* A day of calls from 08:30, one every 1.2 s of simulated time. */
         time_t base = 1806537600 + (time_t)(n * 12 / 10);
@@ -281,6 +298,7 @@ int main(int argc, char **argv)
         {"abandon-every", required_argument, NULL, 'a'},
         {"run", required_argument, NULL, 'r'},
         {"stream", required_argument, NULL, 'S'},
+        {"rate", required_argument, NULL, 'R'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -313,6 +331,9 @@ int main(int argc, char **argv)
         case 'r':
             snprintf(s_opt.run, sizeof s_opt.run, "%s", optarg);
             break;
+        case 'R':
+            s_opt.rate = strtod(optarg, NULL);
+            break;
         case 'S':
             if (n_cookies < 256)
                 cookies[n_cookies++] = optarg;
@@ -320,7 +341,7 @@ int main(int argc, char **argv)
         default:
             fprintf(stderr, "usage: ncc-pbxsim --url URL --secret SECRET --extensions E1,E2 "
                             "[--calls N] [--concurrency C] [--segments K] [--abandon-every M] "
-                            "[--run ID] [--stream COOKIE]...\n");
+                            "[--run ID] [--stream COOKIE]... [--rate CALLS_PER_S]\n");
             return c == 'h' ? 0 : 2;
         }
     }
@@ -354,7 +375,12 @@ int main(int argc, char **argv)
     if (n_cookies > 0)
         usleep(500 * 1000); /* the streams open */
 
+    if (s_opt.rate < 0 || s_opt.rate > 10000) {
+        fprintf(stderr, "ncc-pbxsim: --rate is 0 (as fast as possible) to 10000 calls/s\n");
+        return 2;
+    }
     double start = s_now_ms();
+    s_started_ms = start;
     pthread_t *workers = calloc((size_t)s_opt.concurrency, sizeof *workers);
     for (int i = 0; i < s_opt.concurrency; i++)
         pthread_create(&workers[i], NULL, s_worker, NULL);
@@ -385,14 +411,15 @@ int main(int argc, char **argv)
            "\"calls_per_s\":%.1f,\"events_per_s\":%.1f,\"webhook_ms\":{\"p50\":%.2f,\"p95\":%.2f,"
            "\"p99\":%.2f,\"max\":%.2f},\"status\":{\"2xx\":%ld,\"4xx\":%ld,\"5xx\":%ld,"
            "\"failed\":%ld},\"errors\":%ld,\"streams\":%d,\"pops\":%ld,\"pop_ms\":{\"p50\":%.2f,"
-           "\"p99\":%.2f,\"max\":%.2f}}\n",
+           "\"p99\":%.2f,\"max\":%.2f},\"rate\":%.1f}\n",
            s_opt.run, s_opt.calls, answered, atomic_load(&s_events), seconds,
            (double)s_opt.calls / seconds, (double)atomic_load(&s_events) / seconds,
            s_pct(s_latency, n, 0.50), s_pct(s_latency, n, 0.95), s_pct(s_latency, n, 0.99),
            n ? s_latency[n - 1] : 0.0, atomic_load(&s_status_counts[1]),
            atomic_load(&s_status_counts[3]), atomic_load(&s_status_counts[4]),
            atomic_load(&s_status_counts[5]), atomic_load(&s_errors), n_cookies, n_pops,
-           s_pct(pops, n_pops, 0.50), s_pct(pops, n_pops, 0.99), n_pops ? pops[n_pops - 1] : 0.0);
+           s_pct(pops, n_pops, 0.50), s_pct(pops, n_pops, 0.99), n_pops ? pops[n_pops - 1] : 0.0,
+           s_opt.rate);
     free(pops);
     free(workers);
     curl_global_cleanup();
