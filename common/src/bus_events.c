@@ -10,13 +10,14 @@
  *               either commits all of them or none: the sequence has no gaps.
  *               It also answers ncc.EventReplayRequest from the outbox and
  *               publishes ncc.Heartbeat{last_seq}.
- *   subscriber  SUB on the publisher's PUB endpoints, filtered by the
- *               registered prefixes (plus ncc.Heartbeat), and a cursor per
- *               publisher in inbox_cursor. seq == cursor+1 is applied;
- *               seq <= cursor is a duplicate; seq > cursor+1, or a heartbeat
- *               ahead of the cursor, means something was missed (or filtered
- *               out by prefix): replay from cursor+1, applying the matching
- *               events and stepping the cursor over the others.
+ *   subscriber  SUB on the publisher's PUB endpoints, everything it sends,
+ *               and a cursor per publisher in inbox_cursor. seq == cursor+1
+ *               is applied when it matches a registered prefix, else stepped
+ *               over (in memory, stored with the next applied event or
+ *               heartbeat); seq <= cursor is a duplicate; seq > cursor+1, or
+ *               a heartbeat ahead of the cursor, means something was missed:
+ *               replay from cursor+1, applying the matching events and
+ *               stepping the cursor over the others.
  *
  * Each application runs in one transaction that locks the cursor row and
  * re-checks seq > cursor, so copies of a subscribing service sharing the
@@ -455,6 +456,8 @@ struct ncc_subscriber {
     s_handler_t *handlers;    /* registrations, owned array */
     size_t handler_count;     /* entries in handlers */
     uint64_t cursor;          /* last applied seq, as last read or written */
+    bool cursor_unsaved;      /* cursor stepped over events of no interest, not yet stored */
+    int64_t heard_us;         /* monotonic: when the publisher was last heard (0: never) */
     bool cursor_loaded;       /* cursor was read from inbox_cursor */
     bool blocked;             /* a handler failed: wait for the next catch-up */
     int64_t retry_after_us;   /* monotonic: no automatic catch-up before */
@@ -481,7 +484,11 @@ ncc_subscriber_t *ncc_subscriber_new(ncc_db_t *db, const char *publisher, const 
         goto fail;
     zsock_set_maxmsgsize(self->sub, NCC_BUS_MAX_MESSAGE);
     zsock_set_linger(self->sub, 0);
-    zsock_set_subscribe(self->sub, s_heartbeat_type);
+    /* Everything the publisher sends, not only the handlers' prefixes: its events are
+     * numbered in one sequence, so an event of another type filtered out by the socket
+     * looked like a lost one and cost a replay request (which, with the publisher
+     * waiting on this service, stalled both until a time-out). */
+    zsock_set_subscribe(self->sub, "");
     if (ncc_bus_curve_apply(self->sub, false) < 0)
         goto fail;
     if (ncc_bus_endpoints_each(pub_endpoints, s_connect_one, self->sub) < 0)
@@ -523,7 +530,6 @@ int ncc_subscriber_on(ncc_subscriber_t *self, const char *prefix, ncc_event_fn f
     if (!copy)
         return -ENOMEM;
     handlers[self->handler_count++] = (s_handler_t){.prefix = copy, .fn = fn, .arg = arg};
-    zsock_set_subscribe(self->sub, prefix);
     return 0;
 }
 
@@ -581,6 +587,7 @@ static int s_advance(ncc_subscriber_t *self, uint64_t seq)
                     2, params, &cursor) < 0)
         return -EIO;
     self->cursor = cursor;
+    self->cursor_unsaved = false;
     return 0;
 }
 
@@ -642,6 +649,7 @@ static int s_apply(ncc_subscriber_t *self, const Ncc__Envelope *event,
     if (ncc_db_commit(db) < 0)
         goto out;
     self->cursor = event->seq;
+    self->cursor_unsaved = false;
     ncc_metrics_inc(NCC_METRIC_EVENTS_APPLIED);
     rc = 1;
 out:
@@ -696,8 +704,14 @@ static s_event_kind_t s_classify(ncc_subscriber_t *self, const Ncc__Envelope *ev
 static int s_deliver(ncc_subscriber_t *self, const Ncc__Envelope *event)
 {
     ProtobufCMessage *message = NULL;
-    if (s_classify(self, event, &message) == S_EVENT_SKIP)
-        return s_advance(self, event->seq);
+    if (s_classify(self, event, &message) == S_EVENT_SKIP) {
+        /* Stepped over in memory: stored with the next applied event or the next heartbeat
+         * (after a restart, a replay steps over it again). A write per event of no interest
+         * cost as much as applying one. */
+        self->cursor = event->seq;
+        self->cursor_unsaved = true;
+        return 0;
+    }
     int rc = s_apply(self, event, message);
     protobuf_c_message_free_unpacked(message, NULL);
     return rc;
@@ -811,6 +825,18 @@ int ncc_subscriber_catch_up(ncc_subscriber_t *self)
     return s_catch_up(self, false, 0);
 }
 
+int ncc_subscriber_tick(ncc_subscriber_t *self)
+{
+    if (!self)
+        return -EINVAL;
+    int64_t now = zclock_usecs();
+    bool due = !self->cursor_loaded || self->blocked || self->heard_us == 0 ||
+               now - self->heard_us >= NCC_SUBSCRIBER_QUIET_US;
+    if (!due || now < self->retry_after_us)
+        return 0;
+    return s_catch_up(self, false, 0);
+}
+
 /* True when the loop may start a catch-up on its own now. */
 static bool s_may_catch_up(ncc_subscriber_t *self)
 {
@@ -836,6 +862,8 @@ int ncc_subscriber_process(ncc_subscriber_t *self)
         if (ncc_bus_parse(&msg, false, self->publisher, NULL, &event) < 0)
             continue;
         int rc = 0;
+        if (event->publisher && strcmp(event->publisher, self->publisher) == 0)
+            self->heard_us = zclock_usecs();
         if (!event->publisher || strcmp(event->publisher, self->publisher) != 0) {
             ncc_bus_malformed(self->publisher, "%s from publisher '%s'",
                               ncc_bus_printable(event->type, shown),
@@ -851,6 +879,8 @@ int ncc_subscriber_process(ncc_subscriber_t *self)
                 ncc__heartbeat__free_unpacked(heartbeat, NULL);
                 if ((!self->cursor_loaded || last > self->cursor) && s_may_catch_up(self))
                     rc = s_catch_up(self, true, last);
+                else if (self->cursor_unsaved && s_advance(self, self->cursor) < 0)
+                    rc = -EIO;
             }
         } else if (!event->has_seq || event->seq == 0) {
             ncc_bus_malformed(self->publisher, "%s event without seq",

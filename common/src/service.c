@@ -219,7 +219,9 @@ static ncc_config_entry_t *s_table_new(const char *name, const char *upper)
         {"NCC_OUTBOX_FLUSH_MS", NCC_CONFIG_INT, "500", offsetof(s_settings_t, flush_ms), 10, 60000,
          true, false, "period of the safety-net outbox flush"},
         {"NCC_EVENT_CATCH_UP_MS", NCC_CONFIG_INT, "2000", offsetof(s_settings_t, catch_up_ms), 100,
-         600000, true, false, "period of the subscriber catch-up (replay after a gap)"},
+         600000, true, false,
+         "period of the subscriber's check for a due catch-up (replay after a failure or a silent "
+         "publisher)"},
         {"NCC_OUTBOX_RETENTION_HOURS", NCC_CONFIG_INT, "336",
          offsetof(s_settings_t, outbox_retention_hours), 1, 87600, true, false,
          "how long published events stay replayable (a subscriber down longer loses them)"},
@@ -478,7 +480,7 @@ static int s_cron(zloop_t *loop, int timer_id, void *arg)
     if (now - self->last_catch_up_us >= (int64_t)self->settings.catch_up_ms * 1000) {
         self->last_catch_up_us = now;
         for (size_t i = 0; i < self->subscription_count; i++)
-            ncc_subscriber_catch_up(self->subscriptions[i].subscriber);
+            ncc_subscriber_tick(self->subscriptions[i].subscriber);
     }
     if (self->rotation &&
         now - self->last_rotation_us >= (int64_t)self->settings.rotation_interval_s * 1000000) {

@@ -417,6 +417,63 @@ Test(bus_events, late_subscriber_catches_up_skipping_other_types)
     ncc_db_destroy(&db);
 }
 
+Test(bus_events, live_events_of_other_types_need_no_replay)
+{
+    ncc_db_t *db = NULL;
+    ncc_subscriber_t *sub = s_subscriber(ncc_publisher_endpoint(pub), &db);
+    s_wait_connected(sub);
+    cr_assert_eq(s_pump(&sub, 1, false, 1, 100), 0);
+
+    /* Matching and other events interleaved, heard live: the others are stepped over
+     * as they come, not taken for gaps (each a replay request to the publisher). */
+    uint64_t replayed = ncc_metrics_get(NCC_METRIC_EVENTS_REPLAYED);
+    s_add(db_write, "e1", false);
+    s_add(db_write, "x1", true);
+    s_add(db_write, "x2", true);
+    s_add(db_write, "e2", false);
+    s_add(db_write, "x3", true);
+    cr_assert_eq(ncc_publisher_flush(pub), 5);
+    cr_assert_eq(s_pump(&sub, 1, false, 2, 3000), 2);
+    s_pump(&sub, 1, false, 3, 200); /* x3 arrives */
+    char *applied = s_applied();
+    cr_assert_str_eq(applied, "e1,e2");
+    free(applied);
+    cr_assert_eq(ncc_metrics_get(NCC_METRIC_EVENTS_REPLAYED), replayed);
+    cr_assert_eq(ncc_subscriber_cursor(sub), 5);
+    /* x3 was stepped over in memory; the heartbeat stores it. */
+    cr_assert_eq(s_number("select last_seq from inbox_cursor where publisher = 'testpub'"), 4);
+    for (int i = 0; i < 50 && s_number("select last_seq from inbox_cursor where publisher = "
+                                       "'testpub'") != 5;
+         i++)
+        s_pump(&sub, 1, true, 3, 100);
+    cr_assert_eq(s_number("select last_seq from inbox_cursor where publisher = 'testpub'"), 5);
+    cr_assert_eq(ncc_metrics_get(NCC_METRIC_EVENTS_REPLAYED), replayed);
+    cr_assert_eq(handler.calls, 2);
+
+    /* The timer's tick asks no replay of a publisher it hears: an event published where
+     * this subscriber does not hear it stays unapplied by the tick ... */
+    ncc_db_t *db_other = s_connect();
+    ncc_publisher_t *other = ncc_publisher_new(db_other, SERVICE, "tcp://127.0.0.1:*");
+    cr_assert_not_null(other);
+    s_add(db_write, "e3", false);
+    cr_assert_eq(ncc_publisher_flush(other), 1);
+    cr_assert_eq(ncc_subscriber_tick(sub), 0);
+    cr_assert_eq(handler.calls, 2);
+    /* ... while a subscriber that has heard nothing yet replays on its first tick. */
+    ncc_db_t *db2 = NULL;
+    ncc_subscriber_t *fresh = s_subscriber(ncc_publisher_endpoint(pub), &db2);
+    cr_assert_eq(ncc_subscriber_tick(fresh), 1);
+    cr_assert_eq(handler.calls, 3);
+    cr_assert_eq(ncc_subscriber_cursor(fresh), 6);
+
+    ncc_subscriber_destroy(&fresh);
+    ncc_db_destroy(&db2);
+    ncc_publisher_destroy(&other);
+    ncc_db_destroy(&db_other);
+    ncc_subscriber_destroy(&sub);
+    ncc_db_destroy(&db);
+}
+
 Test(bus_events, missed_events_recovered_on_heartbeat)
 {
     ncc_db_t *db = NULL;

@@ -268,6 +268,16 @@ int ncc_subscriber_process(ncc_subscriber_t *self);
  * later; the handler's error when one failed). */
 int ncc_subscriber_catch_up(ncc_subscriber_t *self);
 
+/* The service timer's catch-up: replays only when one is due — the cursor not
+ * read yet, a failed event waiting for its retry, or nothing heard from the
+ * publisher (event or heartbeat) for NCC_SUBSCRIBER_QUIET_US while it may have
+ * published. A subscriber that hears the heartbeats catches up on them instead,
+ * so an idle or up-to-date subscriber sends no replay requests (each one makes
+ * this service wait on the publisher). Returns as ncc_subscriber_catch_up, 0
+ * when none was due. */
+int ncc_subscriber_tick(ncc_subscriber_t *self);
+#define NCC_SUBSCRIBER_QUIET_US (3 * 1000000LL)
+
 /* The last sequence number applied for this publisher. */
 uint64_t ncc_subscriber_cursor(ncc_subscriber_t *self);
 
