@@ -184,36 +184,13 @@ static void s_daemon_stop(daemon_t *d)
     cr_assert_not(s_log_contains(d, "runtime error:"), "UBSan report in %s", d->log_path);
 }
 
-/* A fresh base64 key of 32 bytes. */
-static void s_random_key(char out[64])
-{
-    unsigned char raw[32];
-    cr_assert_eq(RAND_bytes(raw, sizeof raw), 1);
-    static const char alphabet[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    size_t n = 0;
-    for (size_t i = 0; i < 30; i += 3) {
-        unsigned v = (unsigned)raw[i] << 16 | (unsigned)raw[i + 1] << 8 | raw[i + 2];
-        out[n++] = alphabet[(v >> 18) & 63];
-        out[n++] = alphabet[(v >> 12) & 63];
-        out[n++] = alphabet[(v >> 6) & 63];
-        out[n++] = alphabet[v & 63];
-    }
-    unsigned v = (unsigned)raw[30] << 16 | (unsigned)raw[31] << 8;
-    out[n++] = alphabet[(v >> 18) & 63];
-    out[n++] = alphabet[(v >> 12) & 63];
-    out[n++] = alphabet[(v >> 6) & 63];
-    out[n++] = '=';
-    out[n] = '\0';
-}
-
 static void setup(void)
 {
     ncc_log_init("test_directory", NCC_LOG_ERROR);
     char key[64], data_key[80];
-    s_random_key(key);
+    ncct_random_key(key);
     setenv("NCC_BUS_ACTOR_KEY", key, 1);
-    s_random_key(key);
+    ncct_random_key(key);
     snprintf(data_key, sizeof data_key, "t1:%s", key);
     setenv("NCC_DATA_KEYS", data_key, 1);
     cr_assert_eq(ncc_actor_key_from_env(), 0);

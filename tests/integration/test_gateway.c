@@ -265,31 +265,12 @@ typedef struct {
     long long ms;  /* wall time */
 } resp_t;
 
-typedef struct {
-    char *data;
-    size_t len;
-} buf_t;
-
-static size_t s_collect(char *ptr, size_t size, size_t nmemb, void *userdata)
-{
-    buf_t *buf = userdata;
-    size_t n = size * nmemb;
-    char *grown = realloc(buf->data, buf->len + n + 1);
-    if (!grown)
-        return 0;
-    memcpy(grown + buf->len, ptr, n);
-    buf->len += n;
-    grown[buf->len] = '\0';
-    buf->data = grown;
-    return n;
-}
-
 static void s_request(const req_t *r, resp_t *out)
 {
     memset(out, 0, sizeof *out);
     CURL *curl = r->handle ? r->handle : curl_easy_init();
     cr_assert_not_null(curl);
-    buf_t body = {0}, headers = {0};
+    ncct_buffer_t body = {0}, headers = {0};
     struct curl_slist *list = NULL;
     char url[4096], line[256];
     snprintf(url, sizeof url, "%s://127.0.0.1:%d%s", r->plain ? "http" : "https",
@@ -299,9 +280,9 @@ static void s_request(const req_t *r, resp_t *out)
     curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 0L);
     curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 0L);
     curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 15000L);
-    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, s_collect);
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, ncct_curl_collect);
     curl_easy_setopt(curl, CURLOPT_WRITEDATA, &body);
-    curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, s_collect);
+    curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, ncct_curl_collect);
     curl_easy_setopt(curl, CURLOPT_HEADERDATA, &headers);
     curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, r->method ? r->method : "GET");
     if (r->ssl_version)

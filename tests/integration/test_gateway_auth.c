@@ -24,8 +24,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <openssl/rand.h>
-
 #include "ncc/crypto.h"
 #include "ncc/log.h"
 #include "ncc/service.h"
@@ -240,29 +238,6 @@ static void s_stop(daemon_t *d, const char *what)
     unlink(d->cert);
 }
 
-/* A fresh base64 key of 32 bytes. */
-static void s_random_key(char out[64])
-{
-    unsigned char raw[32];
-    cr_assert_eq(RAND_bytes(raw, sizeof raw), 1);
-    static const char alphabet[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    size_t n = 0;
-    for (size_t i = 0; i < 30; i += 3) {
-        unsigned v = (unsigned)raw[i] << 16 | (unsigned)raw[i + 1] << 8 | raw[i + 2];
-        out[n++] = alphabet[(v >> 18) & 63];
-        out[n++] = alphabet[(v >> 12) & 63];
-        out[n++] = alphabet[(v >> 6) & 63];
-        out[n++] = alphabet[v & 63];
-    }
-    unsigned v = (unsigned)raw[30] << 16 | (unsigned)raw[31] << 8;
-    out[n++] = alphabet[(v >> 18) & 63];
-    out[n++] = alphabet[(v >> 12) & 63];
-    out[n++] = alphabet[(v >> 6) & 63];
-    out[n++] = '=';
-    out[n] = '\0';
-}
-
 static void setup(void)
 {
     ncc_log_init("test_gateway_auth", NCC_LOG_ERROR);
@@ -270,12 +245,12 @@ static void setup(void)
     cr_assert_eq(access("gateway/web/index.html", R_OK), 0,
                  "run from the repository root (gateway/web/index.html)");
     char key[64], data_key[80];
-    s_random_key(key);
+    ncct_random_key(key);
     setenv("NCC_BUS_ACTOR_KEY", key, 1);
-    s_random_key(key);
+    ncct_random_key(key);
     snprintf(data_key, sizeof data_key, "t1:%s", key);
     setenv("NCC_DATA_KEYS", data_key, 1);
-    s_random_key(key);
+    ncct_random_key(key);
     setenv("NCC_BLIND_INDEX_KEY", key, 1);
     s_fresh_database();
     s_start_directory();
@@ -319,31 +294,12 @@ typedef struct {
     cJSON *json;   /* the body parsed, or NULL */
 } resp_t;
 
-typedef struct {
-    char *data;
-    size_t len;
-} buf_t;
-
-static size_t s_collect(char *ptr, size_t size, size_t nmemb, void *userdata)
-{
-    buf_t *buf = userdata;
-    size_t n = size * nmemb;
-    char *grown = realloc(buf->data, buf->len + n + 1);
-    if (!grown)
-        return 0;
-    memcpy(grown + buf->len, ptr, n);
-    buf->len += n;
-    grown[buf->len] = '\0';
-    buf->data = grown;
-    return n;
-}
-
 static resp_t s_http(const req_t *r)
 {
     const daemon_t *gw = r->gw ? r->gw : &s_gateways[0];
     CURL *curl = curl_easy_init();
     cr_assert_not_null(curl);
-    buf_t body = {0}, headers = {0};
+    ncct_buffer_t body = {0}, headers = {0};
     struct curl_slist *list = NULL;
     char url[1024], line[1024];
     snprintf(url, sizeof url, "%s://127.0.0.1:%d%s", r->plain ? "http" : "https",
@@ -352,9 +308,9 @@ static resp_t s_http(const req_t *r)
     curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 0L);
     curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 0L);
     curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 20000L);
-    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, s_collect);
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, ncct_curl_collect);
     curl_easy_setopt(curl, CURLOPT_WRITEDATA, &body);
-    curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, s_collect);
+    curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, ncct_curl_collect);
     curl_easy_setopt(curl, CURLOPT_HEADERDATA, &headers);
     curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, r->method ? r->method : "GET");
     curl_easy_setopt(curl, CURLOPT_USERAGENT, "test_gateway_auth");

@@ -2,6 +2,8 @@
  * every tests/security/test_* program by tests/security/libs.mk. */
 #include "security.h"
 
+#include "ncc_test.h"
+
 #include <criterion/criterion.h>
 #include <curl/curl.h>
 #include <dirent.h>
@@ -39,32 +41,13 @@ const char *sec_gateway(void)
     return url;
 }
 
-typedef struct {
-    char *data;
-    size_t len;
-} s_buf_t;
-
-static size_t s_collect(char *ptr, size_t size, size_t nmemb, void *userdata)
-{
-    s_buf_t *buf = userdata;
-    size_t n = size * nmemb;
-    char *grown = realloc(buf->data, buf->len + n + 1);
-    if (!grown)
-        return 0;
-    memcpy(grown + buf->len, ptr, n);
-    buf->len += n;
-    grown[buf->len] = '\0';
-    buf->data = grown;
-    return n;
-}
-
 /* Only the headers of the last answer are kept (a 100 Continue comes first). */
 static size_t s_collect_header(char *ptr, size_t size, size_t nmemb, void *userdata)
 {
-    s_buf_t *buf = userdata;
+    ncct_buffer_t *buf = userdata;
     if (size * nmemb >= 5 && strncmp(ptr, "HTTP/", 5) == 0)
         buf->len = 0;
-    return s_collect(ptr, size, nmemb, userdata);
+    return ncct_curl_collect(ptr, size, nmemb, userdata);
 }
 
 sec_resp_t sec_http(const sec_req_t *r)
@@ -76,7 +59,7 @@ sec_resp_t sec_http(const sec_req_t *r)
     }
     CURL *curl = curl_easy_init();
     cr_assert_not_null(curl);
-    s_buf_t body = {0}, headers = {0};
+    ncct_buffer_t body = {0}, headers = {0};
     struct curl_slist *list = NULL;
     char *url = NULL, line[1024];
     cr_assert(asprintf(&url, "%s%s", sec_gateway(), r->path) > 0);
@@ -86,7 +69,7 @@ sec_resp_t sec_http(const sec_req_t *r)
     curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 0L);
     curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 0L);
     curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 30000L);
-    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, s_collect);
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, ncct_curl_collect);
     curl_easy_setopt(curl, CURLOPT_WRITEDATA, &body);
     curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, s_collect_header);
     curl_easy_setopt(curl, CURLOPT_HEADERDATA, &headers);

@@ -14,8 +14,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <openssl/rand.h>
-
 #include "ncc/crypto.h"
 #include "ncc/service.h"
 #include "ncc/webhook.h"
@@ -23,28 +21,6 @@
 #define S_READY_TIMEOUT_MS 30000
 
 /* ---- set-up -------------------------------------------------------------------------------- */
-
-static void s_random_key(char out[64])
-{
-    unsigned char raw[32];
-    cr_assert_eq(RAND_bytes(raw, sizeof raw), 1);
-    static const char alphabet[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    size_t n = 0;
-    for (size_t i = 0; i < 30; i += 3) {
-        unsigned v = (unsigned)raw[i] << 16 | (unsigned)raw[i + 1] << 8 | raw[i + 2];
-        out[n++] = alphabet[(v >> 18) & 63];
-        out[n++] = alphabet[(v >> 12) & 63];
-        out[n++] = alphabet[(v >> 6) & 63];
-        out[n++] = alphabet[v & 63];
-    }
-    unsigned v = (unsigned)raw[30] << 16 | (unsigned)raw[31] << 8;
-    out[n++] = alphabet[(v >> 18) & 63];
-    out[n++] = alphabet[(v >> 12) & 63];
-    out[n++] = alphabet[(v >> 6) & 63];
-    out[n++] = '=';
-    out[n] = '\0';
-}
 
 static void s_ports(ncct_daemon_t *d)
 {
@@ -63,13 +39,13 @@ void ncct_system_init(ncct_system_t *sys, const char *tag)
     cr_assert_eq(access("gateway/web/index.html", R_OK), 0,
                  "run from the repository root (gateway/web/index.html)");
     char key[64], data_key[80];
-    s_random_key(key);
+    ncct_random_key(key);
     setenv("NCC_BUS_ACTOR_KEY", key, 1);
     cr_assert_eq(ncc_actor_key_from_env(), 0);
-    s_random_key(key);
+    ncct_random_key(key);
     snprintf(data_key, sizeof data_key, "t1:%s", key);
     setenv("NCC_DATA_KEYS", data_key, 1);
-    s_random_key(key);
+    ncct_random_key(key);
     setenv("NCC_BLIND_INDEX_KEY", key, 1);
     for (size_t i = 0; ncc_service_names[i] && i < NCCT_MAX_SERVICES; i++)
         s_ports(&sys->services[i]);
@@ -282,40 +258,21 @@ void ncct_system_teardown(ncct_system_t *sys)
 
 /* ---- HTTP ------------------------------------------------------------------------------------ */
 
-typedef struct {
-    char *data;
-    size_t len;
-} s_buf_t;
-
-static size_t s_collect(char *ptr, size_t size, size_t nmemb, void *userdata)
-{
-    s_buf_t *buf = userdata;
-    size_t n = size * nmemb;
-    char *grown = realloc(buf->data, buf->len + n + 1);
-    if (!grown)
-        return 0;
-    memcpy(grown + buf->len, ptr, n);
-    buf->len += n;
-    grown[buf->len] = '\0';
-    buf->data = grown;
-    return n;
-}
-
 static ncct_resp_t s_perform(ncct_system_t *sys, const ncct_session_t *session, const char *method,
                              const char *path, const char *body, size_t len,
                              const char *content_type, const char *const *headers)
 {
     CURL *curl = curl_easy_init();
     cr_assert_not_null(curl);
-    s_buf_t body_buf = {0}, header_buf = {0};
+    ncct_buffer_t body_buf = {0}, header_buf = {0};
     struct curl_slist *list = NULL;
     char url[2048], line[256];
     snprintf(url, sizeof url, "http://127.0.0.1:%d%s", sys->gateway.http, path);
     curl_easy_setopt(curl, CURLOPT_URL, url);
     curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 60000L);
-    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, s_collect);
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, ncct_curl_collect);
     curl_easy_setopt(curl, CURLOPT_WRITEDATA, &body_buf);
-    curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, s_collect);
+    curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, ncct_curl_collect);
     curl_easy_setopt(curl, CURLOPT_HEADERDATA, &header_buf);
     curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
     if (body) {

@@ -2,6 +2,8 @@
 #include "ncc_test.h"
 
 #include <curl/curl.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
 #include <libpq-fe.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -111,14 +113,9 @@ void ncct_kill(pid_t pid)
     waitpid(pid, NULL, 0);
 }
 
-typedef struct {
-    char *data;
-    size_t len;
-} s_buffer_t;
-
-static size_t s_collect(char *ptr, size_t size, size_t nmemb, void *userdata)
+size_t ncct_curl_collect(char *ptr, size_t size, size_t nmemb, void *userdata)
 {
-    s_buffer_t *buffer = userdata;
+    ncct_buffer_t *buffer = userdata;
     size_t n = size * nmemb;
     char *grown = realloc(buffer->data, buffer->len + n + 1);
     if (!grown)
@@ -130,19 +127,27 @@ static size_t s_collect(char *ptr, size_t size, size_t nmemb, void *userdata)
     return n;
 }
 
+void ncct_random_key(char out[64])
+{
+    unsigned char raw[32];
+    if (RAND_bytes(raw, sizeof raw) != 1)
+        abort();
+    EVP_EncodeBlock((unsigned char *)out, raw, sizeof raw);
+}
+
 long ncct_http(const char *method, const char *url, const char *body, char **ret_body)
 {
     CURL *curl = curl_easy_init();
     if (!curl)
         return -1;
-    s_buffer_t buffer = {0};
+    ncct_buffer_t buffer = {0};
     struct curl_slist *headers = NULL;
     curl_easy_setopt(curl, CURLOPT_URL, url);
     curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
     curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 0L);
     curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 0L);
     curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 10000L);
-    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, s_collect);
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, ncct_curl_collect);
     curl_easy_setopt(curl, CURLOPT_WRITEDATA, &buffer);
     if (body) {
         headers = curl_slist_append(headers, "Content-Type: application/json");

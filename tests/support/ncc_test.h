@@ -55,4 +55,17 @@ void ncct_database_drop(ncct_database_t *db);
 /* Milliseconds on a monotonic clock. */
 long long ncct_now_ms(void);
 
+/* A fresh random 32-byte key in base64 (44 characters), as NCC_DATA_KEYS,
+ * NCC_BUS_ACTOR_KEY and NCC_BLIND_INDEX_KEY take them. */
+void ncct_random_key(char out[64]);
+
+/* A growing, NUL-terminated buffer for libcurl's write and header callbacks:
+ * CURLOPT_WRITEFUNCTION ncct_curl_collect with CURLOPT_WRITEDATA a
+ * zero-initialised ncct_buffer_t (free data when done). */
+typedef struct {
+    char *data;
+    size_t len;
+} ncct_buffer_t;
+size_t ncct_curl_collect(char *ptr, size_t size, size_t nmemb, void *buffer);
+
 #endif
