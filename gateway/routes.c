@@ -113,6 +113,8 @@ const gw_route_t gw_routes[] = {
     /* summaries: masking first, then the summarizer (R22, R30, R37): docs/summary.md */
     {"POST",   "/api/v1/summaries",               "summary",   "ncc.summary.Summarize",         S_READ,          0,                                  GW_ROUTE_GENERIC,    NULL,                 NULL,       NULL},
     {"GET",    "/api/v1/calls/{call_id}/summary", "summary",   "ncc.summary.GetCallSummary",    S_READ,          S_AUDIT,                            GW_ROUTE_GENERIC,    "call.summary.read",  NULL,       NULL},
+    /* answer drafts for residents from published public FAQs (R49): docs/summary.md */
+    {"POST",   "/api/v1/answers/draft",           "summary",   "ncc.summary.DraftAnswer",       S_READ,          0,                                  GW_ROUTE_GENERIC,    NULL,                 NULL,       NULL},
     /* masters (R4, R5, R8): docs/masters.md */
     S_MASTER("departments",     "Department",     "Departments",      "department"),
     S_MASTER("directory",       "DirectoryEntry", "DirectoryEntries", "phonebook"),

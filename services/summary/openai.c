@@ -1,6 +1,6 @@
-/* openai: a summary from an OpenAI-compatible Chat Completions endpoint
- * (summarizer.h): POST <base_url>/chat/completions with the masked
- * conversation, temperature 0, and `"store": false` (OpenAI's switch that
+/* openai: a summary (or an answer draft, draft.c) from an OpenAI-compatible
+ * Chat Completions endpoint (summarizer.h): POST <base_url>/chat/completions with the masked
+ * text, temperature 0, and `"store": false` (OpenAI's switch that
  * keeps the exchange out of its stored completions; Azure OpenAI, vLLM and
  * llama.cpp ignore it and keep nothing by default). Bounded: the time-out
  * covers the whole request, the answer is read up to 256 KiB, no redirects,
@@ -82,18 +82,17 @@ static bool s_text_ok(const char *text)
     return true;
 }
 
-char *openai_summarize(const summarizer_config_t *config, const summary_segment_t *segments,
-                       size_t count, const char **ret_reason)
+char *openai_chat(const summarizer_config_t *config, const char *system_prompt,
+                  const char *user_text, const char **ret_reason)
 {
-    char *result = NULL, *conversation = NULL, *body = NULL;
+    char *result = NULL, *body = NULL;
     struct curl_slist *headers = NULL;
     s_buffer_t answer = {0};
     cJSON *request = NULL, *json = NULL;
     CURL *curl = NULL;
     *ret_reason = "no_memory";
-    conversation = s_conversation(segments, count);
     request = cJSON_CreateObject();
-    if (!conversation || !request)
+    if (!request)
         goto out;
     cJSON_AddStringToObject(request, "model", config->model);
     cJSON *messages = cJSON_AddArrayToObject(request, "messages");
@@ -101,9 +100,9 @@ char *openai_summarize(const summarizer_config_t *config, const summary_segment_
     cJSON_AddItemToArray(messages, system);
     cJSON_AddItemToArray(messages, user);
     cJSON_AddStringToObject(system, "role", "system");
-    cJSON_AddStringToObject(system, "content", s_system_prompt);
+    cJSON_AddStringToObject(system, "content", system_prompt);
     cJSON_AddStringToObject(user, "role", "user");
-    cJSON_AddStringToObject(user, "content", conversation);
+    cJSON_AddStringToObject(user, "content", user_text);
     cJSON_AddNumberToObject(request, "temperature", 0);
     cJSON_AddNumberToObject(request, "max_tokens", 512);
     cJSON_AddBoolToObject(request, "store", false);
@@ -179,6 +178,18 @@ out:
         curl_easy_cleanup(curl);
     free(answer.data);
     free(body);
+    return result;
+}
+
+char *openai_summarize(const summarizer_config_t *config, const summary_segment_t *segments,
+                       size_t count, const char **ret_reason)
+{
+    char *conversation = s_conversation(segments, count);
+    if (!conversation) {
+        *ret_reason = "no_memory";
+        return NULL;
+    }
+    char *result = openai_chat(config, s_system_prompt, conversation, ret_reason);
     free(conversation);
     return result;
 }

@@ -58,6 +58,11 @@ void summarizer_destroy(summarizer_t **self_p)
     *self_p = NULL;
 }
 
+const summarizer_config_t *summarizer_config(const summarizer_t *self)
+{
+    return &self->config;
+}
+
 /* Cuts text to at most max characters (UTF-8 safe), in place. */
 static void s_cut(char *text, int max)
 {

@@ -58,4 +58,14 @@ char *extractive_summarize(extractive_t *self, const summary_segment_t *segments
 char *openai_summarize(const summarizer_config_t *config, const summary_segment_t *segments,
                        size_t count, const char **ret_reason);
 
+/* One Chat Completions exchange: a system message and a user message (both
+ * masked by the caller); the content of the answer's first choice (caller
+ * frees) or NULL with *ret_reason set as for openai_summarize. */
+char *openai_chat(const summarizer_config_t *config, const char *system_prompt,
+                  const char *user_text, const char **ret_reason);
+
+/* The configuration the summarizer was made with (borrowed; strings owned by
+ * the summarizer). */
+const summarizer_config_t *summarizer_config(const summarizer_t *self);
+
 #endif

@@ -312,7 +312,7 @@ summary_t *summary_new(ncc_service_t *service, const summary_settings_t *setting
                        self) < 0 ||
         ncc_service_on(service, &ncc__summary__get_call_summary__descriptor, NCC_ROLES_ALL,
                        s_on_get, self) < 0 ||
-        summary_realtime_register(self) < 0) {
+        summary_realtime_register(self) < 0 || summary_draft_register(self) < 0) {
         ncc_error("summary.setup_failed", "cannot set up the summarizer or the handlers");
         summary_destroy(&self);
         return NULL;
@@ -331,6 +331,7 @@ void summary_destroy(summary_t **self_p)
         return;
     summary_t *self = *self_p;
     summarizer_destroy(&self->summarizer);
+    draft_destroy(&self->draft);
     mask_destroy(&self->mask);
     free(self);
     *self_p = NULL;

@@ -2,7 +2,8 @@
  * summary.c answers POST /api/v1/summaries and GET /api/v1/calls/{id}/summary;
  * realtime.c follows ncc-calls' transcripts and hang-ups: masked segments,
  * emotion, debounced running summaries, FAQ suggestions, the final summary
- * (ncc.summary.CallSummary for ncc-history). docs/summary.md. */
+ * (ncc.summary.CallSummary for ncc-history); draft.c drafts answers to
+ * residents from published public FAQs. docs/summary.md. */
 #ifndef SUMMARY_H
 #define SUMMARY_H
 
@@ -10,6 +11,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "draft.h"
 #include "emotion.h"
 #include "mask.h"
 #include "ncc/service.h"
@@ -38,6 +40,7 @@ typedef struct {
     const summary_settings_t *settings;
     mask_t *mask;               /* owned */
     summarizer_t *summarizer;   /* owned */
+    draft_t *draft;             /* owned: answer drafts (draft.c) */
     int64_t faq_quiet_until_us; /* no FAQ suggestions asked before (the FAQ service is down) */
 } summary_t;
 
@@ -45,6 +48,9 @@ summary_t *summary_new(ncc_service_t *service, const summary_settings_t *setting
 void summary_destroy(summary_t **self_p);
 
 int summary_realtime_register(summary_t *self);
+
+/* Answers ncc.summary.DraftAnswer (draft.c; R49). 0 or -errno. */
+int summary_draft_register(summary_t *self);
 
 /* A summary of masked segments with the configured summarizer, its answer
  * checked again by the masker (an entity in it: extractive instead).

@@ -374,3 +374,292 @@ Test(summary, the_operator_gets_faq_suggestions_from_the_masked_conversation)
     s_stream_close(&operator);
     ncct_system_stop_all(&s_sys);
 }
+
+/* ---- answer drafts for residents (R49) ---------------------------------------------------------
+ */
+
+/* An FAQ made by the administrator, approved (published) when `publish`; its number. */
+static int s_faq(const char *question, const char *answer, const char *keywords,
+                 const char *visibility, bool publish)
+{
+    char body[2048];
+    snprintf(body, sizeof body,
+             "{\"question\":\"%s\",\"answer\":\"%s\",\"keywords\":\"%s\",\"visibility\":\"%s\"}",
+             question, answer, keywords, visibility);
+    ncct_resp_t r = ncct_request(&s_sys, &s_admin, "POST", "/api/v1/faqs", body, NULL);
+    ncct_expect(&r, 201, NULL, body);
+    int id = cJSON_GetObjectItemCaseSensitive(r.json, "id")->valueint;
+    int number = cJSON_GetObjectItemCaseSensitive(r.json, "number")->valueint;
+    ncct_resp_free(&r);
+    if (publish) {
+        char path[96];
+        snprintf(path, sizeof path, "/api/v1/faqs/%d/approve", id);
+        r = ncct_request(&s_sys, &s_admin, "POST", path, "{\"version\":1}", NULL);
+        ncct_expect(&r, 200, NULL, "approve");
+        ncct_resp_free(&r);
+    }
+    return number;
+}
+
+typedef struct {
+    int public_faq;   /* 住民票: public, published */
+    int child_faq;    /* 児童手当: public, published */
+    int internal_faq; /* 印鑑登録: internal, published */
+    int draft_faq;    /* 犬の登録: public, not yet approved */
+} s_faqs_t;
+
+static s_faqs_t s_draft_setup(const char *const *summary_env, ncct_session_t *op1)
+{
+    ncct_system_start(&s_sys, "directory", NULL);
+    ncct_system_start(&s_sys, "faq", NULL);
+    ncct_system_start(&s_sys, "summary", summary_env);
+    ncct_system_start_gateway(&s_sys, NULL);
+    ncct_login_admin(&s_sys, &s_admin);
+    s_faqs_t f;
+    f.public_faq = s_faq("住民票の写しを取りたい",
+                         "住民票の写しは、区民課の窓口か、マイナンバーカードがあればコンビニで取得"
+                         "できます。手数料は1通300円です。\\n窓口では本人確認書類をお持ちください"
+                         "。郵送での請求もできます。",
+                         "住民票 写し コンビニ交付", "public", true);
+    f.child_faq =
+        s_faq("児童手当の申請方法を知りたい", "子ども家庭支援課の窓口か電子申請で申請できます。",
+              "児童手当 申請", "public", true);
+    f.internal_faq = s_faq("印鑑登録証をなくした",
+                           "内部手順: 廃止届を受け付け、台帳の登録番号を職員が確認する。",
+                           "印鑑登録証 紛失", "internal", true);
+    f.draft_faq =
+        s_faq("犬の登録をしたい", "生活衛生課で登録できます。", "犬 登録 狂犬病", "public", false);
+    ncct_create_user(&s_sys, &s_admin, "op1", "[\"operator\"]", "2001", OPERATOR_PASSWORD);
+    ncct_login(&s_sys, op1, "op1", OPERATOR_PASSWORD, NULL);
+    return f;
+}
+
+/* The draft of a question: the whole answer (caller frees with ncct_resp_free). */
+static ncct_resp_t s_draft(ncct_session_t *session, const char *question)
+{
+    char body[2048];
+    snprintf(body, sizeof body, "{\"question\":\"%s\"}", question);
+    ncct_resp_t r = ncct_request(&s_sys, session, "POST", "/api/v1/answers/draft", body, NULL);
+    ncct_expect(&r, 200, NULL, body);
+    return r;
+}
+
+/* The draft cites exactly the FAQ `number`, in its text and in faq_numbers. */
+static void s_cites_only(const ncct_resp_t *r, int number)
+{
+    cr_assert(cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(r->json, "refused")), "%s", r->body);
+    cJSON *numbers = cJSON_GetObjectItemCaseSensitive(r->json, "faq_numbers");
+    cr_assert_eq(cJSON_GetArraySize(numbers), 1, "%s", r->body);
+    cr_assert_eq(cJSON_GetArrayItem(numbers, 0)->valueint, number, "%s", r->body);
+    const char *draft = ncct_str(r->json, "draft");
+    char citation[32];
+    snprintf(citation, sizeof citation, "（FAQ %d）", number);
+    cr_assert(draft && strstr(draft, citation), "%s", r->body);
+    /* no other "FAQ n" in the text */
+    for (const char *p = strstr(draft, "FAQ "); p; p = strstr(p + 4, "FAQ "))
+        cr_assert_eq(atoi(p + 4), number, "a citation of another FAQ: %s", draft);
+    cJSON *faqs = cJSON_GetObjectItemCaseSensitive(r->json, "faqs");
+    cr_assert_eq(cJSON_GetArraySize(faqs), 1, "%s", r->body);
+    cr_assert_eq(cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(faqs, 0), "number")->valueint,
+                 number);
+}
+
+static void s_refused(const ncct_resp_t *r)
+{
+    cr_assert(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r->json, "refused")), "%s", r->body);
+    cr_assert_str_eq(ncct_str(r->json, "draft"), "", "%s", r->body);
+    cr_assert_eq(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(r->json, "faq_numbers")), 0,
+                 "%s", r->body);
+    cr_assert(ncct_str(r->json, "message") && *ncct_str(r->json, "message"), "%s", r->body);
+}
+
+static const char s_resident_question[] =
+    "山田花子と申します。電話は090-8765-4321です。住民票の写しはどこで取れますか。";
+
+Test(summary, answer_drafts_cite_published_public_faqs_only_and_refuse_otherwise)
+{
+    ncct_session_t op1;
+    s_faqs_t f = s_draft_setup(NULL, &op1);
+
+    ncct_resp_t r = s_draft(&op1, s_resident_question);
+    s_cites_only(&r, f.public_faq);
+    const char *draft = ncct_str(r.json, "draft");
+    cr_assert(strstr(draft, "コンビニで取得できます"), "from the FAQ's sentences: %s", draft);
+    cr_assert_null(strstr(draft, "子ども家庭支援課"), "%s", draft);
+    cr_assert_str_eq(ncct_str(r.json, "summarizer"), "extractive");
+    cr_assert(strstr(ncct_str(r.json, "masked_question"), "[氏名]"), "%s", r.body);
+    s_no_originals(r.body, "the draft's answer");
+    ncct_resp_free(&r);
+
+    r = s_draft(&op1, "児童手当の申請はどうすればいいですか");
+    s_cites_only(&r, f.child_faq);
+    ncct_resp_free(&r);
+
+    /* only an internal FAQ answers: refused, and its text never shows */
+    r = s_draft(&op1, "印鑑登録証をなくしてしまいました。どうすればいいですか。");
+    s_refused(&r);
+    cr_assert_str_eq(ncct_str(r.json, "reason"), "no_matching_faq");
+    cr_assert_null(strstr(r.body, "内部手順"), "%s", r.body);
+    ncct_resp_free(&r);
+    /* a public FAQ not yet published is not used either */
+    r = s_draft(&op1, "犬の登録はどこでできますか");
+    s_refused(&r);
+    ncct_resp_free(&r);
+    /* nothing about it at all */
+    r = s_draft(&op1, "粗大ごみの出し方を教えてください");
+    s_refused(&r);
+    ncct_resp_free(&r);
+    /* a question of personal data only */
+    r = s_draft(&op1, "山田花子です。");
+    s_refused(&r);
+    ncct_resp_free(&r);
+
+    /* bad input: clear errors */
+    r = ncct_request(&s_sys, &op1, "POST", "/api/v1/answers/draft", "{\"question\":\" \"}", NULL);
+    ncct_expect(&r, 422, "invalid_field", "blank question");
+    ncct_resp_free(&r);
+    r = ncct_request(&s_sys, &op1, "POST", "/api/v1/answers/draft", "{}", NULL);
+    ncct_expect(&r, 422, "invalid_field", "no question");
+    ncct_resp_free(&r);
+    r = ncct_request(&s_sys, NULL, "POST", "/api/v1/answers/draft",
+                     "{\"question\":\"住民票の写し\"}", NULL);
+    ncct_expect(&r, 401, NULL, "no session");
+    ncct_resp_free(&r);
+    /* staff may draft too */
+    ncct_create_user(&s_sys, &s_admin, "staff1", "[\"staff\"]", NULL, OPERATOR_PASSWORD);
+    ncct_session_t staff1;
+    ncct_login(&s_sys, &staff1, "staff1", OPERATOR_PASSWORD, NULL);
+    r = s_draft(&staff1, "住民票の写しをコンビニで取りたい");
+    s_cites_only(&r, f.public_faq);
+    ncct_resp_free(&r);
+    ncct_system_stop_all(&s_sys);
+}
+
+/* A Chat Completions server whose answer the test chooses; it records what it was sent. */
+enum { S_LLM_CITE, S_LLM_WRONG_NUMBER, S_LLM_GARBAGE, S_LLM_LEAK, S_LLM_REFUSE };
+static atomic_int s_llm_mode;
+static pthread_mutex_t s_llm_lock = PTHREAD_MUTEX_INITIALIZER;
+static char s_llm_seen[65536];
+
+static int s_drafting_llm(struct mg_connection *conn, void *arg)
+{
+    (void)arg;
+    char *body = calloc(1, 65536); /* civetweb's threads have small stacks */
+    int len = body ? mg_read(conn, body, 65535) : -1;
+    if (!body)
+        return 500;
+    body[len > 0 ? len : 0] = '\0';
+    atomic_fetch_add(&s_llm_requests, 1);
+    if (strstr(body, "山田花子") || strstr(body, "8765-4321"))
+        atomic_fetch_add(&s_llm_leaks, 1);
+    pthread_mutex_lock(&s_llm_lock);
+    snprintf(s_llm_seen, sizeof s_llm_seen, "%s", body);
+    pthread_mutex_unlock(&s_llm_lock);
+    /* the number of the first FAQ it was given ("FAQ 12\n質問: ...") */
+    const char *faq = strstr(body, "FAQ ");
+    while (faq && (faq[4] < '0' || faq[4] > '9'))
+        faq = strstr(faq + 4, "FAQ ");
+    int number = faq ? atoi(faq + 4) : 0;
+    char content[512], answer[1024];
+    switch (atomic_load(&s_llm_mode)) {
+    case S_LLM_CITE:
+        snprintf(content, sizeof content,
+                 "[氏名]様、住民票の写しはマイナンバーカードでコンビニ交付を受けられます（FAQ "
+                 "%d）。",
+                 number);
+        break;
+    case S_LLM_WRONG_NUMBER:
+        snprintf(content, sizeof content, "住民票の写しは窓口で取れます（FAQ %d）。", number + 777);
+        break;
+    case S_LLM_LEAK:
+        snprintf(content, sizeof content, "山田花子様、住民票の写しは窓口で取れます（FAQ %d）。",
+                 number);
+        break;
+    case S_LLM_REFUSE:
+        snprintf(content, sizeof content, "回答できません");
+        break;
+    default:
+        content[0] = '\0';
+    }
+    if (atomic_load(&s_llm_mode) == S_LLM_GARBAGE)
+        snprintf(answer, sizeof answer, "<html>not json");
+    else
+        snprintf(answer, sizeof answer,
+                 "{\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":"
+                 "\"%s\"},\"finish_reason\":\"stop\"}]}",
+                 content);
+    mg_printf(conn,
+              "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
+              "Connection: close\r\n\r\n%s",
+              strlen(answer), answer);
+    free(body);
+    return 200;
+}
+
+Test(summary, an_llm_drafts_from_the_faqs_given_and_is_checked)
+{
+    int port = ncct_free_port();
+    char ports[32], url[96];
+    snprintf(ports, sizeof ports, "127.0.0.1:%d", port);
+    snprintf(url, sizeof url, "NCC_SUMMARY_OPENAI_BASE_URL=http://127.0.0.1:%d/v1", port);
+    const char *options[] = {"listening_ports", ports, "num_threads", "4", NULL};
+    struct mg_callbacks callbacks = {0};
+    struct mg_context *llm = mg_start(&callbacks, NULL, options);
+    cr_assert_not_null(llm);
+    mg_set_request_handler(llm, "/v1/chat/completions", s_drafting_llm, NULL);
+    ncct_session_t op1;
+    s_faqs_t f = s_draft_setup((const char *[]){"NCC_SUMMARY_SUMMARIZER=openai", url,
+                                                "NCC_SUMMARY_OPENAI_MODEL=test",
+                                                "NCC_SUMMARY_OPENAI_TIMEOUT_MS=2000", NULL},
+                               &op1);
+
+    /* a good draft: the LLM got the masked question and the public FAQ, nothing else */
+    atomic_store(&s_llm_mode, S_LLM_CITE);
+    ncct_resp_t r = s_draft(&op1, s_resident_question);
+    s_cites_only(&r, f.public_faq);
+    cr_assert_str_eq(ncct_str(r.json, "summarizer"), "openai", "%s", r.body);
+    cr_assert(cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(r.json, "fallback")), "%s", r.body);
+    cr_assert(strstr(ncct_str(r.json, "draft"), "[氏名]様、"), "%s", r.body);
+    ncct_resp_free(&r);
+    cr_assert_eq(atomic_load(&s_llm_requests), 1);
+    pthread_mutex_lock(&s_llm_lock);
+    cr_assert(strstr(s_llm_seen, "[氏名]") && strstr(s_llm_seen, "[電話番号]") &&
+                  strstr(s_llm_seen, "コンビニで取得できます"),
+              "the LLM's request: %s", s_llm_seen);
+    cr_assert_null(strstr(s_llm_seen, "内部手順"), "an internal FAQ was sent: %s", s_llm_seen);
+    cr_assert_null(strstr(s_llm_seen, "子ども家庭支援課"), "%s", s_llm_seen);
+    pthread_mutex_unlock(&s_llm_lock);
+
+    /* a number it was not given, garbage, or an entity's original: the extractive draft */
+    const int bad[] = {S_LLM_WRONG_NUMBER, S_LLM_GARBAGE, S_LLM_LEAK};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        atomic_store(&s_llm_mode, bad[i]);
+        r = s_draft(&op1, s_resident_question);
+        s_cites_only(&r, f.public_faq);
+        cr_assert_str_eq(ncct_str(r.json, "summarizer"), "extractive", "mode %d: %s", bad[i],
+                         r.body);
+        cr_assert(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r.json, "fallback")), "%s", r.body);
+        cr_assert(strstr(ncct_str(r.json, "draft"), "コンビニで取得できます"), "%s", r.body);
+        s_no_originals(r.body, "a fallback draft");
+        ncct_resp_free(&r);
+    }
+    /* the LLM finds that the FAQs do not answer: a refusal */
+    atomic_store(&s_llm_mode, S_LLM_REFUSE);
+    r = s_draft(&op1, s_resident_question);
+    s_refused(&r);
+    cr_assert_str_eq(ncct_str(r.json, "reason"), "model_refused", "%s", r.body);
+    ncct_resp_free(&r);
+    int asked = atomic_load(&s_llm_requests);
+    cr_assert_eq(asked, 5);
+    /* nothing fits: refused without asking the LLM */
+    r = s_draft(&op1, "印鑑登録証をなくしてしまいました。");
+    s_refused(&r);
+    ncct_resp_free(&r);
+    cr_assert_eq(atomic_load(&s_llm_requests), asked, "the LLM was asked without an FAQ");
+    cr_assert_eq(atomic_load(&s_llm_leaks), 0, "the LLM was sent personal data");
+    char *log = ncct_read_file(ncct_service(&s_sys, "summary")->log);
+    cr_assert(log && strstr(log, "summary.fallback"), "the fallback is logged");
+    free(log);
+    ncct_system_stop_all(&s_sys);
+    mg_stop(llm);
+}

@@ -16,6 +16,7 @@ import * as recordForm from './views/record_form.js';
 import * as faq from './views/faq.js';
 import * as faqAdmin from './views/faq_admin.js';
 import * as deskView from './views/desk.js';
+import * as monitor from './views/monitor.js';
 import * as records from './views/records.js';
 import * as sms from './views/sms.js';
 import { home, forbidden, notFound } from './views/simple.js';
@@ -42,6 +43,7 @@ const ROUTES = [
   { pattern: 'masters/:id', roles: ['admin'], view: masters.edit, titleKey: 'nav.masters' },
   { pattern: 'settings/record-form', roles: ['admin'], view: recordForm.view, titleKey: 'form.heading' },
   { pattern: 'audit', roles: ['supervisor', 'admin'], view: auditView, titleKey: 'nav.audit' },
+  { pattern: 'monitor', roles: ['supervisor'], view: monitor, titleKey: 'monitor.nav' },
   { pattern: 'faq', roles: ANY, view: faq.search, titleKey: 'faq.nav' },
   { pattern: 'faq/new', roles: ['supervisor', 'admin'], view: faqAdmin.create, titleKey: 'faq.nav' },
   { pattern: 'faq/review', roles: ['supervisor', 'admin'], view: faqAdmin.queue, titleKey: 'faq.nav' },
@@ -63,6 +65,7 @@ const MENU = [
   { hash: '#/masters', key: 'nav.masters', roles: ['admin'] },
   { hash: '#/settings/record-form', key: 'form.nav', roles: ['admin'] },
   { hash: '#/audit', key: 'nav.audit', roles: ['supervisor', 'admin'] },
+  { hash: '#/monitor', key: 'monitor.nav', roles: ['supervisor'] },
   { hash: '#/records', key: 'records.nav', roles: ANY },
   { hash: '#/faq', key: 'faq.nav', roles: ANY },
   { hash: '#/sms', key: 'sms.nav', roles: ['operator', 'supervisor', 'admin'] },
@@ -322,6 +325,7 @@ async function signedIn(data) {
   if (!data || typeof data.user !== 'object' || !data.user) throw new ApiError(502, 'bad_gateway', 'no user');
   state.user = data.user;
   setCsrfToken(data.csrf_token);
+  monitor.watch(data.user); // supervisors: alerts on rising anger (R37)
   const draft = readDraft();
   dropDraft();
   if (draft && draft.user_id === data.user.id && typeof draft.hash === 'string' && draft.hash.startsWith('#/')) {
@@ -404,6 +408,7 @@ async function start() {
     if (me?.user) {
       state.user = me.user;
       setCsrfToken(me.csrf_token);
+      monitor.watch(me.user);
     }
   } catch (error) {
     if (!(error instanceof ApiError) || error.status !== 401) {

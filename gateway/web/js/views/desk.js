@@ -3,7 +3,12 @@
 // `call.answered` (docs/push.md) the screen pop: the caller's number and time, their past
 // records, and this call's record (made by ncc-history from the same event, looked up by
 // call_id with a few retries) in the record form of the form setting (records.js
-// recordEditor, drawn by recordform.js); the live transcript from `transcript.segment`.
+// recordEditor, drawn by recordform.js); the live transcript from `transcript.segment`;
+// from ncc-summary (docs/summary.md) the running summary (`summary.updated`), the caller's
+// emotion with a warning when anger rises (`emotion.updated`) and FAQ suggestions
+// (`faq.suggested`), which the operator adds to the record's 利用FAQ (click, or Alt+1..3).
+// The 回答案 card (for e-mail, letters, the counter: any channel) asks
+// POST /api/v1/answers/draft for a draft from published public FAQs with its citations.
 //
 // The call lives in this module (`store`), not in the view: the operator may open another
 // screen (a past record, the list) and come back to the same call with what they typed.
@@ -19,6 +24,15 @@ import { recordEditor, loadSetup, recordLine, shortcutHelp, codeText, fieldLabel
 const LOOKUP_TRIES = 8;
 const PENDING_CALLS = 5;
 const ACTIVE_STATES = new Set(['answered', 'transferred']);
+const MAX_FAQS = 3; // 利用FAQ holds up to three FAQ numbers (API.md)
+const ANGER_WARN = 0.5; // the caller's anger (0..1) from which the desk warns
+const ANGER_RISE = 0.05; // a rise this large from at least ANGER_WARN_LOW warns too
+const ANGER_WARN_LOW = 0.3;
+
+// What ncc-summary pushed about a call.
+function emptyAi() {
+  return { summary: null, final: false, emotion: null, angerBefore: null, faqs: [] };
+}
 
 const store = {
   userId: null,
@@ -31,8 +45,10 @@ const store = {
   typed: {}, // what the operator typed into the record form and has not saved
   done: null, // the receipt id of the record last saved closed (a message while waiting)
   lookup: null, // AbortController of the record look-up
+  ai: emptyAi(), // the running summary, emotion and FAQ suggestions of the call
 };
 const pending = new Map(); // call_id -> transcript segments that came before the pop
+const pendingAi = new Map(); // call_id -> ai pushes that came before the pop
 const watchers = new Set(); // the mounted desk's fn(change, detail)
 let bound = false;
 
@@ -44,9 +60,10 @@ function reset() {
   store.lookup?.abort();
   Object.assign(store, {
     restoreTried: false, call: null, segments: [], record: null, recordState: 'idle', recordError: null,
-    typed: {}, done: null, lookup: null,
+    typed: {}, done: null, lookup: null, ai: emptyAi(),
   });
   pending.clear();
+  pendingAi.clear();
 }
 
 function sleep(ms, signal) {
@@ -122,6 +139,8 @@ function onAnswered(data) {
   store.call = { ...data };
   store.segments = mergeSegments([], pending.get(data.call_id)).all;
   pending.delete(data.call_id);
+  store.ai = pendingAi.get(data.call_id) ?? emptyAi();
+  pendingAi.delete(data.call_id);
   store.record = null;
   store.typed = {};
   store.done = null;
@@ -177,6 +196,54 @@ function onSegments(data) {
   while (pending.size > PENDING_CALLS) pending.delete(pending.keys().next().value);
 }
 
+// The ai state of a call: the current call's, or one kept for a pop still to come.
+function aiOf(callId) {
+  if (typeof callId !== 'string' || !callId) return null;
+  if (store.call?.call_id === callId) return store.ai;
+  if (!pendingAi.has(callId)) {
+    pendingAi.set(callId, emptyAi());
+    while (pendingAi.size > PENDING_CALLS) pendingAi.delete(pendingAi.keys().next().value);
+  }
+  return pendingAi.get(callId);
+}
+
+function score(value) {
+  const n = Number(value);
+  return Number.isFinite(n) ? Math.min(1, Math.max(0, n)) : 0;
+}
+
+function setEmotion(ai, call) {
+  if (!call || typeof call !== 'object') return;
+  ai.angerBefore = ai.emotion ? ai.emotion.anger : null;
+  ai.emotion = {
+    anger: score(call.anger), confusion: score(call.confusion), satisfaction: score(call.satisfaction),
+    label: typeof call.label === 'string' ? call.label : 'neutral',
+  };
+}
+
+function onSummary(data) {
+  const ai = aiOf(data?.call_id);
+  if (!ai || typeof data.summary !== 'string') return;
+  ai.summary = data.summary;
+  ai.final = data.final === true;
+  if (data.sentiment) setEmotion(ai, data.sentiment);
+  if (ai === store.ai) notify('ai', { summary: true });
+}
+
+function onEmotion(data) {
+  const ai = aiOf(data?.call_id);
+  if (!ai) return;
+  setEmotion(ai, data.call);
+  if (ai === store.ai) notify('ai', { emotion: true });
+}
+
+function onFaqs(data) {
+  const ai = aiOf(data?.call_id);
+  if (!ai || !Array.isArray(data.faqs)) return;
+  ai.faqs = data.faqs.filter((f) => f && Number.isInteger(f.number)).slice(0, MAX_FAQS);
+  if (ai === store.ai) notify('ai', { faqs: true });
+}
+
 function bind() {
   if (bound) return;
   bound = true;
@@ -184,6 +251,9 @@ function bind() {
   push.on('call.transferred', onState);
   push.on('call.ended', onState);
   push.on('transcript.segment', onSegments);
+  push.on('summary.updated', onSummary);
+  push.on('emotion.updated', onEmotion);
+  push.on('faq.suggested', onFaqs);
   push.on('session.ended', () => {
     reset();
     notify('call');
@@ -219,6 +289,20 @@ async function restoreActive(user, signal) {
     }
   } catch {
     // the transcript so far is not shown; new segments still are
+  }
+  try {
+    const summary = await api('GET', `/api/v1/calls/${encodeURIComponent(mine.call_id)}/summary`, { signal });
+    if (store.call?.call_id === mine.call_id) {
+      if (typeof summary.summary === 'string' && summary.summary) {
+        store.ai.summary = summary.summary;
+        store.ai.final = summary.final === true;
+      }
+      if (summary.sentiment) setEmotion(store.ai, summary.sentiment);
+      if (Array.isArray(summary.faqs)) store.ai.faqs = summary.faqs.slice(0, MAX_FAQS);
+      notify('ai', {});
+    }
+  } catch {
+    // no summary yet (404): the pushes bring it
   }
 }
 
@@ -364,6 +448,7 @@ export async function mount(ctx) {
       store.record = null;
       store.segments = [];
       store.typed = {};
+      store.ai = emptyAi();
       notify('call');
     });
     return h('section', { class: 'card desk-pop', id: 'desk-pop', 'aria-labelledby': 'desk-caller' },
@@ -425,6 +510,186 @@ export async function mount(ctx) {
       h('h3', { id: 'desk-transcript-heading' }, t('desk.transcript_heading')), empty, transcriptList);
   }
 
+  // ---- from ncc-summary: the running summary, emotion, FAQ suggestions ----
+
+  function summaryCard() {
+    const ai = store.ai;
+    const state = ai.summary
+      ? h('p', { class: `desk-ai-state${ai.final ? ' desk-ai-final' : ''}`, id: 'desk-ai-summary-state' },
+        t(ai.final ? 'desk.summary_final' : 'desk.summary_running'))
+      : null;
+    const text = ai.summary
+      ? h('p', { class: 'multiline desk-summary', id: 'desk-ai-summary' }, ai.summary)
+      : h('p', { class: 'muted', id: 'desk-ai-summary-empty' }, t('desk.summary_empty'));
+    return h('section', { class: 'card desk-summary-card', id: 'desk-ai-summary-card', 'aria-labelledby': 'desk-ai-summary-heading' },
+      h('h3', { id: 'desk-ai-summary-heading' }, t('desk.summary_heading')), state, text,
+      h('p', { class: 'muted small' }, t('desk.summary_masked')));
+  }
+
+  function angerRising(e, before) {
+    if (!e) return false;
+    return e.anger >= ANGER_WARN || (e.anger >= ANGER_WARN_LOW && before !== null && e.anger - before >= ANGER_RISE);
+  }
+
+  function emotionCard() {
+    const e = store.ai.emotion;
+    const rows = ['anger', 'confusion', 'satisfaction'].map((name) => {
+      const value = e ? Math.round(e[name] * 100) : 0;
+      const fill = h('span', { class: 'emotion-fill' });
+      fill.style.width = `${value}%`; // CSSOM, which the page's CSP allows
+      return h('div', { class: `emotion-row emotion-${name}`, dataset: { emotion: name } },
+        h('span', { class: 'emotion-name', id: `desk-emotion-${name}-label` }, t(`desk.emotion_${name}`)),
+        h('span', { class: 'emotion-bar', role: 'meter', 'aria-valuemin': '0', 'aria-valuemax': '100',
+          'aria-valuenow': String(value), 'aria-labelledby': `desk-emotion-${name}-label` }, fill),
+        h('span', { class: 'emotion-value', id: `desk-emotion-${name}` }, `${value}%`));
+    });
+    const rising = angerRising(e, store.ai.angerBefore);
+    const warning = rising
+      ? notice('error', h('p', { id: 'desk-anger-warning' }, t('desk.anger_warning')))
+      : null;
+    const label = e ? h('p', { class: 'desk-emotion-label', id: 'desk-emotion-label', dataset: { label: e.label } },
+      t('desk.emotion_label'), ' ', t(`desk.emotion_is_${['anger', 'confusion', 'satisfaction'].includes(e.label) ? e.label : 'neutral'}`))
+      : h('p', { class: 'muted', id: 'desk-emotion-empty' }, t('desk.emotion_empty'));
+    return h('section', {
+      class: `card desk-emotion-card${rising ? ' desk-anger' : ''}`, id: 'desk-emotion-card',
+      'aria-labelledby': 'desk-emotion-heading', dataset: { rising: String(rising) },
+    }, h('h3', { id: 'desk-emotion-heading' }, t('desk.emotion_heading')), warning, label,
+    h('div', { class: 'emotion-rows' }, rows));
+  }
+
+  // Adds an FAQ number to the record's 利用FAQ (at most three), as typing would.
+  function addFaq(number) {
+    const control = editor?.form.querySelector('[name="faq_ids"]');
+    if (!editor || !control) {
+      say(t(editor ? 'desk.faq_no_field' : 'desk.faq_no_record'));
+      showFaqNote(t(editor ? 'desk.faq_no_field' : 'desk.faq_no_record'));
+      return;
+    }
+    const now = String(control.value ?? '').split(/[\s,、，]+/).filter(Boolean);
+    let text;
+    if (now.includes(String(number))) text = t('desk.faq_already', { number });
+    else if (now.length >= MAX_FAQS) text = t('desk.faq_full', { count: MAX_FAQS });
+    else {
+      editor.applyTyped({ faq_ids: [...now, String(number)].join(' ') });
+      store.typed = editor.typed();
+      text = t('desk.faq_added', { number });
+    }
+    say(text);
+    showFaqNote(text);
+  }
+
+  function showFaqNote(text) {
+    const note = ctx.view.querySelector('#desk-faq-note');
+    if (note) note.textContent = text;
+  }
+
+  function suggestionsCard() {
+    const faqs = store.ai.faqs;
+    let content;
+    if (!faqs.length) content = h('p', { class: 'muted', id: 'desk-faq-empty' }, t('desk.faq_empty'));
+    else {
+      content = h('ol', { class: 'desk-faq-list', id: 'desk-faq-suggestions' }, faqs.map((f, i) => {
+        const add = h('button', {
+          type: 'button', class: 'secondary desk-faq-add', 'aria-keyshortcuts': `Alt+${i + 1}`,
+          dataset: { number: String(f.number) },
+          'aria-label': t('desk.faq_add_label', { number: f.number, question: String(f.question ?? '') }),
+        }, t('desk.faq_add'), h('span', { class: 'key-hint' }, ` Alt+${i + 1}`));
+        add.addEventListener('click', () => addFaq(f.number));
+        return h('li', { class: 'desk-faq', dataset: { number: String(f.number) } },
+          h('span', { class: 'desk-faq-number' }, t('desk.faq_number', { number: f.number })), ' ',
+          f.id ? h('a', { href: `#/faq/${encodeURIComponent(String(f.id))}`, class: 'desk-faq-question' }, String(f.question ?? ''))
+            : h('span', { class: 'desk-faq-question' }, String(f.question ?? '')),
+          ' ', add);
+      }));
+    }
+    return h('section', { class: 'card desk-faq-card', id: 'desk-faq-card', 'aria-labelledby': 'desk-faq-heading' },
+      h('h3', { id: 'desk-faq-heading' }, t('desk.faq_heading')), content,
+      h('p', { class: 'desk-faq-note', id: 'desk-faq-note', role: 'status' }));
+  }
+
+  function drawAi(detail) {
+    if (!store.call) return;
+    const before = ctx.view.querySelector('#desk-emotion-card')?.dataset.rising === 'true';
+    ctx.view.querySelector('#desk-ai-summary-card')?.replaceWith(summaryCard());
+    ctx.view.querySelector('#desk-emotion-card')?.replaceWith(emotionCard());
+    if (detail?.faqs || !detail) {
+      const note = ctx.view.querySelector('#desk-faq-note')?.textContent ?? '';
+      ctx.view.querySelector('#desk-faq-card')?.replaceWith(suggestionsCard());
+      showFaqNote(note);
+      if (detail?.faqs && store.ai.faqs.length) say(t('desk.faq_suggested', { count: store.ai.faqs.length }));
+    }
+    if (!before && angerRising(store.ai.emotion, store.ai.angerBefore)) say(t('desk.anger_warning'));
+  }
+
+  // ---- 回答案: a draft answer from published public FAQs (any channel) ----
+
+  function draftCard() {
+    const question = h('textarea', { id: 'desk-draft-question', name: 'question', rows: 3, maxlength: 4000 });
+    const make = h('button', { type: 'submit', class: 'primary', id: 'desk-draft-make' }, t('desk.draft_make'));
+    const result = h('div', { id: 'desk-draft-result', 'aria-live': 'polite' });
+    const form = h('form', { class: 'desk-draft-form', id: 'desk-draft-form', novalidate: true },
+      h('div', { class: 'field' }, h('label', { htmlFor: 'desk-draft-question' }, t('desk.draft_question')), question),
+      h('p', { class: 'actions' }, make));
+    form.addEventListener('submit', async (event) => {
+      event.preventDefault();
+      const text = question.value.trim();
+      if (!text) {
+        clear(result, notice('error', h('p', null, t('desk.draft_need_question'))));
+        question.focus();
+        return;
+      }
+      make.disabled = true;
+      clear(result, h('p', { role: 'status' }, t('desk.draft_working')));
+      try {
+        const answer = await api('POST', '/api/v1/answers/draft', { body: { question: text }, signal });
+        if (signal.aborted) return;
+        clear(result, draftResult(answer));
+      } catch (error) {
+        if (isAbort(error) || signal.aborted) return;
+        clear(result, notice('error', h('p', null, errorText(error))));
+      } finally {
+        make.disabled = false;
+      }
+    });
+    return h('section', { class: 'card desk-draft-card', id: 'desk-draft', 'aria-labelledby': 'desk-draft-heading' },
+      h('h3', { id: 'desk-draft-heading' }, t('desk.draft_heading')),
+      h('p', { class: 'muted' }, t('desk.draft_hint')), form, result);
+  }
+
+  function draftResult(answer) {
+    if (answer.refused) {
+      return notice('info', h('p', { id: 'desk-draft-refused' }, t('desk.draft_refused')),
+        answer.message ? h('p', null, String(answer.message)) : null);
+    }
+    const text = h('p', { class: 'multiline desk-draft-text', id: 'desk-draft-text' }, String(answer.draft ?? ''));
+    const copy = h('button', { type: 'button', class: 'secondary', id: 'desk-draft-copy' }, t('desk.draft_copy'));
+    const copied = h('span', { role: 'status', class: 'muted', id: 'desk-draft-copied' });
+    copy.addEventListener('click', async () => {
+      try {
+        await navigator.clipboard.writeText(String(answer.draft ?? ''));
+        copied.textContent = t('desk.draft_copied');
+      } catch {
+        // no clipboard permission: the text is selected for Ctrl+C
+        const range = document.createRange();
+        range.selectNodeContents(text);
+        const selection = window.getSelection();
+        selection.removeAllRanges();
+        selection.addRange(range);
+        copied.textContent = t('desk.draft_selected');
+      }
+    });
+    const faqs = Array.isArray(answer.faqs) ? answer.faqs : [];
+    return h('div', { class: 'desk-draft-answer' },
+      text,
+      h('p', { class: 'muted small' }, t(answer.summarizer === 'openai' ? 'desk.draft_by_llm' : 'desk.draft_by_faq'),
+        answer.fallback ? ` ${t('desk.draft_fallback')}` : null),
+      h('h4', null, t('desk.draft_citations')),
+      h('ul', { class: 'desk-draft-citations', id: 'desk-draft-citations' }, faqs.map((f) =>
+        h('li', { dataset: { number: String(f.number) } },
+          h('a', { href: `#/faq/${encodeURIComponent(String(f.id))}` }, t('desk.faq_number', { number: f.number }), ' ', String(f.question ?? ''))))),
+      h('p', { class: 'actions' }, copy, ' ', copied));
+  }
+
   function drawRecord() {
     if (!recordSlot) return;
     editor = null;
@@ -462,6 +727,7 @@ export async function mount(ctx) {
           store.call = null;
           store.record = null;
           store.segments = [];
+          store.ai = emptyAi();
           notify('call');
           heading.focus();
           return;
@@ -479,7 +745,7 @@ export async function mount(ctx) {
     recordSlot = h('section', { class: 'card desk-record', id: 'desk-record-card', 'aria-labelledby': 'desk-record-heading' });
     clear(body, h('div', { class: 'desk-grid' },
       h('div', { class: 'desk-main' }, callCard(), recordSlot),
-      h('div', { class: 'desk-side' }, historyCard(), transcriptCard())));
+      h('div', { class: 'desk-side' }, summaryCard(), emotionCard(), suggestionsCard(), historyCard(), transcriptCard())));
     drawRecord();
   }
 
@@ -541,6 +807,8 @@ export async function mount(ctx) {
       } else {
         drawRecord();
       }
+    } else if (change === 'ai') {
+      drawAi(detail);
     } else if (change === 'segments') {
       if (!transcriptList) return;
       const nearBottom = transcriptList.scrollHeight - transcriptList.scrollTop - transcriptList.clientHeight < 40;
@@ -565,6 +833,15 @@ export async function mount(ctx) {
         event.preventDefault();
         transcriptList.focus();
       }
+    } else if (/^Digit[1-3]$/.test(event.code)) {
+      const f = store.call ? store.ai.faqs[Number(event.code.slice(5)) - 1] : null;
+      if (f) {
+        event.preventDefault();
+        addFaq(f.number);
+      }
+    } else if (event.code === 'KeyD') {
+      event.preventDefault();
+      ctx.view.querySelector('#desk-draft-question')?.focus();
     } else if (event.code === 'KeyP') {
       const caller = ctx.view.querySelector('#desk-caller');
       if (caller) {
@@ -584,6 +861,7 @@ export async function mount(ctx) {
   drawConnection();
   draw();
   clear(ctx.view, heading, ctx.flashSlot, announce, bar,
-    shortcutHelp([['Alt + P', 'desk.key_caller'], ['Alt + H', 'desk.key_history'], ['Alt + T', 'desk.key_transcript']]),
-    body);
+    shortcutHelp([['Alt + P', 'desk.key_caller'], ['Alt + H', 'desk.key_history'], ['Alt + T', 'desk.key_transcript'],
+      ['Alt + 1..3', 'desk.key_faq'], ['Alt + D', 'desk.key_draft']]),
+    body, draftCard());
 }
