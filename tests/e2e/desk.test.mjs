@@ -203,6 +203,8 @@ test('a signed ringing and answered pop the call with the caller, past records a
   record = await recordOfCall(operatorContext);
   assert.ok(record, 'ncc-history made the record of the answered call');
   assert.match(await page.locator('.desk-receipt').innerText(), new RegExp(String(record.receipt_id)));
+  // "I'll text you the link": one click to SMS送信 with this record (the number is filled in there).
+  assert.equal(await page.locator('#desk-sms').getAttribute('href'), `#/sms?record_id=${record.id}`);
   await page.waitForFunction(() => Boolean(document.activeElement?.closest('#desk-record')));
   const focused = await active(page);
   assert.ok(focused.inForm && focused.name, `focus in the form: ${JSON.stringify(focused)}`);

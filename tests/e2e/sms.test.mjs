@@ -2,7 +2,8 @@
 // SMSテンプレート with its live count, then an SMS sent from SMS送信 with the variables the
 // template names and the live preview (characters and parts), a landline refused with a
 // message, the accepted SMS listed as 送信待ち (the test system sends nothing:
-// NCC_SMS_PROVIDER=none), and the resident's survey page /s/<token> (public, no script).
+// NCC_SMS_PROVIDER=none), the record page's link to SMS送信 with the caller's mobile number filled
+// in, and the resident's survey page /s/<token> (public, no script).
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -78,6 +79,34 @@ test('an SMS is previewed, a landline refused, and a mobile number accepted', as
   const answer = await callApi(context, 'GET', '/api/v1/sms?record_id=4242');
   assert.equal(answer.status, 200, JSON.stringify(answer.body));
   assert.equal(answer.body.total, 1, JSON.stringify(answer.body));
+});
+
+test('a record page links to SMS送信 with its caller\'s mobile number filled in, never a landline', async () => {
+  const mobile = await callApi(context, 'POST', '/api/v1/records', {
+    channel: 'phone', caller_number: '080-2468-1357', inquiry: '手続きのURLをSMSで欲しい',
+  });
+  assert.ok([200, 201].includes(mobile.status), JSON.stringify(mobile.body));
+  await go(`#/records/${mobile.body.id}`);
+  await page.locator('#record-sms').click();
+  await ready(page);
+  assert.equal(await page.evaluate(() => location.hash), `#/sms?record_id=${mobile.body.id}`);
+  await page.locator('#sms-form input[name="to"]').waitFor();
+  assert.equal(await page.locator('#sms-form input[name="to"]').inputValue(), '080-2468-1357');
+  assert.equal(await page.locator('#sms-form input[name="record_id"]').inputValue(), String(mobile.body.id));
+  assert.match(await page.locator('.notice-info', { hasText: '発信者番号' }).innerText(),
+    new RegExp(String(mobile.body.receipt_id)));
+  // The number is not in the address (it would stay in the browser's history).
+  assert.doesNotMatch(page.url(), /2468/);
+
+  const landline = await callApi(context, 'POST', '/api/v1/records', {
+    channel: 'phone', caller_number: '03-3228-1111', inquiry: '固定電話からの問い合わせ',
+  });
+  assert.ok([200, 201].includes(landline.status), JSON.stringify(landline.body));
+  await go(`#/sms?record_id=${landline.body.id}`);
+  await page.locator('#sms-form input[name="to"]').waitFor();
+  assert.equal(await page.locator('#sms-form input[name="to"]').inputValue(), '');
+  assert.match(await page.locator('.notice-info', { hasText: '携帯電話の番号ではない' }).innerText(),
+    new RegExp(String(landline.body.receipt_id)));
 });
 
 test('the survey page is public, has no script and refuses an unknown token', async () => {

@@ -736,8 +736,12 @@ export async function mount(ctx) {
       },
     });
     editor.applyTyped(store.typed);
+    // "I'll text you the link": SMS送信 with this record (its caller's number filled in there).
+    const sms = h('a', { href: `#/sms?record_id=${encodeURIComponent(String(record.id))}`, id: 'desk-sms' },
+      t('desk.send_sms'));
     clear(recordSlot, heading3,
-      h('p', { class: 'desk-receipt' }, t('desk.receipt', { receipt: String(record.receipt_id || record.id) })),
+      h('p', { class: 'desk-receipt' }, t('desk.receipt', { receipt: String(record.receipt_id || record.id) }),
+        ' ', sms),
       editor.form);
   }
 

@@ -729,6 +729,9 @@ export const page = {
     const receipt = String(record.receipt_id || record.id);
     heading.append(': ', h('span', { class: 'subject' }, receipt));
     const back = h('p', null, h('a', { href: '#/records' }, t('records.back')));
+    if (hasRole(ctx.user, EDIT_ROLES))
+      back.append(' ', h('a', { href: `#/sms?record_id=${encodeURIComponent(String(record.id))}`, id: 'record-sms' },
+        t('records.send_sms')));
     const parts = [heading, ctx.flashSlot, back, h('section', { class: 'card', 'aria-labelledby': 'record-info-heading' },
       h('h3', { id: 'record-info-heading' }, t('records.info_heading')), info(definition, lists, record))];
     if (hasRole(ctx.user, EDIT_ROLES)) {

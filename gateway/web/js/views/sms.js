@@ -117,6 +117,23 @@ async function loadList(ctx, slot, recordId) {
 
 // ---- #/sms -------------------------------------------------------------------------------
 
+// The record's receipt id and its caller's number when that is a mobile one (what an SMS
+// can reach; the server checks again): the desk's and the record page's SMS link carry only
+// the record id, never the number. null when the record cannot be read.
+async function callerOf(ctx, recordId) {
+  try {
+    const record = await api('GET', `/api/v1/records/${encodeURIComponent(recordId)}`, { signal: ctx.signal });
+    const number = String(record.caller_number ?? '');
+    const digits = number.replace(/[\s\-()]/g, '');
+    return {
+      receipt: String(record.receipt_id || record.id),
+      number: /^(\+81|0)[789]0\d{8}$/.test(digits) ? number : '',
+    };
+  } catch (error) {
+    return null;
+  }
+}
+
 export const send = {
   async mount(ctx) {
     const recordId = (ctx.query.get('record_id') ?? '').replace(/[^0-9]/g, '');
@@ -207,8 +224,13 @@ export const send = {
         clear(result, notice('error', errorText(error), error?.message ? h('p', { class: 'muted' }, String(error.message)) : null));
       }
     });
+    const fromRecord = recordId ? await callerOf(ctx, recordId) : null;
+    if (ctx.signal.aborted) return;
+    if (fromRecord?.number && !toField.control.value) toField.control.value = fromRecord.number;
     clear(ctx.view, h('h2', { tabindex: '-1' }, t('sms.heading')), ctx.flashSlot,
       templates.length ? null : notice('info', t('sms.no_templates')),
+      fromRecord ? notice('info', t(fromRecord.number ? 'sms.to_from_record' : 'sms.to_not_mobile',
+        { receipt: fromRecord.receipt })) : null,
       h('div', { class: 'sms-layout' }, form, panel), result,
       h('h3', null, recordId ? t('sms.list_record', { id: recordId }) : t('sms.list_recent')), listSlot);
     await loadList(ctx, listSlot, recordId);
