@@ -10,12 +10,21 @@
 #       repository) imported with POST /api/v1/faqs/import (timed);
 #   (b) every dev query (525) sent through GET /api/v1/faqs?q= as the
 #       administrator: Recall@10, nDCG@10, MRR@10, Hit@1, Hit@5 (grade >= 1,
-#       and grade 2), and the request latency p50 / p99 seen by the client.
+#       and grade 2), and the request latency p50 / p99 seen by the client;
+#   (c) the public resident pages under wrk (BENCH_DURATION s each, 2 threads,
+#       BENCH_CONNECTIONS connections): /faq, /faq/{number}, /faq?q= — requests/s
+#       and latency;
+#   (d) BENCH_FAQ_LARGE (100,000; 0 leaves it out) FAQs: the corpus plus generated
+#       ones (each generated FAQ pairs one corpus question with another FAQ's
+#       answer, numbers from 1,000,000) written in SQL, ncc-faq restarted on them
+#       (index build time, memory), then every dev query again: latency p50 / p99
+#       (and the quality with ~98,000 distractors, for the record).
 #
 #   bench/bench_faq.sh [out folder]       (make bench-faq)
 # Environment: BUILD (default build), FAQ_DATA (the data folder),
 # NCC_DATABASE_URL / NCC_DATABASE_OWNER_URL (else scripts/pg.sh start and
-# var/env), BENCH_PORT_OFFSET (20000). Needs curl, jq, python3 and psql.
+# var/env), BENCH_PORT_OFFSET (20000), BENCH_DURATION (10), BENCH_CONNECTIONS (32),
+# BENCH_FAQ_LARGE (100000). Needs curl, jq, python3 and psql; wrk for (c).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -56,5 +65,65 @@ python3 bench/faq/eval.py run "$data" "$api" "$cookies" "$out" | tee "$out/metri
 {
     printf 'faq_import_%s_s\t%s\n' "$count" "$import_s"
 } >>"$out/metrics.tsv"
+
+# --- (c) the public pages under wrk --------------------------------------------------------------
+duration=${BENCH_DURATION:-10}
+connections=${BENCH_CONNECTIONS:-32}
+large=${BENCH_FAQ_LARGE:-100000}
+if command -v wrk >/dev/null; then
+    base=${api%/api/v1}
+    first=$(psql "$NCC_DATABASE_OWNER_URL" -Atc "SELECT min(number) FROM faq.faqs WHERE status = 'published' AND visibility = 'public'")
+    mkdir -p "$out/wrk"
+    for page in "/faq" "/faq/$first" "/faq?q=%E4%BD%8F%E6%B0%91%E7%A5%A8"; do
+        label=$(tr -c 'a-z0-9' '_' <<<"$page" | cut -c1-24)
+        wrk -t2 -c"$connections" -d"${duration}s" --latency "$base$page" >"$out/wrk/$label.txt" 2>&1 || true
+        rps=$(awk '/^Requests\/sec:/ { printf "%d", $2 }' "$out/wrk/$label.txt")
+        p99=$(awk '$1 == "99%" { print $2 }' "$out/wrk/$label.txt")
+        non2xx=$(awk '/Non-2xx/ { print $5 }' "$out/wrk/$label.txt")
+        say "public page $page: ${rps:-?} requests/s, p99 ${p99:-?} (${non2xx:-0} not 2xx)"
+        printf 'public_page\t%s\t%s req/s\tp99 %s\tnon2xx %s\n' "$page" "${rps:-?}" "${p99:-?}" "${non2xx:-0}" >>"$out/metrics.tsv"
+    done
+else
+    say "wrk is not installed: the public pages are not measured"
+fi
+
+# --- (d) 100,000 FAQs ----------------------------------------------------------------------------
+if [ "$large" -gt "$count" ]; then
+    extra=$((large - count))
+    say "writing $extra generated FAQs in SQL"
+    psql "$NCC_DATABASE_OWNER_URL" -q -v ON_ERROR_STOP=1 <<SQL
+WITH src AS (SELECT row_number() OVER (ORDER BY number) AS i, question, answer FROM faq.faqs),
+     n AS (SELECT count(*) AS c FROM src)
+INSERT INTO faq.faqs (number, question, answer, visibility, status, updated_by)
+SELECT 1000000 + g, q.question, a.answer, 'public', 'published', 'bench'
+FROM generate_series(1, $extra) g, n,
+     src q, src a
+WHERE q.i = 1 + (g % n.c) AND a.i = 1 + ((g * 7 + g / n.c) % n.c);
+SQL
+    faq_pid=${pids[1]} # bench_system_up started directory, faq, gateway
+    stop_pid "$faq_pid"
+    start_ms=$((${EPOCHREALTIME/./} / 1000))
+    NCC_LOG_LEVEL=info "$bindir/ncc-faq" >>"$out/logs/faq-faq.log" 2>&1 </dev/null &
+    pids+=($!)
+    faq_port=$(bench_health_port "$(service_index faq)")
+    for ((i = 0; i < 30000; i++)); do
+        http_ok 127.0.0.1 "$faq_port" /readyz && break
+        nap 0.01
+    done
+    http_ok 127.0.0.1 "$faq_port" /readyz || die "ncc-faq is not ready on $large FAQs"
+    ready_ms=$((${EPOCHREALTIME/./} / 1000 - start_ms))
+    rss_kb=$(awk '/VmRSS/ { print $2 }' "/proc/${pids[-1]}/status" 2>/dev/null || echo 0)
+    mkdir -p "$out/large"
+    python3 bench/faq/eval.py run "$data" "$api" "$cookies" "$out/large" | tee "$out/large/metrics.tsv"
+    rss_kb=$(awk '/VmRSS/ { print $2 }' "/proc/${pids[-1]}/status" 2>/dev/null || echo 0)
+    built=$(grep -a 'faq.index_built' "$out/logs/faq-faq.log" | tail -n 1 | grep -o '"msg":"[^"]*"' || true)
+    say "$large FAQs: ncc-faq ready ${ready_ms} ms after start; the index: ${built:-?}; RSS $((rss_kb / 1024)) MiB"
+    {
+        printf 'faq_large_count\t%s\n' "$large"
+        printf 'faq_large_ready_ms\t%s\n' "$ready_ms"
+        printf 'faq_large_rss_mib\t%s\n' "$((rss_kb / 1024))"
+        sed 's/^/large_/' "$out/large/metrics.tsv"
+    } >>"$out/metrics.tsv"
+fi
 rm -rf "$tmp"
 say "results in $out (metrics.tsv, queries.tsv)"

@@ -1073,6 +1073,7 @@ void faq_destroy(faq_t **self_p)
     if (!self_p || !*self_p)
         return;
     faq_t *self = *self_p;
+    faq_views_stop(self);
     faq_index_destroy(&self->index);
     faq_analyzer_destroy(&self->analyzer);
     ncc_masters_cache_destroy(&self->masters);

@@ -30,6 +30,7 @@ typedef struct {
     int64_t index_revision; /* index_state.revision the index was built from */
     zhashx_t *logins;       /* user id text -> login (char *) */
     zhashx_t *rate;         /* address -> s_rate_t (faq_extra.c) */
+    zhashx_t *views;        /* FAQ number text -> views not yet stored (int64_t *; faq_extra.c) */
 } faq_t;
 
 /* Limits of the fields (characters). */
@@ -83,6 +84,8 @@ int faq_department_id(faq_t *self, const char *code, int64_t *ret_id);
 /* Registers the handlers of faq_csv.c and faq_extra.c. */
 void faq_csv_register(faq_t *self);
 void faq_extra_register(faq_t *self);
+/* Stores the views counted since the last second's flush and frees their table. */
+void faq_views_stop(faq_t *self);
 
 /* The page and per_page of a list request (defaults 1 and 50, per_page at most 500). */
 void faq_paging(bool has_page, int32_t page, bool has_per_page, int32_t per_page,

@@ -629,6 +629,14 @@ Test(faq, public_api_votes_and_flood)
     resp = s_expect(s_request(&nobody, "GET", "/faq/201", NULL), 200, NULL, "again");
     cr_assert(strstr(resp.body, "閲覧数 2回"), "views are counted: %s", resp.body);
     s_free(&resp);
+    /* ... and stored within a second or two (counted in memory, written once a second) */
+    long stored = 0;
+    for (int i = 0; i < 100 && stored != 2; i++) {
+        stored = s_owner_long("SELECT views FROM faq.faqs WHERE number = 201");
+        if (stored != 2)
+            usleep(50 * 1000);
+    }
+    cr_assert_eq(stored, 2, "the views were not stored");
     s_check(s_request(&nobody, "GET", "/faq/104", NULL), 404, NULL, "internal FAQ page");
     s_check(s_request(&nobody, "GET", "/faq/abc", NULL), 404, NULL, "not a number");
     /* the vote form (after a minute's worth of the flood, the limit holds) */
