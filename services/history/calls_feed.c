@@ -6,7 +6,8 @@
  *   answered (or any later state that carries answered_at): the record of
  *     the call is made if there is none: receipt id, operator, channel,
  *     started_at = answered_at, call id, the caller's number (encrypted,
- *     blind-indexed), status open;
+ *     blind-indexed), the record form's initial status (open by default), and a final
+ *     summary of the call that arrived before (summary_feed.c);
  *   transferred: transfer_to, unless the operator wrote one already;
  *   ended: ended_at, unless set already;
  *   ringing, abandoned (a call that ended unanswered): no record.
@@ -102,7 +103,7 @@ static int s_on_call_state(void *arg, ncc_db_t *db, const Ncc__Envelope *event,
                     : name,
             .ended_at = has_ended ? ended : NULL,
             .transfer_to = transfer,
-            .status = "open",
+            .status = history_form_initial(self), /* the record form's (docs/record-form.md) */
             .caller_number = has_caller ? m->from_number : NULL,
             .source = "call",
             .call_version = version,
@@ -117,6 +118,9 @@ static int s_on_call_state(void *arg, ncc_db_t *db, const Ncc__Envelope *event,
             rc = history_insert(self, &r, &id);
         }
         if (rc < 0)
+            return -EIO;
+        /* A final summary of the call that came before its record (summary_feed.c). */
+        if (history_summary_apply_pending(self, db, id, m->call_id) < 0)
             return -EIO;
         change = "created";
     } else {

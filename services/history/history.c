@@ -68,6 +68,7 @@ history_t *history_new(ncc_service_t *service, history_settings_t *settings)
                                      HISTORY_CALLER_CONTEXT) < 0 ||
         history_records_register(self) < 0 || history_calls_register(self) < 0 ||
         history_transfer_register(self) < 0 || history_retention_register(self) < 0 ||
+        history_form_register(self) < 0 || history_summary_register(self) < 0 ||
         ncc_service_every(service, S_FLUSH_TICK_MS, s_flush_tick, self) < 0 ||
         ncc_service_every(service, 1000, s_purge_tick, self) < 0) {
         ncc_error("history.start_failed", "handlers could not be registered");
@@ -94,6 +95,7 @@ void history_destroy(history_t **self_p)
     history_search_destroy(&self->search);
     ncc_masters_cache_destroy(&self->masters);
     zhashx_destroy(&self->operator_names);
+    history_form_clear(self);
     free(self);
     *self_p = NULL;
 }
@@ -122,6 +124,38 @@ void history_flush(history_t *self)
 static char *s_value(const PGresult *res, int row, int col)
 {
     return PQgetisnull(res, row, col) ? NULL : PQgetvalue(res, row, col);
+}
+
+/* The x_ values of the stored object into rec (in jsonb's order of the keys). */
+static void s_extra_from_text(history_record_t *rec, const char *text)
+{
+    cJSON *json = cJSON_Parse(text);
+    if (!cJSON_IsObject(json)) {
+        cJSON_Delete(json);
+        return;
+    }
+    size_t n = (size_t)cJSON_GetArraySize(json);
+    rec->extra = json;
+    if (n == 0)
+        return;
+    rec->extra_items = calloc(n, sizeof *rec->extra_items);
+    rec->extra_ptrs = calloc(n, sizeof *rec->extra_ptrs);
+    if (!rec->extra_items || !rec->extra_ptrs)
+        return;
+    size_t k = 0;
+    cJSON *item;
+    cJSON_ArrayForEach(item, json)
+    {
+        if (!cJSON_IsString(item) || !item->string)
+            continue; /* ncc-history stores text only */
+        Ncc__History__RecordValue *v = &rec->extra_items[k];
+        ncc__history__record_value__init(v);
+        v->name = item->string;
+        v->value = item->valuestring;
+        rec->extra_ptrs[k++] = v;
+    }
+    rec->msg.n_extra = k;
+    rec->msg.extra = rec->extra_ptrs;
 }
 
 void history_record_from_row(history_t *self, const PGresult *res, int row, history_record_t *rec)
@@ -182,6 +216,9 @@ void history_record_from_row(history_t *self, const PGresult *res, int row, hist
     }
     m->has_fiscal_year = true;
     m->fiscal_year = (int32_t)strtol(PQgetvalue(res, row, 23), NULL, 10);
+    int extra_col = PQfnumber(res, "record_extra");
+    if (extra_col >= 0 && !PQgetisnull(res, row, extra_col))
+        s_extra_from_text(rec, PQgetvalue(res, row, extra_col));
 }
 
 void history_time_format(int64_t unix_us, char out[32])
@@ -215,6 +252,9 @@ void history_time_format(int64_t unix_us, char out[32])
 
 void history_record_clear(history_record_t *rec)
 {
+    cJSON_Delete(rec->extra);
+    free(rec->extra_items);
+    free(rec->extra_ptrs);
     if (rec->caller_number) {
         size_t len = strlen(rec->caller_number);
         memset(rec->caller_number, 0, len);
@@ -229,11 +269,12 @@ int history_record_load(history_t *self, int64_t id, bool lock, PGresult **ret_r
     char id_text[24];
     snprintf(id_text, sizeof id_text, "%" PRId64, id);
     const char *params[] = {id_text};
-    PGresult *res = ncc_db_exec(
-        self->db,
-        lock ? "SELECT " HISTORY_RECORD_COLUMNS " FROM records WHERE id = $1::bigint FOR UPDATE"
-             : "SELECT " HISTORY_RECORD_COLUMNS " FROM records WHERE id = $1::bigint",
-        1, params, NULL);
+    PGresult *res = ncc_db_exec(self->db,
+                                lock ? "SELECT " HISTORY_RECORD_COLUMNS_EXTRA
+                                       " FROM records WHERE id = $1::bigint FOR UPDATE"
+                                     : "SELECT " HISTORY_RECORD_COLUMNS_EXTRA
+                                       " FROM records WHERE id = $1::bigint",
+                                1, params, NULL);
     if (!res)
         return -EIO;
     if (PQntuples(res) == 0) {
@@ -268,6 +309,9 @@ int history_record_changed(history_t *self, const ncc_ctx_t *ctx, const history_
     event.category = m->category;
     event.has_fiscal_year = true;
     event.fiscal_year = m->fiscal_year;
+    event.transfer_to = m->transfer_to; /* for ncc-report (docs/kpi.md) */
+    event.n_faq_ids = m->n_faq_ids;
+    event.faq_ids = m->faq_ids;
     event.source = (char *)source;
     return ncc_outbox_add(self->db, ctx, &event.base);
 }
@@ -348,7 +392,10 @@ int history_insert(history_t *self, const history_new_record_t *r, int64_t *ret_
     snprintf(operator_id, sizeof operator_id, "%" PRId64, r->operator_id);
     snprintf(call_version, sizeof call_version, "%" PRId64, r->call_version);
     const char *status = s_nonempty(r->status) ? r->status : "open";
-    bool wrapup_now = r->wrapup_now && strcmp(status, "closed") == 0;
+    bool wrapup_now = r->wrapup_now && (r->status_final || strcmp(status, "closed") == 0);
+    /* A summary given with a new record is a person's (the API, the CSV import): ncc-summary
+     * never overwrites it. */
+    const char *summary_source = s_nonempty(r->summary) ? "user" : "";
     const char *params[] = {
         r->started_at,
         s_nonempty(r->call_id),
@@ -373,6 +420,8 @@ int history_insert(history_t *self, const history_new_record_t *r, int64_t *ret_
         r->source ? r->source : "api",
         call_version,
         s_nonempty(r->receipt_id),
+        s_nonempty(r->extra) ? r->extra : "{}",
+        summary_source,
     };
     /* The receipt number: the fiscal year's counter moves by one (its row
      * lock orders concurrent creators), or past a number given. */
@@ -390,12 +439,13 @@ int history_insert(history_t *self, const history_new_record_t *r, int64_t *ret_
         " INSERT INTO records (receipt_id, started_at, call_id, channel, operator_id, operator_name,"
         "   ended_at, wrapup_ended_at, reception_type, department_id, handling_type, faq_ids,"
         "   category, inquiry, response, transfer_to, summary, status, caller_number,"
-        "   caller_number_bidx, source, call_version)"
+        "   caller_number_bidx, source, call_version, extra, summary_source)"
         " SELECT coalesce($23::text, 'R' || n.fiscal_year || '-' ||"
         "          lpad(n.last_number::text, greatest(6, length(n.last_number::text)), '0')),"
         "   $1::timestamptz, $2, $3, $4::bigint, $5, $6::timestamptz,"
         "   CASE WHEN $8::boolean THEN now() ELSE $7::timestamptz END,"
-        "   $9, $10, $11, $12::bigint[], $13, $14, $15, $16, $17, $18, $19, $20, $21, $22::bigint"
+        "   $9, $10, $11, $12::bigint[], $13, $14, $15, $16, $17, $18, $19, $20, $21, $22::bigint,"
+        "   $24::jsonb, $25"
         " FROM n RETURNING id";
     // clang-format on
     char state[6] = "";

@@ -14,7 +14,9 @@
 #include <czmq.h>
 
 #include "history.pb-c.h"
+#include "ncc/json.h"
 #include "ncc/masters_cache.h"
+#include "settings.pb-c.h"
 #include "ncc/service.h"
 #include "search.h"
 
@@ -37,6 +39,13 @@ typedef struct {
     bool keys_warned;             /* "no data keys" was logged */
     ncc_db_t *export_db;          /* owned: the export's second connection (pages asked ahead) */
     char *prefetch_key;           /* owned: the query in flight on it, or NULL */
+    /* The record form setting (form.c): the newest one seen from ncc-directory, else the
+     * built-in default (the directory's version 1). */
+    Ncc__Directory__RecordFormDefinition *form;         /* owned: from the directory, or NULL */
+    Ncc__Directory__RecordFormDefinition *form_default; /* owned: the built-in default */
+    int64_t form_version;                               /* of `form`; 0: none yet */
+    int64_t form_next_try_us;                           /* the next GetRecordForm while none */
+    int form_retry_s;                                   /* its back-off */
 } history_t;
 
 /* Encryption and blind-index context of the caller's number. */
@@ -50,6 +59,57 @@ int history_records_register(history_t *self);
 int history_calls_register(history_t *self);
 int history_transfer_register(history_t *self);
 int history_retention_register(history_t *self);
+int history_form_register(history_t *self);
+int history_summary_register(history_t *self);
+
+/* ---- the record form setting (form.c) --------------------------------------------------- */
+
+/* The definition records are checked against: the newest from ncc-directory, or the
+ * built-in default while none was had. Borrowed until the next event. */
+const Ncc__Directory__RecordFormDefinition *history_form(history_t *self);
+
+/* Frees the definitions (history_destroy). */
+void history_form_clear(history_t *self);
+
+/* The setting's initial status ("open" when it has none). */
+const char *history_form_initial(history_t *self);
+
+/* True when `status` is final in the setting ("closed" for a status it does not know). */
+bool history_form_final(history_t *self, const char *status);
+
+/* The x_ values of a record being saved: `given` (the request's, checked here by name,
+ * type and length) applied over `base` (the stored object, or NULL for a new record):
+ * "" removes a value. *ret_merged is a new object (caller cJSON_Delete()s). False after
+ * answering 422 naming the field (an x_ field the form lacks, a bad value). */
+bool history_form_extra(history_t *self, Ncc__History__RecordValue *const *given, size_t n,
+                        const cJSON *base, cJSON **ret_merged, ncc_reply_t *reply);
+
+/* One built-in field of a record being saved: its value as text ("" or NULL: empty) and
+ * as stored before (NULL for a new record). */
+typedef struct {
+    const char *name, *value, *was;
+} history_form_value_t;
+
+typedef struct {
+    const history_form_value_t *values; /* the built-ins */
+    size_t n_values;
+    const cJSON *extra;     /* the x_ values as they would be stored */
+    const cJSON *extra_was; /* as stored; NULL for a new record */
+    const char *status;
+    const char *status_was; /* NULL for a new record */
+} history_form_input_t;
+
+/* The setting's rules on a record a user saves: the status known and reached by a
+ * transition it allows (a new record: the initial status or one of its `next`), every
+ * required visible field filled, values of choice fields in their list, text within
+ * max_length. False after answering 422 naming the field. */
+bool history_form_check(history_t *self, const history_form_input_t *in, ncc_reply_t *reply);
+
+/* ---- final call summaries (summary_feed.c) ---------------------------------------------- */
+
+/* Inside the caller's transaction, after record `id` of call `call_id` was made: applies
+ * a CallSummary that arrived before it (and forgets it). 1 when applied, 0, -EIO. */
+int history_summary_apply_pending(history_t *self, ncc_db_t *db, int64_t id, const char *call_id);
 
 /* Drops the export's prefetch and its connection (transfer.c; before destroy). */
 void history_transfer_stop(history_t *self);
@@ -85,6 +145,9 @@ void history_flush(history_t *self);
     HISTORY_US("created_at") ", " HISTORY_US("updated_at") ", version, caller_number, " \
     "fiscal_year"
 
+/* The same with the x_ values (history_record_from_row reads the column by its name). */
+#define HISTORY_RECORD_COLUMNS_EXTRA HISTORY_RECORD_COLUMNS ", extra::text AS record_extra"
+
 // clang-format on
 
 /* A record read from the database, as a message. */
@@ -94,6 +157,9 @@ typedef struct {
     char *caller_number; /* owned: decrypted, or NULL */
     int64_t started_us;  /* started_at in Unix microseconds (export cursors) */
     char times[5][32];   /* started, ended, wrap-up, created, updated as RFC 3339 */
+    cJSON *extra;        /* owned: the x_ values ({} or NULL when not read) */
+    Ncc__History__RecordValue *extra_items; /* owned: msg.extra's, strings in `extra` */
+    Ncc__History__RecordValue **extra_ptrs; /* owned */
 } history_record_t;
 
 /* Unix microseconds as RFC 3339 in Asia/Tokyo, to the second, into out[32]. */
@@ -132,6 +198,8 @@ typedef struct {
     const char *inquiry, *response, *transfer_to, *summary;
     const char *status;        /* NULL: open */
     const char *caller_number; /* plain text: encrypted here, with its blind index */
+    const char *extra;         /* the x_ values as JSON object text; NULL: {} */
+    bool status_final;         /* status is final in the setting (wrap-up end with wrapup_now) */
     const char *source;        /* api | call | import */
     int64_t call_version;
 } history_new_record_t;

@@ -26,6 +26,7 @@
 #define S_INDEX_WAIT_MS  500 /* a list waits this long for the index to catch up */
 
 static const char *const s_channels[] = {"phone", "sms", "form", "chat", "line", "visit", NULL};
+/* The statuses a list can filter by (the search index's; docs/history.md). */
 static const char *const s_statuses[] = {"open", "in_progress", "closed", NULL};
 
 static bool s_in(const char *const *list, const char *value)
@@ -115,9 +116,10 @@ static bool s_check(history_t *self, const s_draft_t *d, const Ncc__History__Rec
                                               "visit");
         return false;
     }
-    if (s_empty(d->status) || !s_in(s_statuses, d->status)) {
+    if (s_empty(d->status) || !history_code_ok(d->status)) {
         ncc_reply_error(reply, 422, "invalid_field", "status",
-                        "status must be open, in_progress or closed");
+                        "status is a status code of the record form (open, in_progress, closed "
+                        "by default)");
         return false;
     }
     if (d->has_ended && d->ended_unix < d->started_unix) {
@@ -203,6 +205,44 @@ static bool s_check(history_t *self, const s_draft_t *d, const Ncc__History__Rec
     return true;
 }
 
+/* The record form setting's rules (form.c) on the record as it would be saved: `c` as it
+ * is (NULL for a new one), `extra`/`extra_was` its x_ values after and before. */
+static bool s_form_check(history_t *self, const s_draft_t *d, const Ncc__History__Record *c,
+                         const cJSON *extra, const cJSON *extra_was, ncc_reply_t *reply)
+{
+    char faq[96] = "", faq_was[96] = "";
+    for (size_t i = 0, used = 0; i < d->n_faq_ids; i++)
+        used += (size_t)snprintf(faq + used, sizeof faq - used, "%s%" PRId64, i ? " " : "",
+                                 d->faq_ids[i]);
+    for (size_t i = 0, used = 0; c && i < c->n_faq_ids; i++)
+        used += (size_t)snprintf(faq_was + used, sizeof faq_was - used, "%s%" PRId64, i ? " " : "",
+                                 c->faq_ids[i]);
+#define S_WAS(member) (c ? (c->member ? c->member : "") : NULL)
+    const history_form_value_t values[] = {
+        {"channel", d->channel, S_WAS(channel)},
+        {"started_at", d->started_at, S_WAS(started_at)},
+        {"ended_at", d->has_ended ? d->ended_buf : "", S_WAS(ended_at)},
+        {"reception_type", d->reception_type, S_WAS(reception_type)},
+        {"department_id", d->department_id, S_WAS(department_id)},
+        {"handling_type", d->handling_type, S_WAS(handling_type)},
+        {"category", d->category, S_WAS(category)},
+        {"inquiry", d->inquiry, S_WAS(inquiry)},
+        {"response", d->response, S_WAS(response)},
+        {"transfer_to", d->transfer_to, S_WAS(transfer_to)},
+        {"faq_ids", faq, c ? faq_was : NULL},
+    };
+#undef S_WAS
+    const history_form_input_t in = {
+        .values = values,
+        .n_values = sizeof values / sizeof values[0],
+        .extra = extra,
+        .extra_was = extra_was,
+        .status = d->status,
+        .status_was = c ? (c->status ? c->status : "") : NULL,
+    };
+    return history_form_check(self, &in, reply);
+}
+
 /* The numeric user id of the actor, 0 for a daemon or none. */
 static int64_t s_actor_user(const ncc_actor_t *actor)
 {
@@ -232,7 +272,7 @@ static void s_on_create(void *arg, const ncc_request_t *request, ncc_reply_t *re
         .response = m->response,
         .transfer_to = m->transfer_to,
         .summary = m->summary,
-        .status = m->status ? m->status : "open",
+        .status = m->status ? m->status : history_form_initial(self),
         .caller_number = m->caller_number,
     };
     if (m->has_operator_id && m->operator_id != me && !oversight) {
@@ -262,6 +302,18 @@ static void s_on_create(void *arg, const ncc_request_t *request, ncc_reply_t *re
         return;
     if (!s_faq_ids(&d, m->faq_ids, m->n_faq_ids, reply) || !s_check(self, &d, NULL, true, reply))
         return;
+    cJSON *extra = NULL;
+    if (!history_form_extra(self, m->extra, m->n_extra, NULL, &extra, reply))
+        return;
+    bool form_ok = s_form_check(self, &d, NULL, extra, NULL, reply);
+    char *extra_text = form_ok ? cJSON_PrintUnformatted(extra) : NULL;
+    cJSON_Delete(extra);
+    if (!form_ok)
+        return;
+    if (!extra_text) {
+        ncc_reply_error(reply, 500, "internal", NULL, "out of memory");
+        return;
+    }
 
     char name[128] = "";
     history_operator_name(self, d.operator_id, name, sizeof name);
@@ -285,16 +337,23 @@ static void s_on_create(void *arg, const ncc_request_t *request, ncc_reply_t *re
         .summary = d.summary,
         .status = d.status,
         .caller_number = d.caller_number,
+        .extra = extra_text,
+        .status_final = history_form_final(self, d.status),
         .source = "api",
     };
     int64_t id = 0;
     PGresult *res = NULL;
     history_record_t rec = {0};
     if (ncc_db_begin(self->db) < 0) {
+        free(extra_text);
         history_reply_db_error(self, reply, "create record: begin");
         return;
     }
     int rc = history_insert(self, &r, &id);
+    free(extra_text);
+    /* A final summary of the call that came before its record. */
+    if (rc == 0 && history_summary_apply_pending(self, self->db, id, d.call_id) < 0)
+        rc = -EIO;
     if (rc == -EEXIST) {
         ncc_db_rollback(self->db);
         ncc_reply_error(reply, 409, "conflict", "call_id", "a record of the call %s exists already",
@@ -422,6 +481,8 @@ static void s_on_update(void *arg, const ncc_request_t *request, ncc_reply_t *re
     }
     PGresult *res = NULL, *after_res = NULL;
     history_record_t cur = {0}, after = {0};
+    cJSON *extra = NULL;
+    char *extra_text = NULL;
     if (ncc_db_begin(self->db) < 0) {
         history_reply_db_error(self, reply, "update record: begin");
         return;
@@ -485,6 +546,9 @@ static void s_on_update(void *arg, const ncc_request_t *request, ncc_reply_t *re
     }
     if (!s_check(self, &d, c, true, reply))
         goto rollback;
+    if (!history_form_extra(self, m->extra, m->n_extra, cur.extra, &extra, reply) ||
+        !s_form_check(self, &d, c, extra, cur.extra, reply))
+        goto rollback;
 
     s_set_t set_sql = {0};
     char id_text[24], operator_text[24], name[128] = "", faq[96];
@@ -523,6 +587,19 @@ static void s_on_update(void *arg, const ncc_request_t *request, ncc_reply_t *re
         if (value)
             s_set(&set_sql, plain[i].column, "", value);
     }
+    /* A summary a person writes is theirs: ncc-summary no longer replaces it (emptied, the
+     * next final summary may fill it). */
+    if (m->summary && strcmp(m->summary, c->summary ? c->summary : "") != 0)
+        s_set_raw(&set_sql, *m->summary ? "summary_source = 'user'" : "summary_source = ''");
+    if (m->n_extra > 0) {
+        extra_text = cJSON_PrintUnformatted(extra);
+        if (!extra_text) {
+            ncc_db_rollback(self->db);
+            ncc_reply_error(reply, 500, "internal", NULL, "out of memory");
+            goto out;
+        }
+        s_set(&set_sql, "extra", "::jsonb", extra_text);
+    }
     if (m->n_faq_ids > 0 || (m->has_clear_faq_ids && m->clear_faq_ids)) {
         size_t used = (size_t)snprintf(faq, sizeof faq, "{");
         for (size_t i = 0; i < d.n_faq_ids; i++)
@@ -549,9 +626,9 @@ static void s_on_update(void *arg, const ncc_request_t *request, ncc_reply_t *re
         s_set(&set_sql, "caller_number", "", cipher);
         s_set(&set_sql, "caller_number_bidx", "", bidx[0] ? bidx : NULL);
     }
-    /* 後処理終了: when the record becomes closed; reopening clears it. */
-    bool was_closed = c->status && strcmp(c->status, "closed") == 0;
-    bool closed = strcmp(d.status, "closed") == 0;
+    /* 後処理終了: when the record enters a final status of the form; reopening clears it. */
+    bool was_closed = history_form_final(self, c->status);
+    bool closed = history_form_final(self, d.status);
     if (closed && !was_closed)
         s_set_raw(&set_sql, "wrapup_ended_at = now()");
     else if (!closed && was_closed)
@@ -587,6 +664,8 @@ static void s_on_update(void *arg, const ncc_request_t *request, ncc_reply_t *re
 rollback:
     ncc_db_rollback(self->db);
 out:
+    cJSON_Delete(extra);
+    free(extra_text);
     history_record_clear(&cur);
     history_record_clear(&after);
     if (res)
@@ -813,7 +892,7 @@ int history_records_by_ids(history_t *self, const int64_t *ids, size_t n_ids, PG
     const char *params[] = {array};
     /* In the order asked; ids no longer there drop out of the join. */
     PGresult *res = ncc_db_exec(self->db,
-                                "SELECT " HISTORY_RECORD_COLUMNS
+                                "SELECT " HISTORY_RECORD_COLUMNS_EXTRA
                                 " FROM unnest($1::bigint[]) WITH ORDINALITY AS asked(id, n)"
                                 " JOIN records USING (id) ORDER BY asked.n",
                                 1, params, NULL);

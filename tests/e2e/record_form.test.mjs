@@ -147,6 +147,21 @@ test('moving a field and adding one of our own show in the preview in order', as
   await page.locator('#record-form-saved').waitFor();
   const saved = await form();
   assert.deepEqual(fieldOf(saved, 'x_e2e_area').options.map((o) => o.code), ['north', 'south']);
+  // A record keeps a value of the ward's own field: chosen on the record's page, saved,
+  // stored by ncc-history (the record's `extra`), shown again after a reload.
+  const made = await callApi(context, 'POST', '/api/v1/records', { channel: 'visit', inquiry: '地域の欄の確認' });
+  assert.ok([200, 201].includes(made.status), JSON.stringify(made.body));
+  await go(`#/records/${made.body.id}`);
+  const editor = page.locator(`#record-edit-${made.body.id}`);
+  await editor.locator('select[name="x_e2e_area"]').selectOption('south');
+  await editor.locator('button[type="submit"]').click();
+  await page.locator(`#record-edit-${made.body.id}-saved`).waitFor();
+  const stored = await callApi(context, 'GET', `/api/v1/records/${made.body.id}`);
+  assert.deepEqual(stored.body.extra, [{ name: 'x_e2e_area', value: 'south' }], JSON.stringify(stored.body));
+  await page.reload();
+  await ready(page);
+  assert.equal(await page.locator(`#record-edit-${made.body.id} select[name="x_e2e_area"]`).inputValue(), 'south');
+  await go('#/settings/record-form');
   // Removed again, and saved.
   await row('x_e2e_area').getByRole('button', { name: 'この項目を削除' }).click();
   assert.equal(await preview('x_e2e_area').count(), 0);

@@ -296,8 +296,8 @@ Test(history, records_keep_every_field_and_refuse_bad_input)
     cr_assert_not_null(ncct_str(r.json, "wrapup_ended_at"), "wrap-up end set when closed");
     ncct_resp_free(&r);
     r = s_req(&s_sup, "PATCH", path,
-              "{\"version\":3,\"status\":\"open\",\"department_id\":\"D02\"}");
-    ncct_expect(&r, 200, NULL, "supervisor reopens");
+              "{\"version\":3,\"status\":\"in_progress\",\"department_id\":\"D02\"}");
+    ncct_expect(&r, 200, NULL, "supervisor reopens (closed -> in_progress, the default form)");
     cr_assert_null(cJSON_GetObjectItemCaseSensitive(r.json, "wrapup_ended_at"));
     cr_assert_eq(s_num(r.json, "version"), 4);
     ncct_resp_free(&r);

@@ -102,22 +102,29 @@ function rawOf(f, value) {
 }
 
 // The record as values for renderRecordForm (times as Tokyo datetime-local values).
+// A field's value in a record: the built-in ones are the record's own fields, the ward's own
+// (x_...) are in its `extra` list as text (docs/history.md).
+function valueOf(record, name) {
+  if (!name.startsWith('x_')) return record?.[name];
+  const entry = Array.isArray(record?.extra) ? record.extra.find((e) => e?.name === name) : null;
+  return entry ? entry.value : undefined;
+}
+
 function formValues(definition, record) {
   const values = { status: record?.status ?? '' };
   for (const f of fieldsOf(definition)) {
     if (typeof f.name !== 'string') continue;
-    const value = record?.[f.name];
+    const value = valueOf(record, f.name);
     if (value === undefined || value === null) continue;
     values[f.name] = f.type === 'datetime' || f.type === 'date' ? rawOf(f, value) : value;
   }
   return values;
 }
 
-// The fields an editor may send: visible, not the system's, and built-in (fields of the
-// ward's own, x_..., have no place in the records API yet).
+// The fields an editor may send: visible and not the system's (the ward's own, x_..., go
+// in the record's `extra`).
 function editable(definition) {
-  return fieldsOf(definition).filter((f) => typeof f.name === 'string' && f.visible !== false &&
-    !isSystem(f) && !f.name.startsWith('x_'));
+  return fieldsOf(definition).filter((f) => typeof f.name === 'string' && f.visible !== false && !isSystem(f));
 }
 
 // A code shown by its master entry's text ("税務課"), else the code itself.
@@ -281,7 +288,7 @@ export function recordEditor({ definition, lists, record, idPrefix = 'rec', form
       const control = controlOf(f.name);
       if (!control) continue;
       const now = String(control.value ?? '').trim();
-      if (now !== rawOf(f, base[f.name]).trim()) out[f.name] = String(control.value ?? '');
+      if (now !== rawOf(f, valueOf(base, f.name)).trim()) out[f.name] = String(control.value ?? '');
     }
     return out;
   }
@@ -304,8 +311,12 @@ export function recordEditor({ definition, lists, record, idPrefix = 'rec', form
       const control = controlOf(f.name);
       if (!control) continue;
       const now = String(control.value ?? '').trim();
-      if (now === rawOf(f, base[f.name]).trim()) continue;
-      if (f.type === 'faq_ids') {
+      if (now === rawOf(f, valueOf(base, f.name)).trim()) continue;
+      if (f.name.startsWith('x_')) {
+        // the ward's own fields: text; "" removes the value
+        const value = f.type === 'datetime' && now ? fromLocalInput(now) : now;
+        (out.extra ??= []).push({ name: f.name, value });
+      } else if (f.type === 'faq_ids') {
         if (Array.isArray(values[f.name]) && values[f.name].length) out.faq_ids = values[f.name];
         else out.clear_faq_ids = true;
       } else if (f.type === 'datetime') {
@@ -359,7 +370,7 @@ export function recordEditor({ definition, lists, record, idPrefix = 'rec', form
     const mine = typed();
     const both = [];
     for (const f of fields) {
-      if (mine[f.name] !== undefined && rawOf(f, latest[f.name]) !== rawOf(f, base[f.name])) both.push(labelOf(f));
+      if (mine[f.name] !== undefined && rawOf(f, valueOf(latest, f.name)) !== rawOf(f, valueOf(base, f.name))) both.push(labelOf(f));
     }
     base = latest;
     draw();
@@ -695,7 +706,7 @@ function readOnly(definition, lists, record) {
   const rows = [];
   for (const f of fieldsOf(definition)) {
     if (typeof f.name !== 'string' || f.visible === false || shown.has(f.name)) continue;
-    let value = record[f.name];
+    let value = valueOf(record, f.name);
     if (Array.isArray(value)) value = value.join(t('records.list_sep'));
     else if (f.type === 'choice' && f.choices) value = codeText(lists, f.name, value);
     else if (f.type === 'datetime' && value) value = formatTime(value);
