@@ -122,8 +122,9 @@ const active = (page) => page.evaluate(() => ({
   inForm: Boolean(document.activeElement?.closest('#desk-record')),
 }));
 
-// Keyboard only: Tab until the field named `name` has the focus.
-async function tabTo(page, name, { max = 40 } = {}) {
+// Keyboard only: Tab until the field named `name` has the focus (from the side column the
+// way round the page passes the menu and the date fields: up to about 50 stops).
+async function tabTo(page, name, { max = 70 } = {}) {
   for (let i = 0; i < max; i++) {
     if ((await active(page)).name === name) return;
     await page.keyboard.press('Tab');
