@@ -149,7 +149,7 @@ test('moving a field and adding one of our own show in the preview in order', as
   assert.deepEqual(fieldOf(saved, 'x_e2e_area').options.map((o) => o.code), ['north', 'south']);
   // A record keeps a value of the ward's own field: chosen on the record's page, saved,
   // stored by ncc-history (the record's `extra`), shown again after a reload.
-  const made = await callApi(context, 'POST', '/api/v1/records', { channel: 'visit', inquiry: '地域の欄の確認' });
+  const made = await callApi(context, 'POST', '/api/v1/records', { channel: 'visit', inquiry: '地域の欄の確認', response: '地域を伺いました' });
   assert.ok([200, 201].includes(made.status), JSON.stringify(made.body));
   await go(`#/records/${made.body.id}`);
   const editor = page.locator(`#record-edit-${made.body.id}`);
