@@ -87,6 +87,21 @@ bench-faq: $(BUILD)/bin/ncc-directory $(BUILD)/bin/ncc-faq $(BUILD)/bin/ncc-gate
 .PHONY: bench-history
 bench-history: $(BUILD)/bench/bench_history $(BUILD)/bin/ncc-directory $(BUILD)/bin/ncc-history $(BUILD)/bin/ncc-gateway
 	BUILD=$(BUILD) bench/bench_history.sh
+# make bench-report: the monthly report over a fiscal year at 10x (2,000,000 contacts), the
+# batch, the live push lag (docs/performance.md "Reports (issue 9)"); BENCH_CONTACTS for another size
+.PHONY: bench-report report
+bench-report: $(BUILD)/bin/ncc-directory $(BUILD)/bin/ncc-calls $(BUILD)/bin/ncc-history $(BUILD)/bin/ncc-faq $(BUILD)/bin/ncc-sms $(BUILD)/bin/ncc-report $(BUILD)/bin/ncc-gateway
+	BUILD=$(BUILD) bench/bench_report.sh
+# make report: an example batch run (docs/kpi.md "Batch runs"), last month's figures as XLSX
+# into var/reports/ from the database of var/env; REPORT_KIND=daily REPORT_PERIOD=2027-03-31
+# REPORT_OUT=... for another. Exit codes: 2 bad arguments, 3 cannot write, 4 database.
+REPORT_KIND ?= monthly
+REPORT_PERIOD ?= $(shell date -d "$$(date +%Y-%m-01) -1 day" +%Y-%m)
+REPORT_OUT ?= var/reports/report-$(REPORT_KIND)-$(REPORT_PERIOD).xlsx
+report: $(BUILD)/bin/ncc-report
+	@mkdir -p $(dir $(REPORT_OUT))
+	set -a; [ -n "$$NCC_DATABASE_URL" ] || . var/env; \
+	$(BUILD)/bin/ncc-report --batch $(REPORT_KIND) --period $(REPORT_PERIOD) --out $(REPORT_OUT)
 # make bench-sms: SMS send throughput to a local SMPP peer and queue latency; make
 # bench-sms-fault: 10,000 sends while ncc-sms and the peer are killed at random (docs/sms.md)
 .PHONY: bench-sms bench-sms-fault
@@ -94,10 +109,25 @@ bench-sms: $(BUILD)/bench/bench_sms $(BUILD)/bench/bench_sms_smsc $(BUILD)/bin/n
 	BUILD=$(BUILD) bench/bench_sms.sh
 bench-sms-fault: $(BUILD)/bench/bench_sms $(BUILD)/bench/bench_sms_smsc $(BUILD)/bin/ncc-directory $(BUILD)/bin/ncc-sms $(BUILD)/bin/ncc-gateway
 	BUILD=$(BUILD) bench/bench_sms_fault.sh
+# make chaos: kill, pause and restart daemons and PostgreSQL under load, then reconcile
+# (tests/chaos/chaos.sh, docs/reliability.md; a few minutes, not part of make test)
+.PHONY: chaos
+chaos: all
+	BUILD=$(BUILD) tests/chaos/chaos.sh
+# make bench-backup: backup and restore of 2 million records (docs/performance.md "Backups")
+.PHONY: bench-backup
+bench-backup: all
+	BUILD=$(BUILD) bench/bench_backup.sh
 include fuzz/module.mk
 include $(sort $(wildcard tools/*/module.mk))
 
 # --- set-up and run -------------------------------------------------------------
+# The browser client's chart library (docs/web.md): `npm ci` in gateway/web-vendor, copied
+# into the git-ignored gateway/web/vendor/ that the gateway serves; again when the lock changes.
+all: gateway/web/vendor/.installed
+gateway/web/vendor/.installed: gateway/web-vendor/package-lock.json scripts/web-vendor.sh
+	scripts/web-vendor.sh
+
 deps:
 	scripts/deps.sh
 

@@ -341,8 +341,12 @@ static int s_send_file(struct mg_connection *conn, const gw_route_t *route,
     }
     char disposition[128];
     snprintf(disposition, sizeof disposition, "attachment; filename=\"%s\"", filename);
-    return gw_http_send(conn, 200, sjis ? "text/csv; charset=shift_jis" : "text/csv; charset=utf-8",
-                        (const char *)data, len, "Content-Disposition", disposition);
+    const char *type = sjis ? "text/csv; charset=shift_jis" : "text/csv; charset=utf-8";
+    size_t name_chars = strlen(filename);
+    if (name_chars > 5 && strcmp(filename + name_chars - 5, ".xlsx") == 0) /* reports (kpi.md) */
+        type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
+    return gw_http_send(conn, 200, type, (const char *)data, len, "Content-Disposition",
+                        disposition);
 }
 
 /* An ncc.Error reply envelope in the API.md shape with its status (502 when

@@ -22,6 +22,8 @@
  * exports of large files may take longer than other requests. */
 static const gw_route_raw_t s_csv_import = {"csv", NCC_BUS_MAX_MESSAGE - 64 * 1024, 30000};
 static const gw_route_raw_t s_csv_export = {"csv", 0, 30000};
+/* Reports' files (XLSX, a batch run's file): the reply's `data` (docs/kpi.md). */
+static const gw_route_raw_t s_report_file = {"data", 0, 30000};
 
 /* The seven routes of one kind of master (docs/masters.md): its path under
  * /api/v1/, the names in its request types (ncc.directory.List<plural>,
@@ -115,6 +117,13 @@ const gw_route_t gw_routes[] = {
     {"GET",    "/api/v1/calls/{call_id}/summary", "summary",   "ncc.summary.GetCallSummary",    S_READ,          S_AUDIT,                            GW_ROUTE_GENERIC,    "call.summary.read",  NULL,       NULL},
     /* answer drafts for residents from published public FAQs (R49): docs/summary.md */
     {"POST",   "/api/v1/answers/draft",           "summary",   "ncc.summary.DraftAnswer",       S_READ,          0,                                  GW_ROUTE_GENERIC,    NULL,                 NULL,       NULL},
+    /* reports and live figures (R29, R33, R39): docs/kpi.md */
+    {"GET",    "/api/v1/reports/kpi",             "report",    "ncc.report.GetKpi",             S_OVERSIGHT | NCC_ROLE_STAFF, 0,                     GW_ROUTE_GENERIC,    NULL,                 NULL,       NULL},
+    {"GET",    "/api/v1/reports/export.csv",      "report",    "ncc.report.ExportKpiCsv",       S_OVERSIGHT | NCC_ROLE_STAFF, S_AUDIT | GW_ROUTE_CSV_REPLY | GW_ROUTE_CSV_STREAM, GW_ROUTE_GENERIC, "report.export", NULL, &s_csv_export},
+    {"GET",    "/api/v1/reports/export.xlsx",     "report",    "ncc.report.ExportKpiXlsx",      S_OVERSIGHT | NCC_ROLE_STAFF, S_AUDIT | GW_ROUTE_CSV_REPLY, GW_ROUTE_GENERIC,    "report.export",      NULL,       &s_report_file},
+    {"GET",    "/api/v1/reports/runs",            "report",    "ncc.report.ListRuns",           S_OVERSIGHT | NCC_ROLE_STAFF, 0,                     GW_ROUTE_GENERIC,    NULL,                 NULL,       NULL},
+    {"GET",    "/api/v1/reports/runs/{id}/file",  "report",    "ncc.report.GetRunFile",         S_OVERSIGHT | NCC_ROLE_STAFF, S_AUDIT | GW_ROUTE_CSV_REPLY, GW_ROUTE_GENERIC,    "report.download",    NULL,       &s_report_file},
+    {"GET",    "/api/v1/metrics/live",            "report",    "ncc.report.GetLiveMetrics",     S_OVERSIGHT | NCC_ROLE_STAFF, 0,                     GW_ROUTE_GENERIC,    NULL,                 NULL,       NULL},
     /* masters (R4, R5, R8): docs/masters.md */
     S_MASTER("departments",     "Department",     "Departments",      "department"),
     S_MASTER("directory",       "DirectoryEntry", "DirectoryEntries", "phonebook"),

@@ -2,6 +2,7 @@
  * when index_state.revision moves), and the FAQ itself: list and search,
  * get, create, update, delete, versions and approval (docs/faq.md). */
 #include "faq.h"
+#include "faq_report.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -477,6 +478,8 @@ static void s_on_list(void *arg, const ncc_request_t *request, ncc_reply_t *repl
         }
         if (count == 0 && (!m->has_log || m->log))
             faq_log_zero_hit(self, q, false);
+        if (!m->has_log || m->log)
+            faq_report_searched(self, q, hits, count, false); /* ncc-report (docs/kpi.md) */
         faq_reply_hits(self, reply, hits, count, offset, limit, false);
         free(hits);
         return;

@@ -3,6 +3,7 @@
  * list and page, votes (one per browser and FAQ, rate limited per address)
  * and view counts. docs/faq.md. */
 #include "faq.h"
+#include "faq_report.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -297,6 +298,7 @@ static void s_on_public_list(void *arg, const ncc_request_t *request, ncc_reply_
         }
         if (count == 0)
             faq_log_zero_hit(self, q, true);
+        faq_report_searched(self, q, hits, count, true); /* ncc-report (docs/kpi.md) */
         faq_reply_hits(self, reply, hits, count, offset, limit, true);
         free(hits);
         return;

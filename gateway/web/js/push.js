@@ -15,7 +15,8 @@ import { api, ApiError } from './api.js';
 const URL_STREAM = '/api/v1/stream';
 const EVENTS = ['call.ringing', 'call.answered', 'call.transferred', 'call.ended',
   'transcript.segment', 'session.ended', 'push.dropped',
-  'summary.updated', 'emotion.updated', 'faq.suggested', 'emotion.alert']; // ncc-summary (docs/summary.md)
+  'summary.updated', 'emotion.updated', 'faq.suggested', 'emotion.alert', // ncc-summary (docs/summary.md)
+  'metrics.live']; // ncc-report (docs/kpi.md)
 const MAX_DELAY_MS = 30000;
 
 let source = null;
