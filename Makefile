@@ -138,6 +138,16 @@ run: deps
 stop:
 	scripts/run.sh stop
 
+# make backup: an encrypted backup of the database (scripts/backup.sh; docs/operations.md
+# "Backups"). make restore FILE=<backup> [DB=<local database>] [FORCE=1]: restore and verify it.
+.PHONY: backup restore
+backup:
+	scripts/backup.sh $(if $(DB),--database $(DB)) $(if $(OUT),--output $(OUT))
+
+restore:
+	@test -n "$(FILE)" || { echo "usage: make restore FILE=<backup file> [DB=<database>] [FORCE=1]" >&2; exit 2; }
+	scripts/restore.sh $(if $(DB),--database $(DB)) $(if $(FORCE),--force) "$(FILE)"
+
 test: deps
 	scripts/test.sh
 

@@ -18,6 +18,8 @@ packages=(
     postgresql-15 postgresql-client-15
     # tests and tools
     libcriterion-dev libyaml-dev wrk clang-format curl ca-certificates openssl
+    # backups (scripts/backup.sh, scripts/restore.sh; docs/decisions.md D13)
+    age
 )
 if [ "${NCC_DEPS_NO_BROWSER:-0}" != 1 ]; then
     packages+=(chromium fonts-noto-cjk)

@@ -45,6 +45,10 @@ per-daemon sections by hand; `tests/static/test_config_doc.c` checks that nothin
 | `NCC_TEST_TIMEOUT` | `600` | seconds one test binary may run |
 | `NCC_DEPS_NO_BROWSER` | unset | `1` leaves chromium and node out of `scripts/deps.sh` |
 | `NCC_DEPS_EXTRA` | unset | more Debian packages for `scripts/deps.sh` (`make fuzz` asks for clang) |
+| `NCC_BACKUP_KEY` | unset | *secret*: the age secret key (`AGE-SECRET-KEY-1...`, from `age-keygen`) that `make restore` decrypts with and, without `NCC_BACKUP_RECIPIENT`, `make backup` encrypts to; kept as docs/reliability.md "Keys" says |
+| `NCC_BACKUP_RECIPIENT` | unset | the public half of that key (`age1...`, `age-keygen -y`): `make backup` encrypts to it, so the machine that makes backups needs no secret |
+| `NCC_BACKUP_DIR` | `$NCC_VAR/backups` | where `make backup` writes `ncc-<database>-<UTC time>.backup` |
+| `NCC_BACKUP_COMPRESS` | `1` | gzip level of the dump inside a backup, 0–9 (6 makes the file about a quarter smaller and the backup about four times slower) |
 
 Tests also receive `NCC_TEST_GATEWAY_URL`, `NCC_TEST_CA_FILE`, `NCC_TEST_BIN_DIR` and
 `NCC_SOURCE_DIR` from `scripts/test.sh`.

@@ -3,7 +3,7 @@
 #   1. the C format check (make check-format);
 #   2. a build with AddressSanitizer + UBSan into build/asan;
 #   3. the local PostgreSQL, with an empty database ncc_test for this run;
-#   4. the unit and static tests (Criterion);
+#   4. the unit and static tests (Criterion), and the shell tests tests/scripts/test_*.sh (TAP);
 #   5. the whole system started from build/asan with secrets made for this run, then the
 #      integration and security tests against it; the daemons' logs must hold no
 #      sanitizer report;
@@ -119,6 +119,27 @@ make_secrets() {
     NCC_BOOTSTRAP_ADMIN_TOTP_SECRET=$(head -c 20 /dev/urandom | base32 -w0 | tr -d '=')
 }
 
+# Runs one shell test (tests/scripts/test_*.sh: TAP "ok N" / "not ok N" lines); adds its counts.
+run_tap() {
+    local t=$1 out rc pass fail_count
+    printf -- '--- %s\n' "$t"
+    out=$(mktemp)
+    BUILD=$build timeout -k 10 "$binary_timeout" "$t" 2>&1 | tee "$out"
+    rc=${PIPESTATUS[0]}
+    pass=$(grep -ac '^ok ' "$out")
+    fail_count=$(grep -ac '^not ok ' "$out")
+    rm -f "$out"
+    passed=$((passed + pass))
+    failed=$((failed + fail_count))
+    if [ "$fail_count" -gt 0 ]; then
+        failures+=("$t ($fail_count failing of $((pass + fail_count)))")
+    elif [ "$rc" != 0 ]; then
+        fail "$t (exit status $rc)"
+    elif [ "$pass" = 0 ]; then
+        fail "$t (no result)"
+    fi
+}
+
 # node --test in tests/e2e against the running system; adds its counts.
 run_e2e() {
     local out rc pass fail_count cancelled
@@ -189,6 +210,13 @@ for area in unit static; do
         run_criterion "$bin"
     done < <(binaries "$area")
 done
+# Shell tests (backups: tests/scripts/test_backup.sh); each starts what it needs on its own
+# ports and database.
+if [ $db_ok = 1 ]; then
+    for t in tests/scripts/test_*.sh; do
+        [ -e "$t" ] && run_tap "$t"
+    done
+fi
 
 # --- 5. the whole system: integration and security tests -------------------------------
 step "integration and security tests against the running system"

@@ -8,12 +8,17 @@
  *   ncc-pbxsim --url http://127.0.0.1:8080 --secret S --calls 50000
  *              --concurrency 16 --extensions 2001,2002 [--segments 4]
  *              [--abandon-every 10] [--run ID] [--stream COOKIE ...]
- *              [--rate CALLS_PER_S]
+ *              [--rate CALLS_PER_S] [--retry SECONDS]
  *
  * Without --rate every worker starts its next call as soon as its last one is
  * done (the most the system takes); with --rate calls start on a fixed
  * schedule (call n at n / rate seconds), so latencies are those of a system
  * under that offered load rather than of a saturated one.
+ *
+ * With --retry, a request that fails (no answer, or 5xx / 429) is sent again with the same
+ * event_id, freshly signed, every 200 ms for up to SECONDS, as docs/pbx-integration.md asks of
+ * a PBX (at-least-once delivery); "retries" counts the repeats and "errors" only what still
+ * failed at the end (the chaos test, tests/chaos/chaos.sh, relies on it).
  *
  * Prints one JSON object: calls, events, seconds, calls_per_s, webhook
  * latency p50/p95/p99/max (ms), errors by status, pops seen and their
@@ -44,12 +49,13 @@ typedef struct {
     char run[40];
     char **cookies;
     int n_cookies;
-    double rate; /* calls started per second; 0: as fast as the workers go */
+    double rate;    /* calls started per second; 0: as fast as the workers go */
+    double retry_s; /* resend a failed request for this long (0: never) */
 } s_options_t;
 
 static s_options_t s_opt = {.calls = 100, .concurrency = 4, .segments = 2, .abandon_every = 10};
 static atomic_long s_next_call;
-static atomic_long s_errors, s_events;
+static atomic_long s_errors, s_events, s_retries;
 static atomic_long s_status_counts[6]; /* 1xx..5xx, other */
 static double *s_latency;              /* ms per request, s_n_latency slots */
 static atomic_long s_n_latency;
@@ -91,9 +97,26 @@ static void s_post(CURL *curl, const char *path, const char *body)
     curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
     double start = s_now_ms();
     CURLcode rc = curl_easy_perform(curl);
-    double took = s_now_ms() - start;
     long status = 0;
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+    /* --retry: the same event again (signed anew) while it fails and time remains. */
+    while (s_opt.retry_s > 0 && (rc != CURLE_OK || status >= 500 || status == 429) &&
+           s_now_ms() - start < s_opt.retry_s * 1000.0) {
+        atomic_fetch_add(&s_retries, 1);
+        usleep(200 * 1000);
+        curl_slist_free_all(list);
+        if (ncc_webhook_sign(s_opt.secret, (int64_t)time(NULL), body, strlen(body), header,
+                             sizeof header) < 0)
+            break;
+        snprintf(line, sizeof line, "X-NCC-Signature: %s", header);
+        list = curl_slist_append(NULL, "Content-Type: application/json");
+        list = curl_slist_append(list, line);
+        curl_easy_setopt(curl, CURLOPT_HTTPHEADER, list);
+        rc = curl_easy_perform(curl);
+        status = 0;
+        curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+    }
+    double took = s_now_ms() - start;
     curl_slist_free_all(list);
     atomic_fetch_add(&s_events, 1);
     long slot = atomic_fetch_add(&s_n_latency, 1);
@@ -299,6 +322,7 @@ int main(int argc, char **argv)
         {"run", required_argument, NULL, 'r'},
         {"stream", required_argument, NULL, 'S'},
         {"rate", required_argument, NULL, 'R'},
+        {"retry", required_argument, NULL, 'T'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -334,6 +358,9 @@ int main(int argc, char **argv)
         case 'R':
             s_opt.rate = strtod(optarg, NULL);
             break;
+        case 'T':
+            s_opt.retry_s = strtod(optarg, NULL);
+            break;
         case 'S':
             if (n_cookies < 256)
                 cookies[n_cookies++] = optarg;
@@ -341,7 +368,8 @@ int main(int argc, char **argv)
         default:
             fprintf(stderr, "usage: ncc-pbxsim --url URL --secret SECRET --extensions E1,E2 "
                             "[--calls N] [--concurrency C] [--segments K] [--abandon-every M] "
-                            "[--run ID] [--stream COOKIE]... [--rate CALLS_PER_S]\n");
+                            "[--run ID] [--stream COOKIE]... [--rate CALLS_PER_S] "
+                            "[--retry SECONDS]\n");
             return c == 'h' ? 0 : 2;
         }
     }
@@ -375,6 +403,10 @@ int main(int argc, char **argv)
     if (n_cookies > 0)
         usleep(500 * 1000); /* the streams open */
 
+    if (s_opt.retry_s < 0 || s_opt.retry_s > 3600) {
+        fprintf(stderr, "ncc-pbxsim: --retry is 0 (never) to 3600 seconds\n");
+        return 2;
+    }
     if (s_opt.rate < 0 || s_opt.rate > 10000) {
         fprintf(stderr, "ncc-pbxsim: --rate is 0 (as fast as possible) to 10000 calls/s\n");
         return 2;
@@ -411,7 +443,7 @@ int main(int argc, char **argv)
            "\"calls_per_s\":%.1f,\"events_per_s\":%.1f,\"webhook_ms\":{\"p50\":%.2f,\"p95\":%.2f,"
            "\"p99\":%.2f,\"max\":%.2f},\"status\":{\"2xx\":%ld,\"4xx\":%ld,\"5xx\":%ld,"
            "\"failed\":%ld},\"errors\":%ld,\"streams\":%d,\"pops\":%ld,\"pop_ms\":{\"p50\":%.2f,"
-           "\"p99\":%.2f,\"max\":%.2f},\"rate\":%.1f}\n",
+           "\"p99\":%.2f,\"max\":%.2f},\"rate\":%.1f,\"retries\":%ld}\n",
            s_opt.run, s_opt.calls, answered, atomic_load(&s_events), seconds,
            (double)s_opt.calls / seconds, (double)atomic_load(&s_events) / seconds,
            s_pct(s_latency, n, 0.50), s_pct(s_latency, n, 0.95), s_pct(s_latency, n, 0.99),
@@ -419,7 +451,7 @@ int main(int argc, char **argv)
            atomic_load(&s_status_counts[3]), atomic_load(&s_status_counts[4]),
            atomic_load(&s_status_counts[5]), atomic_load(&s_errors), n_cookies, n_pops,
            s_pct(pops, n_pops, 0.50), s_pct(pops, n_pops, 0.99), n_pops ? pops[n_pops - 1] : 0.0,
-           s_opt.rate);
+           s_opt.rate, atomic_load(&s_retries));
     free(pops);
     free(workers);
     curl_global_cleanup();
