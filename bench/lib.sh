@@ -313,3 +313,48 @@ EOF
         curl -s -b "$cookies" -H "X-CSRF-Token: $csrf" -X "$method" "$@" "$api$path"
     }
 }
+
+# bench_generate_records OWNER_URL COUNT DATA_FOLDER: COUNT interaction records of fiscal
+# year 2027 written into history.records in SQL from the localgovFAQ texts of DATA_FOLDER
+# (resident questions and the city's answers: inquiry about 40, response 120, summary 60
+# characters), in started_at order as records arrive, and the receipt counter after them.
+# Used by bench_history.sh and bench_backup.sh.
+bench_generate_records() {
+    psql "$1" -q -v ON_ERROR_STOP=1 -v records="$2" \
+        -v queries="$(cat "$3/dev_queries.json")" >/dev/null <<SQL
+CREATE TEMP TABLE raw (line text);
+\copy raw FROM '$3/corpus_qa.jsonl' WITH (FORMAT csv, QUOTE E'\x01', DELIMITER E'\x02')
+CREATE TEMP TABLE qa AS
+    SELECT row_number() OVER () AS n, line::jsonb->>'Question' AS q,
+           replace(line::jsonb->>'Answer', E'\n', '') AS a
+    FROM raw;
+CREATE TEMP TABLE dq AS
+    SELECT row_number() OVER () AS n, value AS q FROM jsonb_each_text(:'queries'::jsonb);
+SELECT count(*) AS nqa FROM qa \gset
+SELECT count(*) AS ndq FROM dq \gset
+INSERT INTO history.records (receipt_id, channel, operator_id, operator_name, started_at,
+    ended_at, wrapup_ended_at, department_id, category, reception_type, handling_type,
+    inquiry, response, summary, status, source)
+SELECT 'R2027-' || lpad(g::text, 7, '0'),
+       (ARRAY['phone','phone','phone','phone','phone','form','visit','chat','line'])[1 + g % 9],
+       1 + g % 40, 'オペレーター' || (1 + g % 40),
+       t, t + interval '4 minutes', t + interval '7 minutes',
+       'D' || lpad((1 + g % 45)::text, 2, '0'), 'C' || lpad((1 + (g / 7) % 20)::text, 2, '0'),
+       'R01', 'H01',
+       CASE WHEN g % 2 = 0 THEN dq.q ELSE qa.q END,
+       substr(qa2.a, 1 + (g % greatest(1, length(qa2.a) - 120)), 120),
+       left(qa3.q, 60),
+       (ARRAY['closed','closed','closed','in_progress','open'])[1 + g % 5],
+       'import'
+FROM generate_series(1, :records) g
+CROSS JOIN LATERAL (SELECT '2027-04-01T00:00:00+09:00'::timestamptz
+    + ((hashint4(g) & 2147483647) % 31536000) * interval '1 second' AS t) tt
+JOIN qa ON qa.n = 1 + (hashint4(g * 3) & 2147483647) % :nqa
+JOIN qa qa2 ON qa2.n = 1 + (hashint4(g * 5) & 2147483647) % :nqa
+JOIN qa qa3 ON qa3.n = 1 + (hashint4(g * 7) & 2147483647) % :nqa
+JOIN dq ON dq.n = 1 + (hashint4(g * 11) & 2147483647) % :ndq
+ORDER BY t; -- records arrive as the year goes: the table's order follows started_at
+INSERT INTO history.receipt_counters VALUES (2027, :records)
+    ON CONFLICT (fiscal_year) DO UPDATE SET last_number = excluded.last_number;
+SQL
+}
