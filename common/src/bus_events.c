@@ -43,6 +43,11 @@
 #define S_REPLAY_TIMEOUT_MS 1000
 /* After a failed replay or handler, no automatic catch-up for this long. */
 #define S_RETRY_US (1000 * 1000)
+/* A publisher that does not answer replays is asked again after 1, 2, 4 ... 30 s; the replay
+ * waits at most S_REPLAY_CONNECT_MS for a connection to it. A replay blocks the subscribing
+ * daemon: one to a daemon that is down stalled it a second every two before. */
+#define S_RETRY_MAX_US      (30 * 1000 * 1000)
+#define S_REPLAY_CONNECT_MS 50
 /* Messages read per ncc_subscriber_process call. */
 #define S_MAX_BATCH 1000
 /* Rows deleted per ncc_publisher_prune call. */
@@ -458,6 +463,7 @@ struct ncc_subscriber {
     uint64_t cursor;          /* last applied seq, as last read or written */
     bool cursor_unsaved;      /* cursor stepped over events of no interest, not yet stored */
     int64_t heard_us;         /* monotonic: when the publisher was last heard (0: never) */
+    int64_t backoff_us;       /* wait before the next replay after failed ones (0: none failed) */
     bool cursor_loaded;       /* cursor was read from inbox_cursor */
     bool blocked;             /* a handler failed: wait for the next catch-up */
     int64_t retry_after_us;   /* monotonic: no automatic catch-up before */
@@ -496,6 +502,7 @@ ncc_subscriber_t *ncc_subscriber_new(ncc_db_t *db, const char *publisher, const 
     self->replay = ncc_rpc_client_new(rpc_endpoints);
     if (!self->replay)
         goto fail;
+    ncc_rpc_client_set_send_timeout(self->replay, S_REPLAY_CONNECT_MS);
     return self;
 fail:
     ncc_subscriber_destroy(&self);
@@ -754,9 +761,13 @@ static int s_catch_up(ncc_subscriber_t *self, bool known, uint64_t target)
                          error->status, ncc_bus_printable(error->code, shown));
                 ncc__error__free_unpacked(error, NULL);
             }
-            self->retry_after_us = zclock_usecs() + S_RETRY_US;
+            self->backoff_us = self->backoff_us ? self->backoff_us * 2 : S_RETRY_US;
+            if (self->backoff_us > S_RETRY_MAX_US)
+                self->backoff_us = S_RETRY_MAX_US;
+            self->retry_after_us = zclock_usecs() + self->backoff_us;
             break;
         }
+        self->backoff_us = 0;
         Ncc__EventReplayReply *reply = (Ncc__EventReplayReply *)answer;
         uint64_t last = reply->has_last_seq ? reply->last_seq : 0;
         uint64_t skip_to = 0; /* the cursor may move here without applying */

@@ -47,9 +47,10 @@
 /* ---- client ------------------------------------------------------------- */
 
 struct ncc_rpc_client {
-    zsock_t *dealer;   /* DEALER connected to every endpoint */
-    zpoller_t *poller; /* waits on dealer */
-    uint64_t dropped;  /* replies dropped: late, unknown request id or malformed */
+    zsock_t *dealer;     /* DEALER connected to every endpoint */
+    zpoller_t *poller;   /* waits on dealer */
+    uint64_t dropped;    /* replies dropped: late, unknown request id or malformed */
+    int send_timeout_ms; /* waiting for a connected peer at most this long; < 0: the call's */
 };
 
 static int s_connect_one(void *arg, const char *endpoint)
@@ -57,11 +58,18 @@ static int s_connect_one(void *arg, const char *endpoint)
     return zsock_connect((zsock_t *)arg, "%s", endpoint) == 0 ? 0 : -EINVAL;
 }
 
+void ncc_rpc_client_set_send_timeout(ncc_rpc_client_t *self, int ms)
+{
+    if (self)
+        self->send_timeout_ms = ms;
+}
+
 ncc_rpc_client_t *ncc_rpc_client_new(const char *endpoints)
 {
     ncc_rpc_client_t *self = calloc(1, sizeof *self);
     if (!self)
         return NULL;
+    self->send_timeout_ms = -1;
     self->dealer = zsock_new(ZMQ_DEALER);
     if (!self->dealer)
         goto fail;
@@ -151,7 +159,10 @@ int ncc_rpc_call_raw(ncc_rpc_client_t *self, const ncc_ctx_t *ctx, const char *t
 
     int64_t deadline = zclock_usecs() + (int64_t)timeout_ms * 1000;
     /* With ZMQ_IMMEDIATE the send blocks until some copy is connected. */
-    zsock_set_sndtimeo(self->dealer, timeout_ms);
+    zsock_set_sndtimeo(self->dealer,
+                       self->send_timeout_ms >= 0 && self->send_timeout_ms < timeout_ms
+                           ? self->send_timeout_ms
+                           : timeout_ms);
     int rc = ncc_bus_send(self->dealer, NULL, &request, 0);
     free(request.actor_proof.data);
     if (rc == -EAGAIN)

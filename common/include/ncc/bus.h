@@ -116,6 +116,11 @@ typedef struct ncc_rpc_client ncc_rpc_client_t;
 ncc_rpc_client_t *ncc_rpc_client_new(const char *endpoints);
 void ncc_rpc_client_destroy(ncc_rpc_client_t **self_p);
 
+/* A call waits at most `ms` (< its own time-out) for a connected copy of the service
+ * before it gives up with -ETIMEDOUT; < 0 (the default): up to the call's time-out. For
+ * callers that should not stall on a service that is down (the subscribers' replays). */
+void ncc_rpc_client_set_send_timeout(ncc_rpc_client_t *self, int ms);
+
 /* Replies this client dropped: late answers to calls that had timed out,
  * unknown request ids, malformed messages. */
 uint64_t ncc_rpc_client_dropped(ncc_rpc_client_t *self);
