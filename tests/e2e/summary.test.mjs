@@ -222,7 +222,8 @@ test('the draft answer button drafts from the published FAQ with its citation, a
   const citation = page.locator(`#desk-draft-citations li[data-number="${faq.number}"]`);
   assert.match(await citation.innerText(), new RegExp(`FAQ ${faq.number} ${TOPIC}の駆除について相談したい`));
   await page.locator('#desk-draft-copy').click();
-  assert.match(await page.locator('#desk-draft-copied').innerText(), /コピーしました|選択しました/);
+  // the copy is asynchronous (the clipboard API): wait for its message
+  await page.locator('#desk-draft-copied').filter({ hasText: /コピーしました|選択しました/ }).waitFor();
 
   // nothing public answers it: a refusal, not an error
   await page.locator('#desk-draft-question').fill('宇宙旅行の補助金はありますか。');
