@@ -124,8 +124,8 @@ include $(sort $(wildcard tools/*/module.mk))
 # --- set-up and run -------------------------------------------------------------
 # The browser client's chart library (docs/web.md): `npm ci` in gateway/web-vendor, copied
 # into the git-ignored gateway/web/vendor/ that the gateway serves; again when the lock changes.
-all: gateway/web/vendor/.installed
-gateway/web/vendor/.installed: gateway/web-vendor/package-lock.json scripts/web-vendor.sh
+all: gateway/web-vendor/node_modules/.ncc-installed
+gateway/web-vendor/node_modules/.ncc-installed: gateway/web-vendor/package-lock.json scripts/web-vendor.sh
 	scripts/web-vendor.sh
 
 deps:

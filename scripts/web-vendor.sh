@@ -35,5 +35,6 @@ rm -rf "$dest.old"
 [ -d "$dest" ] && mv "$dest" "$dest.old"
 mv "$tmp" "$dest"
 rm -rf "$dest.old"
-touch "$dest/.installed"
+# The marker make looks at stays out of the web root (every file there is served).
+touch "$src/node_modules/.ncc-installed"
 echo "web-vendor.sh: gateway/web/vendor/ holds ${#files[@]} files"

@@ -430,6 +430,10 @@ static void s_scan_sql(const char *path, const char *text, void *arg)
         {"services/history/records.c", "s_sorts[which].sql"},
         /* The WHERE made by history_filter_sql (placeholders and numbers). */
         {"services/history/transfer.c", "history_filter_sql("},
+        /* The grouping's column and its text form from the static tables s_group_sql,
+         * s_group_text, s_cache_key and s_cache_order, indexed by a checked enum; every
+         * value (period, service level) a parameter. */
+        {"services/report/kpi.c", "s_group_sql[group]"},
     };
     for (const char *p = text; *p; p++) {
         if (p[0] == '/' && p[1] == '/') {

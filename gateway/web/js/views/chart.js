@@ -2,7 +2,7 @@
 // /vendor/ by scripts/web-vendor.sh; docs/decisions.md), loaded on first use so that a
 // page without a chart never fetches it, and a missing copy only costs the chart.
 
-const MODULE = '/vendor/uPlot.esm.js';
+const LOADER = '/js/uplot.js'; // imports /vendor/uPlot.esm.js
 const STYLE = '/vendor/uPlot.min.css';
 const OWN_STYLE = '/css/reports.css';
 let loading = null;
@@ -26,7 +26,24 @@ export function loadChart() {
       link.href = STYLE;
       document.head.append(link);
     }
-    loading = import(MODULE).then((m) => m.default).catch((error) => {
+    loading = new Promise((resolve, reject) => {
+      if (globalThis.nccUPlot) {
+        resolve(globalThis.nccUPlot);
+        return;
+      }
+      const script = document.createElement('script');
+      script.type = 'module';
+      script.src = LOADER;
+      script.addEventListener('load', () => {
+        if (globalThis.nccUPlot) resolve(globalThis.nccUPlot);
+        else reject(new Error('uPlot did not load'));
+      });
+      script.addEventListener('error', () => {
+        script.remove();
+        reject(new Error('uPlot is not installed (scripts/web-vendor.sh)'));
+      });
+      document.head.append(script);
+    }).catch((error) => {
       loading = null; // tried again on the next chart
       throw error;
     });
