@@ -253,6 +253,51 @@ static int64_t s_actor_user(const ncc_actor_t *actor)
 /* ---- create ------------------------------------------------------------------------------------
  */
 
+/* ---- sending a record twice: the idempotency key ------------------------------------------- */
+
+static bool s_key_ok(const char *key)
+{
+    size_t len = key ? strlen(key) : 0;
+    if (len < 8 || len > 100)
+        return false;
+    for (const char *p = key; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              *p == '_' || *p == '-'))
+            return false;
+    return true;
+}
+
+/* The record the actor's key made, answered as the create answers it: 1 when answered,
+ * 0 when the key made none (yet), -1 when the database failed (answered). */
+static int s_reply_keyed(history_t *self, const char *actor_id, const char *key, ncc_reply_t *reply)
+{
+    const char *params[] = {actor_id, key};
+    PGresult *res = ncc_db_exec(self->db,
+                                "SELECT record_id FROM record_requests WHERE actor_id = $1 AND "
+                                "key = $2",
+                                2, params, NULL);
+    if (!res) {
+        history_reply_db_error(self, reply, "create record: key");
+        return -1;
+    }
+    int64_t id = PQntuples(res) == 1 ? strtoll(PQgetvalue(res, 0, 0), NULL, 10) : 0;
+    PQclear(res);
+    if (id == 0)
+        return 0;
+    history_record_t rec;
+    int rc = history_record_load(self, id, false, &res, &rec);
+    if (rc == -ENOENT)
+        return 0;
+    if (rc < 0) {
+        history_reply_db_error(self, reply, "create record: the keyed record");
+        return -1;
+    }
+    ncc_reply_message(reply, &rec.msg.base);
+    history_record_clear(&rec);
+    PQclear(res);
+    return 1;
+}
+
 static void s_on_create(void *arg, const ncc_request_t *request, ncc_reply_t *reply)
 {
     history_t *self = arg;
@@ -284,6 +329,15 @@ static void s_on_create(void *arg, const ncc_request_t *request, ncc_reply_t *re
         ncc_reply_error(reply, 422, "invalid_field", "operator_id", "operator_id is a user id");
         return;
     }
+    const char *key = s_empty(m->idempotency_key) ? NULL : m->idempotency_key;
+    if (key && !s_key_ok(key)) {
+        ncc_reply_error(reply, 422, "invalid_field", "idempotency_key",
+                        "idempotency_key is 8 to 100 of A-Z a-z 0-9 _ -");
+        return;
+    }
+    const char *actor_id = actor.id ? actor.id : "";
+    if (key && s_reply_keyed(self, actor_id, key, reply) != 0)
+        return; /* the record this key made (or the database's error) */
     d.operator_id = m->has_operator_id ? m->operator_id : me;
     bool set = false;
     if (s_empty(m->started_at)) {
@@ -354,6 +408,27 @@ static void s_on_create(void *arg, const ncc_request_t *request, ncc_reply_t *re
     /* A final summary of the call that came before its record. */
     if (rc == 0 && history_summary_apply_pending(self, self->db, id, d.call_id) < 0)
         rc = -EIO;
+    if (rc == 0 && key) {
+        char id_text[24];
+        snprintf(id_text, sizeof id_text, "%" PRId64, id);
+        const char *params[] = {actor_id, key, id_text};
+        if (ncc_db_run(self->db,
+                       "INSERT INTO record_requests (actor_id, key, record_id) VALUES ($1, $2, "
+                       "$3::bigint)",
+                       3, params) < 0) {
+            if (strcmp(ncc_db_sqlstate(self->db), "23505") != 0) {
+                history_reply_db_error(self, reply, "create record: key"); /* rolls back */
+                return;
+            }
+            /* The same key at the same moment from another request: its record. */
+            ncc_db_rollback(self->db);
+            if (s_reply_keyed(self, actor_id, key, reply) == 0)
+                ncc_reply_error(reply, 409, "conflict", "idempotency_key",
+                                "another request with this idempotency_key is being stored: "
+                                "send it again");
+            return;
+        }
+    }
     if (rc == -EEXIST) {
         ncc_db_rollback(self->db);
         ncc_reply_error(reply, 409, "conflict", "call_id", "a record of the call %s exists already",

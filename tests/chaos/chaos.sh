@@ -10,7 +10,7 @@
 #     ended; every 10th abandoned), each webhook retried with its event_id until a 2xx (--retry,
 #     as a PBX must: docs/pbx-integration.md);
 #   - records: POST /api/v1/records, CHAOS_RECORD_RATE a second, each with a unique marker in
-#     its inquiry, sent once (records have no idempotency key);
+#     its inquiry and an idempotency key, sent again until answered (at most 100 times);
 #   - FAQ searches: GET /api/v1/faqs?q=..., CHAOS_FAQ_RATE a second;
 #   - SMS: POST /api/v1/sms, CHAOS_SMS_RATE a second, each with its idempotency key, repeated
 #     with the same key until a 2xx (for at most 30 s);
@@ -141,12 +141,21 @@ done
 # Each loop logs one line per request: number, HTTP status (000: no answer), id or key, and the
 # time of the answer (records, FAQ: microseconds) or the number of tries (SMS).
 record_loop() {
-    local n=0 status body id
+    local n=0 status body id tries
     while :; do
         body=$out/load/record.body
-        status=$(curl -s -m 15 -b "$cookies" -H "X-CSRF-Token: $csrf" -H 'Content-Type: application/json' \
-            -o "$body" -w '%{http_code}' -X POST "$api/records" \
-            -d "{\"channel\":\"visit\",\"inquiry\":\"chaos-$run-rec-$n 住民票について\"}") || true
+        tries=0
+        # With an idempotency key, so a failed request is sent again until it is answered
+        # (the same key answers the record it made, if the failed one was stored anyway).
+        while :; do
+            tries=$((tries + 1))
+            status=$(curl -s -m 15 -b "$cookies" -H "X-CSRF-Token: $csrf" -H 'Content-Type: application/json' \
+                -o "$body" -w '%{http_code}' -X POST "$api/records" \
+                -d "{\"channel\":\"visit\",\"inquiry\":\"chaos-$run-rec-$n 住民票について\",\"idempotency_key\":\"chaos-$run-rec-$n\"}") || true
+            case $status in 2?? | 4??) break ;; esac
+            [ $tries -lt 100 ] || break
+            nap 0.3
+        done
         id=$(jq -r '.id // empty' "$body" 2>/dev/null || true)
         printf '%s %s %s %s\n' "$n" "${status:-000}" "${id:--}" "${EPOCHREALTIME/./}" >>"$out/load/records.log"
         n=$((n + 1))

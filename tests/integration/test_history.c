@@ -305,6 +305,22 @@ Test(history, records_keep_every_field_and_refuse_bad_input)
     cr_assert_geq(s_count("SELECT count(*) FROM history.outbox WHERE type = "
                           "'ncc.history.RecordChanged'"),
                   6);
+
+    /* Sent twice with the same idempotency key (a retry after a time-out or a 503): one
+     * record, the same answer; another user's same key is theirs; a bad key is refused. */
+    const char *keyed = "{\"channel\":\"visit\",\"inquiry\":\"再送の確認\","
+                        "\"idempotency_key\":\"desk-retry-0001\"}";
+    int64_t first = s_create(&s_op1, keyed);
+    r = s_req(&s_op1, "POST", "/api/v1/records", keyed);
+    cr_assert(r.status == 200 || r.status == 201, "the same key again: %ld %s", r.status, r.body);
+    cr_assert_eq((int64_t)s_num(r.json, "id"), first, "the same key answers the same record");
+    ncct_resp_free(&r);
+    cr_assert_eq(s_count("SELECT count(*) FROM history.records WHERE inquiry = '再送の確認'"), 1);
+    int64_t other = s_create(&s_op2, keyed);
+    cr_assert_neq(other, first, "a key belongs to its user");
+    s_check(s_req(&s_op1, "POST", "/api/v1/records",
+                  "{\"channel\":\"visit\",\"inquiry\":\"x\",\"idempotency_key\":\"short\"}"),
+            422, "idempotency_key", "a bad key");
     ncct_system_stop_all(&s_sys);
 }
 
