@@ -913,3 +913,14 @@ int ncc_service_main(const ncc_service_options_t *options, int argc, char **argv
     ncc_service_destroy(&service);
     return rc;
 }
+
+void ncc_reply_db_error(ncc_db_t *db, ncc_reply_t *reply, const char *what)
+{
+    const char *state = ncc_db_sqlstate(db);
+    ncc_error("db.error", "%s: %s (SQLSTATE %s)", what, ncc_db_error(db), state);
+    ncc_db_rollback(db);
+    if (strncmp(state, "08", 2) == 0 || strncmp(state, "57P", 3) == 0)
+        ncc_reply_error(reply, 503, "service_unavailable", NULL, "the database is unreachable");
+    else
+        ncc_reply_error(reply, 500, "internal", NULL, "internal error");
+}

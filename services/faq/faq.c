@@ -20,13 +20,7 @@
 
 void faq_reply_db_error(faq_t *self, ncc_reply_t *reply, const char *what)
 {
-    const char *state = ncc_db_sqlstate(self->db);
-    ncc_error("db.error", "%s: %s (SQLSTATE %s)", what, ncc_db_error(self->db), state);
-    ncc_db_rollback(self->db);
-    if (strncmp(state, "08", 2) == 0 || strncmp(state, "57P", 3) == 0)
-        ncc_reply_error(reply, 503, "service_unavailable", NULL, "the database is unreachable");
-    else
-        ncc_reply_error(reply, 500, "internal", NULL, "internal error");
+    ncc_reply_db_error(self->db, reply, what);
 }
 
 const char *faq_text_problem(const char *text, size_t max_chars, bool multiline)

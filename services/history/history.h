@@ -288,6 +288,19 @@ typedef struct {
     int32_t fiscal_year;
 } history_filter_input_t;
 
+/* The filter fields of a ListRecords or ExportRecords message `m` (the two carry the same
+ * names) as a history_filter_input_t initialiser. */
+#define HISTORY_FILTER_INPUT_OF(m)                                                                 \
+    {                                                                                              \
+        .q = (m)->q, .from = (m)->from, .to = (m)->to, .status = (m)->status,                      \
+        .n_status = (m)->n_status, .channel = (m)->channel, .n_channel = (m)->n_channel,           \
+        .department_id = (m)->department_id, .category = (m)->category,                            \
+        .reception_type = (m)->reception_type, .handling_type = (m)->handling_type,                \
+        .call_id = (m)->call_id, .has_operator = (m)->has_operator_id,                             \
+        .operator_id = (m)->operator_id, .has_fiscal_year = (m)->has_fiscal_year,                  \
+        .fiscal_year = (m)->fiscal_year,                                                           \
+    }
+
 /* Checks the input into *f; on a bad value answers 422 naming the field and
  * returns false. */
 bool history_filter_parse(const history_filter_input_t *in, history_filter_t *f,

@@ -1088,24 +1088,7 @@ static void s_on_list(void *arg, const ncc_request_t *request, ncc_reply_t *repl
 {
     history_t *self = arg;
     const Ncc__History__ListRecords *m = (const Ncc__History__ListRecords *)request->message;
-    history_filter_input_t in = {
-        .q = m->q,
-        .from = m->from,
-        .to = m->to,
-        .status = m->status,
-        .n_status = m->n_status,
-        .channel = m->channel,
-        .n_channel = m->n_channel,
-        .department_id = m->department_id,
-        .category = m->category,
-        .reception_type = m->reception_type,
-        .handling_type = m->handling_type,
-        .call_id = m->call_id,
-        .has_operator = m->has_operator_id,
-        .operator_id = m->operator_id,
-        .has_fiscal_year = m->has_fiscal_year,
-        .fiscal_year = m->fiscal_year,
-    };
+    history_filter_input_t in = HISTORY_FILTER_INPUT_OF(m);
     history_filter_t f;
     if (!history_filter_parse(&in, &f, reply))
         return;

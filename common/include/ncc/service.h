@@ -95,6 +95,11 @@ ncc_db_t *ncc_service_db(ncc_service_t *self);
  * own that needs a connection of its own (ncc_db_new(url, name)). */
 const char *ncc_service_database_url(ncc_service_t *self);
 ncc_publisher_t *ncc_service_publisher(ncc_service_t *self);
+
+/* Answers a handler whose database work failed: logs `what` with the error and its
+ * SQLSTATE (db.error), rolls back, and answers 503 service_unavailable when the database
+ * is unreachable (SQLSTATE class 08, 57P), else 500 internal. */
+void ncc_reply_db_error(ncc_db_t *db, ncc_reply_t *reply, const char *what);
 const char *ncc_service_name(ncc_service_t *self);
 
 /* The data keyring (ncc/crypto.h), loaded once at start from NCC_DATA_KEYS
