@@ -33,8 +33,22 @@ build_failed=0
 system_started=0
 sanitizer_report='ERROR: (AddressSanitizer|LeakSanitizer)|SUMMARY: UndefinedBehaviorSanitizer|[.](c|h):[0-9]+:[0-9]+: runtime error:'
 
+run_started=$(date +%s%N)
+timings=()
+
+# Milliseconds since the run started.
+elapsed_ms() {
+    echo $((($(date +%s%N) - run_started) / 1000000))
+}
+
+# step TITLE: a heading with the time since the run started, so a slow phase shows.
 step() {
-    printf '\n=== %s\n' "$*"
+    printf '\n=== %s  (at %d s)\n' "$*" $(($(elapsed_ms) / 1000))
+}
+
+# timed LABEL START_MS: notes how long LABEL took, for the closing list of the slowest.
+timed() {
+    timings+=("$(($(elapsed_ms) - $2)) $1")
 }
 
 # fail LABEL [COUNT]: a failure that is not one of Criterion's counted tests.
@@ -67,6 +81,8 @@ binaries() {
 run_criterion() {
     local bin=$1 out rc synthesis tested passing failing crashing
     printf -- '--- %s\n' "$bin"
+    local started
+    started=$(elapsed_ms)
     if [ ! -x "$bin" ]; then
         fail "$bin (not built)"
         return
@@ -100,6 +116,7 @@ run_criterion() {
         fail "$bin (no result, exit status $rc)"
     fi
     rm -f "$out"
+    timed "$bin" "$started"
 }
 
 # Fresh secrets for this run, exported so the daemons and the tests share them.
@@ -121,8 +138,9 @@ make_secrets() {
 
 # Runs one shell test (tests/scripts/test_*.sh: TAP "ok N" / "not ok N" lines); adds its counts.
 run_tap() {
-    local t=$1 out rc pass fail_count
+    local t=$1 out rc pass fail_count started
     printf -- '--- %s\n' "$t"
+    started=$(elapsed_ms)
     out=$(mktemp)
     BUILD=$build timeout -k 10 "$binary_timeout" "$t" 2>&1 | tee "$out"
     rc=${PIPESTATUS[0]}
@@ -138,6 +156,7 @@ run_tap() {
     elif [ "$pass" = 0 ]; then
         fail "$t (no result)"
     fi
+    timed "$t" "$started"
 }
 
 # node --test in tests/e2e against the running system; adds its counts.
@@ -159,6 +178,8 @@ run_e2e() {
     export CHROME_PATH=${CHROME_PATH:-$NCC_TEST_CHROMIUM}
     export NODE_EXTRA_CA_CERTS=$NCC_TEST_CA_FILE
     out=$(mktemp)
+    local started
+    started=$(elapsed_ms)
     (cd tests/e2e && timeout -k 10 900 node --test --test-reporter=tap ./*.test.mjs) 2>&1 |
         tee "$out"
     rc=${PIPESTATUS[0]}
@@ -166,6 +187,7 @@ run_e2e() {
     fail_count=$(grep -aE '^# fail [0-9]+' "$out" | tail -n 1 | awk '{print $3}')
     cancelled=$(grep -aE '^# cancelled [0-9]+' "$out" | tail -n 1 | awk '{print $3}')
     rm -f "$out"
+    timed "tests/e2e (all browser tests)" "$started"
     if [ -z "$pass" ]; then
         fail "tests/e2e (no result, exit status $rc)"
         return
@@ -263,6 +285,11 @@ fi
 # --- 7. summary -----------------------------------------------------------------------
 scripts/pg.sh stop >/dev/null 2>&1 || true
 echo
+if [ ${#timings[@]} -gt 0 ]; then
+    echo "Slowest (seconds), of $(($(elapsed_ms) / 1000)) s in all:"
+    printf '%s\n' "${timings[@]}" | sort -rn | head -n 10 |
+        awk '{ ms = $1; $1 = ""; printf "  %6.1f %s\n", ms / 1000, $0 }'
+fi
 if [ ${#failures[@]} -gt 0 ]; then
     echo "Failures:"
     printf '  %s\n' "${failures[@]}"

@@ -16,9 +16,11 @@ import { createHmac, randomBytes } from 'node:crypto';
 import { request as httpsRequest } from 'node:https';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
-  BASE, admin, callApi, contrastProblems, createUser, focusVisible, launch, newPage, newPassword, ready,
+  BASE, signInAdmin, callApi, contrastProblems, createUser, focusVisible, launch, newPage, newPassword, ready,
   screenshot, signIn, uniq,
 } from './lib.mjs';
+
+let adminUser; // the administrator this file signs in (signInAdmin)
 
 const run = uniq('e2e').slice(0, 20); // codes unique to this run (at most 32 characters)
 const token = `kw${randomBytes(4).toString('hex')}`; // a keyword only this run's call record holds
@@ -135,7 +137,7 @@ async function tabTo(page, name, { max = 70 } = {}) {
 before(async () => {
   browser = await launch();
   ({ context: adminContext, page: adminPage } = await newPage(browser));
-  await signIn(adminPage, admin());
+  adminUser = await signInAdmin(adminPage);
   await make('/api/v1/reception-types', { code: codes.reception, name: names.reception });
   await make('/api/v1/departments', { code: codes.department, name: names.department, phone: '03-3228-0001' });
   await make('/api/v1/categories', { code: codes.category, name: names.category });

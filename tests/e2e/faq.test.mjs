@@ -13,8 +13,10 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomInt } from 'node:crypto';
 import {
-  BASE, admin, callApi, createUser, launch, newPage, newPassword, ready, screenshot, signIn, uniq,
+  BASE, signInAdmin, callApi, createUser, launch, newPage, newPassword, ready, screenshot, signIn, uniq,
 } from './lib.mjs';
+
+let adminUser; // the administrator this file signs in (signInAdmin)
 
 const XSS = '<img src=x onerror="window.__xss=1"><script>window.__xss=2</script>"><svg onload="window.__xss=3">';
 
@@ -80,7 +82,7 @@ async function resultNumbers(page) {
 before(async () => {
   browser = await launch();
   ({ context: adminContext, page: adminPage } = await newPage(browser));
-  await signIn(adminPage, admin());
+  adminUser = await signInAdmin(adminPage);
   made.department = { code: `${run}-fq`, name: `e2e FAQ課 ${run}` };
   const department = await callApi(adminContext, 'POST', '/api/v1/departments', { ...made.department, active: true });
   assert.equal(department.status, 201, JSON.stringify(department.body));
@@ -144,7 +146,7 @@ test('an administrator writes an FAQ with a preview, asks for approval and appro
   assert.equal(await page.locator(`#faq-queue tbody tr[data-number="${faq.number}"]`).count(), 0, 'gone from the queue');
   faq = await faqApi('GET', `/api/v1/faqs/${id}`);
   assert.equal(faq.status, 'published');
-  assert.equal(faq.approved_by, admin().login);
+  assert.equal(faq.approved_by, adminUser.login);
   made.faq = faq;
 });
 

@@ -11,12 +11,12 @@
 //   NCC_TEST_CHROMIUM                 default /usr/bin/chromium
 
 import { createHash, createHmac, randomBytes } from 'node:crypto';
-import { mkdirSync, readdirSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { chromium } from 'playwright-core';
+import { chromium, request as apiRequest } from 'playwright-core';
 
 export const BASE = (process.env.NCC_TEST_GATEWAY_URL || 'https://127.0.0.1:8443').replace(/\/+$/, '');
 export const HERE = dirname(fileURLToPath(import.meta.url));
@@ -59,6 +59,23 @@ export function base32Decode(text) {
     }
   }
   return Buffer.from(out);
+}
+
+export function base32Encode(bytes) {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  let bits = 0;
+  let value = 0;
+  let out = '';
+  for (const byte of bytes) {
+    value = (value << 8) | byte;
+    bits += 8;
+    while (bits >= 5) {
+      out += alphabet[(value >>> (bits - 5)) & 31];
+      bits -= 5;
+    }
+  }
+  if (bits > 0) out += alphabet[(value << (5 - bits)) & 31];
+  return out;
 }
 
 export function totpAtStep(secret, step) {
@@ -174,6 +191,61 @@ export async function signIn(page, user) {
     }
     if (busy) await sleep(2000);
   }
+}
+
+// ---- administrators -----------------------------------------------------------------
+
+// The bootstrap administrator's API session, one per run, shared by the test files through a
+// file in the temporary directory. Every sign-in of an administrator takes a 30-s TOTP step
+// of its own (the server accepts each step once), so eight files signing in the bootstrap
+// administrator spent about four minutes of the run waiting for steps.
+async function bootstrapApi() {
+  const dir = join(tmpdir(), 'ncc-e2e-totp');
+  mkdirSync(dir, { recursive: true });
+  const key = createHash('sha256').update(`${BASE} ${admin().totpSecret}`).digest('hex').slice(0, 16);
+  const state = join(dir, `session-${key}.json`);
+  if (existsSync(state)) {
+    const saved = await apiRequest.newContext({ ignoreHTTPSErrors: true, storageState: state });
+    if ((await saved.get(`${BASE}/api/v1/me`)).ok()) return saved;
+    await saved.dispose();
+  }
+  const context = await apiRequest.newContext({ ignoreHTTPSErrors: true });
+  const { login, password, totpSecret } = admin();
+  for (let attempt = 0; ; attempt++) {
+    const answer = await context.post(`${BASE}/api/v1/session`, {
+      data: { login, password, totp: await reserveTotp(totpSecret) },
+    });
+    if (answer.ok()) break;
+    if (attempt >= 2) throw new Error(`API sign-in of ${login} failed: ${answer.status()} ${await answer.text()}`);
+    await sleep(2000);
+  }
+  await context.storageState({ path: `${state}.${process.pid}` });
+  renameSync(`${state}.${process.pid}`, state);
+  return context;
+}
+
+// Signs the page in as a new administrator of its own (made with the bootstrap
+// administrator's shared API session, with a TOTP secret of its own, so its first code is
+// free at once). Returns {login, password, totpSecret, name}.
+export async function signInAdmin(page, name = '管理 一郎') {
+  const api = await bootstrapApi();
+  const user = {
+    login: uniq('e2e-admin'), password: newPassword(), totpSecret: base32Encode(randomBytes(20)), name,
+  };
+  try {
+    const me = await api.get(`${BASE}/api/v1/me`);
+    const answer = await api.post(`${BASE}/api/v1/users`, {
+      headers: { 'X-CSRF-Token': (await me.json()).csrf_token },
+      data: {
+        login: user.login, name, roles: ['admin'], password: user.password, totp_secret: user.totpSecret, active: true,
+      },
+    });
+    if (!answer.ok()) throw new Error(`create ${user.login}: ${answer.status()} ${await answer.text()}`);
+  } finally {
+    await api.dispose();
+  }
+  await signIn(page, user);
+  return user;
 }
 
 // ---- the API as a signed-in context ------------------------------------------------

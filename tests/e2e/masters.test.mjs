@@ -5,7 +5,9 @@
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { BASE, admin, callApi, launch, newPage, ready, screenshot, signIn, uniq } from './lib.mjs';
+import { BASE, signInAdmin, callApi, launch, newPage, ready, screenshot, uniq } from './lib.mjs';
+
+let adminUser; // the administrator this file signs in (signInAdmin)
 
 const XSS_NAME = '<img src=x onerror="window.__xss=1"><script>window.__xss=2</script>"><svg onload="window.__xss=3">';
 
@@ -38,7 +40,7 @@ async function departmentByCode(wanted) {
 before(async () => {
   browser = await launch();
   ({ context: adminContext, page: adminPage } = await newPage(browser));
-  await signIn(adminPage, admin());
+  adminUser = await signInAdmin(adminPage);
 });
 
 after(async () => {

@@ -7,7 +7,9 @@
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { BASE, admin, callApi, contrastProblems, launch, newPage, ready, screenshot, signIn, uniq } from './lib.mjs';
+import { BASE, signInAdmin, callApi, contrastProblems, launch, newPage, ready, screenshot, uniq } from './lib.mjs';
+
+let adminUser; // the administrator this file signs in (signInAdmin)
 
 const PATH = '/api/v1/settings/record-form';
 let browser;
@@ -36,7 +38,7 @@ const preview = (name) => page.locator(`#record-form-preview [data-field="${name
 before(async () => {
   browser = await launch();
   ({ context, page } = await newPage(browser));
-  await signIn(page, admin());
+  adminUser = await signInAdmin(page);
   original = await form();
   const made = await callApi(context, 'POST', '/api/v1/categories', { ...category, active: true });
   assert.ok([200, 201].includes(made.status), JSON.stringify(made.body));
@@ -108,7 +110,7 @@ test('a label and a required flag change the preview before saving, and stay aft
   assert.equal(saved.version, before.version + 1);
   assert.equal(fieldOf(saved, 'inquiry').label_ja, label);
   assert.equal(fieldOf(saved, 'response').required, true);
-  assert.equal(saved.updated_by, admin().login);
+  assert.equal(saved.updated_by, adminUser.login);
 
   await page.reload();
   await ready(page);
@@ -116,7 +118,7 @@ test('a label and a required flag change the preview before saving, and stay aft
   assert.ok(await row('response').getByLabel('必須', { exact: true }).isChecked());
   assert.equal(await preview('inquiry').locator('label').innerText(), label);
   const history = page.locator('#record-form-history-table tbody tr').first();
-  assert.match(await history.innerText(), new RegExp(`${saved.version}[\\s\\S]*${admin().login}`));
+  assert.match(await history.innerText(), new RegExp(`${saved.version}[\\s\\S]*${adminUser.login}`));
   assert.deepEqual(page.problems, []);
 });
 

@@ -20,8 +20,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
-  BASE, admin, callApi, contrastProblems, createUser, launch, newPage, newPassword, ready, screenshot, signIn, uniq,
+  BASE, signInAdmin, callApi, contrastProblems, createUser, launch, newPage, newPassword, ready, screenshot, signIn, uniq,
 } from './lib.mjs';
+
+let adminUser; // the administrator this file signs in (signInAdmin)
 
 const run = uniq('e2r').slice(0, 20);
 const answeredCall = `${run}-a`;
@@ -112,7 +114,7 @@ before(async () => {
   browser = await launch();
   let adminPage;
   ({ context: adminContext, page: adminPage } = await newPage(browser));
-  await signIn(adminPage, admin());
+  adminUser = await signInAdmin(adminPage);
   const extension = `7${String(Date.now() % 1000000).padStart(6, '0')}`;
   operator = { login: uniq('e2r-op'), password: newPassword(), name: '集計 一郎', extension };
   const made = await createUser(adminContext, { login: operator.login, name: operator.name, roles: ['operator'], password: operator.password, extension });

@@ -7,7 +7,9 @@
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { BASE, admin, callApi, launch, newPage, ready, screenshot, signIn, uniq } from './lib.mjs';
+import { BASE, signInAdmin, callApi, launch, newPage, ready, screenshot, uniq } from './lib.mjs';
+
+let adminUser; // the administrator this file signs in (signInAdmin)
 
 let browser;
 let context;
@@ -24,7 +26,7 @@ async function go(hash) {
 before(async () => {
   browser = await launch();
   ({ context, page } = await newPage(browser));
-  await signIn(page, admin());
+  adminUser = await signInAdmin(page);
 });
 
 after(async () => {

@@ -15,8 +15,10 @@ import { createHmac } from 'node:crypto';
 import { request as httpsRequest } from 'node:https';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
-  BASE, admin, callApi, contrastProblems, createUser, launch, newPage, newPassword, ready, screenshot, signIn, uniq,
+  BASE, signInAdmin, callApi, contrastProblems, createUser, launch, newPage, newPassword, ready, screenshot, signIn, uniq,
 } from './lib.mjs';
+
+let adminUser; // the administrator this file signs in (signInAdmin)
 
 const run = uniq('e2s').slice(0, 20);
 const callId = `${run}-call`;
@@ -89,7 +91,7 @@ before(async () => {
   browser = await launch();
   let adminPage;
   ({ context: adminContext, page: adminPage } = await newPage(browser));
-  await signIn(adminPage, admin());
+  adminUser = await signInAdmin(adminPage);
   // The FAQ of an earlier run against the same system is archived: this run's is the one.
   const earlier = await callApi(adminContext, 'GET', `/api/v1/faqs?q=${encodeURIComponent(TOPIC)}&status=published&per_page=100`);
   assert.equal(earlier.status, 200, JSON.stringify(earlier.body));
