@@ -67,17 +67,29 @@ function editorForm(ctx, { item, departments, classes }) {
 
   const preview = h('div', { id: 'faq-preview', class: 'faq-preview-body' });
   const previewNote = h('p', { class: 'hint', id: 'faq-preview-note' });
+  // The preview is drawn again only when what it shows changed: the 'change' that a field
+  // fires when it loses focus (on the mousedown of a click on 保存) used to replace the
+  // preview's nodes, and Chromium's scroll anchoring could then move the page between the
+  // mousedown and the mouseup, so the click on the button was lost.
+  let shown = null;
   const update = () => {
     const code = fields.department_code.control.value;
     const dep = departments.find((d) => d.code === code);
-    clear(preview, publicLook({
+    const look = {
       number: fields.number ? fields.number.control.value.trim() || null : item?.number,
       question: fields.question.control.value,
       answer: fields.answer.control.value,
       department_name: dep ? dep.name : code,
-    }, 'h4'));
-    answerCount.textContent = t('faq.char_count', { count: String(fields.answer.control.value.length), max: String(ANSWER_MAX) });
-    previewNote.textContent = fields.visibility.control.value === 'public' ? t('faq.preview_public') : t('faq.preview_internal');
+    };
+    const key = JSON.stringify(look);
+    if (key !== shown) {
+      shown = key;
+      clear(preview, publicLook(look, 'h4'));
+    }
+    const count = t('faq.char_count', { count: String(fields.answer.control.value.length), max: String(ANSWER_MAX) });
+    if (answerCount.textContent !== count) answerCount.textContent = count;
+    const note = fields.visibility.control.value === 'public' ? t('faq.preview_public') : t('faq.preview_internal');
+    if (previewNote.textContent !== note) previewNote.textContent = note;
   };
 
   const save = h('button', { type: 'submit', class: 'primary', value: 'save', id: 'faq-save' }, isNew ? t('faq.save_draft') : t('common.save'));
