@@ -23,6 +23,7 @@ const CODE_BY_STATUS = {
 
 let csrfToken = null;
 let unauthorizedHandler = null;
+let answerHandler = null;
 
 export function setCsrfToken(token) {
   csrfToken = typeof token === 'string' && token ? token : null;
@@ -30,6 +31,20 @@ export function setCsrfToken(token) {
 
 export function onUnauthorized(fn) {
   unauthorizedHandler = fn;
+}
+
+// fn({method, path, status, code}) after every request: status 0 when no answer came at all
+// (network error). offline.js uses it to tell which service is down (degraded mode).
+export function onAnswer(fn) {
+  answerHandler = fn;
+}
+
+function answered(method, path, status, code) {
+  try {
+    answerHandler?.({ method, path, status, code });
+  } catch (error) {
+    console.error(error);
+  }
 }
 
 export function isAbort(error) {
@@ -67,6 +82,7 @@ export async function api(method, path, { query, body, raw, signal, signIn = fal
     response = await fetch(url, init);
   } catch (error) {
     if (isAbort(error)) throw error;
+    answered(method, path, 0, 'network');
     throw new ApiError(0, 'network', String(error?.message ?? error));
   }
   let data = null;
@@ -78,6 +94,8 @@ export async function api(method, path, { query, body, raw, signal, signIn = fal
       data = null;
     }
   }
+  answered(method, path, response.status,
+    typeof data?.error?.code === 'string' ? data.error.code : null);
   if (!response.ok) {
     const e = data && typeof data.error === 'object' && data.error ? data.error : {};
     const error = new ApiError(response.status,

@@ -31,6 +31,7 @@ const ROUTES = [
   { pattern: 'status', public: true, view: healthView, titleKey: 'nav.status' },
   { pattern: 'desk', roles: ['operator'], view: deskView, titleKey: 'nav.desk' },
   { pattern: 'records', roles: ANY, view: records.list, titleKey: 'records.heading' },
+  { pattern: 'records/import', roles: ['supervisor', 'admin'], view: records.importView, titleKey: 'records.import_heading' },
   { pattern: 'records/:id', roles: ANY, view: records.page, titleKey: 'records.record_heading' },
   { pattern: 'home', roles: ANY, view: home, titleKey: 'nav.home' },
   { pattern: 'users', roles: ['admin'], view: users.list, titleKey: 'nav.users' },

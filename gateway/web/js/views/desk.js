@@ -13,6 +13,16 @@
 // The call lives in this module (`store`), not in the view: the operator may open another
 // screen (a past record, the list) and come back to the same call with what they typed.
 // It is dropped when the stream says the session ended or another user opens the desk.
+//
+// Degraded mode (R20, offline.js): a banner says which service the desk needs is down and
+// what still works. What the operator types into a record is also kept in the browser
+// (sessionStorage, per user and call) until it is saved, so a failed save, a reload or a
+// service restart loses nothing: the desk offers it back. When ncc-history cannot be read
+// at the pop, the call's record form is drawn without the record ("offline") and saving it
+// later looks the call's record up and changes it, or creates it (POST with the call_id and
+// an idempotency_key kept with the input, so a repeated save never makes two). While the
+// pop does not come (ncc-calls or the stream down), 通話なしで記録 opens a record form of
+// its own, saved the same way.
 
 import * as push from '../push.js';
 import { api, isAbort } from '../api.js';
@@ -20,6 +30,7 @@ import { h, clear, notice, confirmDialog } from '../dom.js';
 import { t, formatTime } from '../i18n.js';
 import { errorText } from '../forms.js';
 import { recordEditor, loadSetup, recordLine, shortcutHelp, codeText, fieldLabel } from './records.js';
+import { banner as degradedBanner, drafts, isDown, watch as watchServices } from '../offline.js';
 
 const LOOKUP_TRIES = 8;
 const PENDING_CALLS = 5;
@@ -40,12 +51,13 @@ const store = {
   call: null, // the pop: {call_id, state, from_number, to_number, answered_at, ended_at, transfer_to, records, records_available}
   segments: [], // the transcript, by seq
   record: null, // the call's record as last read or saved
-  recordState: 'idle', // idle | loading | ready | missing | error
+  recordState: 'idle', // idle | loading | ready | missing | error | offline (ncc-history not answering)
   recordError: null,
   typed: {}, // what the operator typed into the record form and has not saved
   done: null, // the receipt id of the record last saved closed (a message while waiting)
   lookup: null, // AbortController of the record look-up
   ai: emptyAi(), // the running summary, emotion and FAQ suggestions of the call
+  manual: null, // a record typed without a call: {key, started_at, record}
 };
 const pending = new Map(); // call_id -> transcript segments that came before the pop
 const pendingAi = new Map(); // call_id -> ai pushes that came before the pop
@@ -60,10 +72,15 @@ function reset() {
   store.lookup?.abort();
   Object.assign(store, {
     restoreTried: false, call: null, segments: [], record: null, recordState: 'idle', recordError: null,
-    typed: {}, done: null, lookup: null, ai: emptyAi(),
+    typed: {}, done: null, lookup: null, ai: emptyAi(), manual: null,
   });
   pending.clear();
   pendingAi.clear();
+}
+
+// No answer from the service (or 502/503/504): it is down, asking again now will not help.
+function unreachable(error) {
+  return [0, 502, 503, 504].includes(error?.status);
 }
 
 function sleep(ms, signal) {
@@ -105,13 +122,15 @@ async function lookupRecord() {
     } catch (error) {
       if (isAbort(error) || controller.signal.aborted || error?.status === 401) return;
       lastError = error;
-      // A refusal (403, 400...) will not change by asking again.
+      // A refusal (403, 400...) will not change by asking again; a service that is down is
+      // asked again when it is back (the desk's service watch), the form drawn meanwhile.
       if (error?.status >= 400 && error.status < 500 && error.status !== 404 && error.status !== 429) break;
+      if (unreachable(error)) break;
     }
     await sleep(Math.min(250 * (attempt + 1), 1500), controller.signal);
     if (controller.signal.aborted || store.call !== call) return;
   }
-  store.recordState = lastError ? 'error' : 'missing';
+  store.recordState = lastError ? (unreachable(lastError) ? 'offline' : 'error') : 'missing';
   store.recordError = lastError;
   notify('record');
 }
@@ -144,6 +163,7 @@ function onAnswered(data) {
   store.record = null;
   store.typed = {};
   store.done = null;
+  store.manual = null; // a record typed without a call stays kept (offered back later)
   notify('call', { fresh: true });
   lookupRecord();
 }
@@ -306,6 +326,56 @@ async function restoreActive(user, signal) {
   }
 }
 
+// ---- saving a record that could not be read (degraded mode) ------------------------------
+
+async function recordOfCall(callId) {
+  const answer = await api('GET', '/api/v1/records', { query: { call_id: callId, per_page: 1 } });
+  return (Array.isArray(answer.items) ? answer.items : []).find((r) => r.call_id === callId) ?? null;
+}
+
+// The POST body of a new record from the editor's changes: the PATCH-only fields and empty
+// values left out, `defaults` for what the form did not change, and the idempotency key.
+function createBody(changes, defaults, idempotencyKey) {
+  const body = {};
+  for (const [name, value] of Object.entries(changes)) {
+    if (name === 'version' || name === 'clear_faq_ids' || value === '' || value === null) continue;
+    if (name === 'extra') {
+      const extra = (Array.isArray(value) ? value : []).filter((e) => e && e.value !== '');
+      if (extra.length) body.extra = extra;
+      continue;
+    }
+    body[name] = value;
+  }
+  for (const [name, value] of Object.entries(defaults)) {
+    if (body[name] === undefined && value !== undefined && value !== null && value !== '') body[name] = value;
+  }
+  body.idempotency_key = idempotencyKey;
+  return body;
+}
+
+function patchOnto(record, changes) {
+  return api('PATCH', `/api/v1/records/${encodeURIComponent(record.id)}`, { body: { ...changes, version: record.version } });
+}
+
+// The call's record typed while ncc-history could not be read: the one ncc-history made
+// from the call meanwhile is changed; else it is created with the call_id (409: it was made
+// in between, so it is changed after all).
+async function saveForCall(call, changes, { idempotencyKey }) {
+  const found = await recordOfCall(call.call_id);
+  if (found) return patchOnto(found, changes);
+  const body = createBody(changes, {
+    call_id: call.call_id, channel: 'phone', started_at: call.answered_at, ended_at: call.ended_at,
+  }, idempotencyKey);
+  try {
+    return await api('POST', '/api/v1/records', { body });
+  } catch (error) {
+    if (error?.status !== 409) throw error;
+    const made = await recordOfCall(call.call_id);
+    if (!made) throw error;
+    return patchOnto(made, changes);
+  }
+}
+
 // ---- the view ------------------------------------------------------------------------------
 
 function mmss(ms) {
@@ -349,6 +419,9 @@ export async function mount(ctx) {
 
   const signal = ctx.signal;
   const heading = h('h2', { tabindex: '-1' }, t('nav.desk'));
+  const alert = degradedBanner({
+    needs: ['history', 'calls', 'push', 'directory', 'summary', 'faq'], signal, id: 'desk-degraded',
+  });
   const announce = h('p', { class: 'visually-hidden', role: 'status', id: 'desk-announce' });
   const say = (text) => {
     announce.textContent = '';
@@ -422,12 +495,146 @@ export async function mount(ctx) {
   function waiting() {
     const done = store.done ? notice('ok', h('p', null, t('desk.done', { receipt: store.done }))) : null;
     if (done) done.id = 'desk-done';
-    clear(body, done, h('section', { class: 'card desk-waiting', id: 'desk-waiting' },
-      h('p', { class: 'big' }, t('desk.waiting'))));
+    const manual = setup ? h('button', { type: 'button', class: 'secondary', id: 'desk-manual' }, t('desk.manual_open')) : null;
+    manual?.addEventListener('click', () => openManual());
+    clear(body, done, unsavedCard(), h('section', { class: 'card desk-waiting', id: 'desk-waiting' },
+      h('p', { class: 'big' }, t('desk.waiting')),
+      manual ? [h('p', { class: 'muted' }, t('desk.manual_hint')), h('p', { class: 'actions' }, manual)] : null));
     editor = null;
     recordSlot = null;
     transcriptList = null;
     historyList = null;
+  }
+
+  // Input kept in the browser and not saved (a reload, a failed save, a call that ended
+  // meanwhile): offered back while the desk waits.
+  function unsavedCard() {
+    const entries = drafts.list(user.id).filter(([key, e]) =>
+      (key.startsWith('call:') && e.meta?.call?.call_id) || (key.startsWith('manual:') && e.meta?.started_at));
+    if (!entries.length) return null;
+    return h('section', { class: 'card desk-unsaved', id: 'desk-unsaved', 'aria-labelledby': 'desk-unsaved-heading' },
+      h('h3', { id: 'desk-unsaved-heading' }, t('degraded.restore_question')),
+      h('ul', { class: 'desk-unsaved-list' }, entries.map(([key, e]) => {
+        const what = key.startsWith('call:')
+          ? t('desk.unsaved_call', {
+            number: e.meta.call.from_number || t('desk.withheld'),
+            time: e.meta.call.answered_at ? formatTime(e.meta.call.answered_at) : t('common.dash'),
+          })
+          : t('desk.unsaved_manual', { time: formatTime(e.meta.started_at) });
+        const restore = h('button', { type: 'button', class: 'primary desk-unsaved-restore', dataset: { key } }, t('degraded.restore'));
+        const discard = h('button', { type: 'button', class: 'secondary desk-unsaved-discard', dataset: { key } }, t('degraded.discard'));
+        restore.addEventListener('click', () => restoreDraft(key, e));
+        discard.addEventListener('click', async () => {
+          const ok = await confirmDialog({
+            title: t('desk.unsaved_discard_title'), text: t('desk.unsaved_discard_confirm'), ok: t('degraded.discard'),
+            cancel: t('common.cancel'), danger: true,
+          });
+          if (!ok || signal.aborted) return;
+          drafts.remove(user.id, key);
+          if (!store.call && !store.manual) draw();
+        });
+        return h('li', { dataset: { key } }, h('span', { class: 'desk-unsaved-what' }, what),
+          e.failed ? h('span', { class: 'desk-unsaved-failed' }, ` ${t('desk.unsaved_failed')}`) : null,
+          ' ', restore, ' ', discard);
+      })));
+  }
+
+  function restoreDraft(key, entry) {
+    store.typed = entry.typed && typeof entry.typed === 'object' ? { ...entry.typed } : {};
+    store.done = null;
+    if (key.startsWith('manual:')) {
+      store.manual = { key, started_at: entry.meta.started_at, record: null };
+      draw();
+      editor?.offerRestore(); // a failed save: says so, with もう一度保存
+      editor?.focusFirst();
+      return;
+    }
+    store.lookup?.abort();
+    store.call = { ...entry.meta.call, records: null, records_available: false, restored: true };
+    store.segments = [];
+    store.ai = emptyAi();
+    store.record = null;
+    const call = store.call;
+    notify('call', { fresh: false });
+    lookupRecord();
+    // The call as it is now (it may have ended since the input was kept).
+    api('GET', `/api/v1/calls/${encodeURIComponent(call.call_id)}`, { signal }).then((now) => {
+      if (store.call !== call || !now || now.call_id !== call.call_id) return;
+      for (const k of ['state', 'ended_at', 'transfer_to']) if (now[k] !== undefined) call[k] = now[k];
+      notify('call-update');
+    }, () => {
+      // ncc-calls down: shown as it was kept
+    });
+  }
+
+  // 通話なしで記録: a record typed while the pop does not come (or a visit at the counter).
+  function openManual() {
+    store.done = null;
+    store.typed = {};
+    const started = new Date().toISOString();
+    store.manual = { key: `manual:${Date.now().toString(36)}`, started_at: started, record: null };
+    draw();
+    editor?.focusFirst();
+  }
+
+  function drawManual() {
+    recordSlot = h('section', { class: 'card desk-record', id: 'desk-record-card', 'aria-labelledby': 'desk-record-heading' });
+    const close = h('button', { type: 'button', class: 'secondary', id: 'desk-manual-close' }, t('desk.manual_close'));
+    close.addEventListener('click', async () => {
+      if (editor?.dirty()) {
+        const ok = await confirmDialog({
+          title: t('desk.manual_close'), text: t('desk.manual_close_confirm'), ok: t('desk.manual_close_ok'),
+          cancel: t('common.cancel'),
+        });
+        if (!ok || signal.aborted) return;
+      }
+      store.manual = null;
+      store.typed = {};
+      draw();
+      heading.focus();
+    });
+    clear(body, h('div', { class: 'desk-grid' }, h('div', { class: 'desk-main' }, recordSlot)));
+    const m = store.manual;
+    const base = m.record ?? offlineBase(null, m.started_at);
+    editor = recordEditor({
+      definition: setup.definition, lists: setup.lists, record: base, idPrefix: 'desk', formId: 'desk-record', signal,
+      onInput: () => {
+        if (store.manual === m) store.typed = editor?.typed() ?? {};
+      },
+      onSaved: (saved, { close: closed }) => {
+        if (store.manual !== m) return;
+        m.record = saved;
+        store.typed = {};
+        if (closed) {
+          store.done = String(saved.receipt_id || saved.id);
+          store.manual = null;
+          draw();
+          heading.focus();
+          return;
+        }
+        say(t('records.saved', { receipt: String(saved.receipt_id || saved.id) }));
+      },
+      draft: { userId: user.id, key: m.key, meta: () => ({ kind: 'manual', started_at: m.started_at }) },
+      create: (changes, { idempotencyKey }) => api('POST', '/api/v1/records', {
+        body: createBody(changes, { channel: base.channel, started_at: m.started_at }, idempotencyKey),
+      }),
+    });
+    editor.applyTyped(store.typed);
+    clear(recordSlot, h('h3', { id: 'desk-record-heading' }, t('desk.manual_heading')),
+      h('p', { class: 'muted', id: 'desk-manual-note' }, t('desk.manual_note')),
+      editor.form, h('p', { class: 'actions' }, close));
+  }
+
+  // A record form's starting point when the record cannot be read: the call's (or now's)
+  // time, the form's initial status, the signed-in operator.
+  function offlineBase(call, startedAt) {
+    const statuses = Array.isArray(setup?.definition?.statuses) ? setup.definition.statuses : [];
+    return {
+      id: null, receipt_id: '', call_id: call?.call_id ?? '', channel: 'phone',
+      started_at: call?.answered_at ?? startedAt ?? new Date().toISOString(), ended_at: call?.ended_at ?? null,
+      operator_id: user.id, operator_name: String(user.name || user.login || ''),
+      status: (statuses.find((x) => x.initial === true) ?? statuses[0])?.code ?? 'open', version: 0,
+    };
   }
 
   function callCard() {
@@ -443,6 +650,7 @@ export async function mount(ctx) {
         });
         if (!ok || signal.aborted) return;
       }
+      drafts.remove(user.id, `call:${call.call_id}`); // discarded on purpose
       store.lookup?.abort();
       store.call = null;
       store.record = null;
@@ -702,25 +910,30 @@ export async function mount(ctx) {
       clear(recordSlot, heading3, h('p', { role: 'status', id: 'desk-record-loading' }, t('desk.record_loading')));
       return;
     }
-    if (store.recordState !== 'ready' || !store.record) {
+    const offline = store.recordState === 'offline' && !store.record;
+    if (!offline && (store.recordState !== 'ready' || !store.record)) {
       const retry = h('button', { type: 'button', class: 'primary', id: 'desk-record-retry' }, t('desk.record_retry'));
       retry.addEventListener('click', () => lookupRecord());
       const text = store.recordState === 'error' ? errorText(store.recordError) : t('desk.record_missing');
       clear(recordSlot, heading3, notice('error', h('p', { id: 'desk-record-missing' }, text), h('p', null, retry)));
       return;
     }
-    const record = store.record;
     const call = store.call;
+    const record = offline ? offlineBase(call) : store.record;
     editor = recordEditor({
       definition: setup.definition, lists: setup.lists, record, idPrefix: 'desk', formId: 'desk-record',
       signal,
       onInput: () => {
         if (store.call === call) store.typed = editor?.typed() ?? {};
       },
+      draft: { userId: user.id, key: `call:${call.call_id}`, meta: () => ({ kind: 'call', call: callMeta(call) }) },
+      create: (changes, options) => saveForCall(call, changes, options),
       onSaved: (saved, { close }) => {
         if (store.call !== call) return; // the save of a call the desk has left
         store.record = saved;
+        store.recordState = 'ready';
         store.typed = {};
+        ctx.view.querySelector('#desk-record-offline')?.closest('.notice')?.remove();
         if (close && call && (call.state === 'ended' || call.state === 'abandoned')) {
           store.done = String(saved.receipt_id || saved.id);
           store.lookup?.abort();
@@ -736,6 +949,13 @@ export async function mount(ctx) {
       },
     });
     editor.applyTyped(store.typed);
+    if (offline) {
+      clear(recordSlot, heading3,
+        notice('info', h('p', { id: 'desk-record-offline' }, t('desk.record_offline'))),
+        editor.form);
+      editor.offerRestore();
+      return;
+    }
     // "I'll text you the link": SMS送信 with this record (its caller's number filled in there).
     const sms = h('a', { href: `#/sms?record_id=${encodeURIComponent(String(record.id))}`, id: 'desk-sms' },
       t('desk.send_sms'));
@@ -743,6 +963,14 @@ export async function mount(ctx) {
       h('p', { class: 'desk-receipt' }, t('desk.receipt', { receipt: String(record.receipt_id || record.id) }),
         ' ', sms),
       editor.form);
+    editor.offerRestore();
+  }
+
+  // What a kept entry needs to show the call again after a reload (the caller's number
+  // included: it goes with the entry once saved).
+  function callMeta(call) {
+    const keep = ['call_id', 'state', 'from_number', 'to_number', 'answered_at', 'ended_at', 'transfer_to'];
+    return Object.fromEntries(keep.filter((k) => call[k] !== undefined && call[k] !== null).map((k) => [k, call[k]]));
   }
 
   function drawCall() {
@@ -755,6 +983,7 @@ export async function mount(ctx) {
 
   function draw() {
     if (store.call) drawCall();
+    else if (store.manual && setup) drawManual();
     else waiting();
     drawCallState();
   }
@@ -823,6 +1052,14 @@ export async function mount(ctx) {
   };
   watchers.add(watcher);
 
+  // ncc-history back while the call's record form is drawn without its record: read it,
+  // unless the operator has typed (saving then finds it, or creates it).
+  watchServices(() => {
+    if (signal.aborted || !store.call || store.recordState !== 'offline' || isDown('history') || isDown('network')) return;
+    if (editor?.dirty()) return;
+    lookupRecord();
+  }, signal);
+
   const onKey = (event) => {
     if (editor?.keydown(event)) return;
     if (event.defaultPrevented || event.isComposing || !event.altKey || event.ctrlKey || event.metaKey || event.shiftKey) return;
@@ -864,7 +1101,7 @@ export async function mount(ctx) {
 
   drawConnection();
   draw();
-  clear(ctx.view, heading, ctx.flashSlot, announce, bar,
+  clear(ctx.view, heading, ctx.flashSlot, alert, announce, bar,
     shortcutHelp([['Alt + P', 'desk.key_caller'], ['Alt + H', 'desk.key_history'], ['Alt + T', 'desk.key_transcript'],
       ['Alt + 1..3', 'desk.key_faq'], ['Alt + D', 'desk.key_draft']]),
     body, draftCard());

@@ -12,7 +12,10 @@
 import { api, ApiError, isAbort } from '../api.js';
 import { h, clear, notice, pager } from '../dom.js';
 import { t, formatTime } from '../i18n.js';
-import { field, select, clearErrors, setFieldError, setFormError, errorText } from '../forms.js';
+import { field, select, clearErrors, setFieldError, setFormError, errorText, busy } from '../forms.js';
+import {
+  drafts, newIdempotencyKey, watch as watchServices, isDown, banner as degradedBanner, templateLink, IMPORT_HEADER,
+} from '../offline.js';
 import {
   renderRecordForm, readValues, validate, showProblems, statusChoices, loadChoiceLists, labelOf,
   choicesOf, isSystem,
@@ -23,6 +26,8 @@ const FORM_PATH = '/api/v1/settings/record-form';
 export const EDIT_ROLES = ['operator', 'supervisor', 'admin'];
 // ExportRecords (proto/history.proto): supervisors, administrators and staff.
 export const EXPORT_ROLES = ['supervisor', 'admin', 'staff'];
+// ImportRecords: supervisors and administrators.
+export const IMPORT_ROLES = ['supervisor', 'admin'];
 const CHANNELS = ['phone', 'sms', 'form', 'chat', 'line', 'visit'];
 // Record fields the list can be sorted by (API.md: `sort` takes any record field).
 const SORT_FIELDS = ['started_at', 'receipt_id', 'ended_at', 'wrapup_ended_at', 'channel', 'operator_name',
@@ -231,10 +236,17 @@ function transferSearch(wrapper, idPrefix) {
 //   keydown(event): the shortcuts (Ctrl+Enter, Ctrl+Shift+Enter, Alt+S, Alt+C, Alt+I,
 //     Alt+R, Alt+K) for a document-level listener.
 // options: definition, lists, record, idPrefix, formId, signal, onSaved(record, {close}),
-// onInput().
-export function recordEditor({ definition, lists, record, idPrefix = 'rec', formId, signal, onSaved, onInput }) {
+// onInput();
+//   draft {userId, key, meta()}: what is typed and not saved is kept in the browser under
+//     `key` (offline.js drafts, degraded mode R20) until it is saved or discarded, and a
+//     failed save says so and offers "もう一度保存"; offerRestore() offers a kept entry back;
+//   create(changes, {idempotencyKey}): saves a record that has no id yet (a form typed while
+//     the record could not be read, or without a call) and resolves the stored record; the
+//     key stays the same for every try of the same input (kept with the draft).
+export function recordEditor({ definition, lists, record, idPrefix = 'rec', formId, signal, onSaved, onInput, draft, create }) {
   let base = record;
   let saving = false;
+  let failed = null; // {close} of a save that did not reach the service
   const fields = editable(definition);
   const message = h('div', { class: 'editor-message' });
   const box = h('div', { class: 'rf-fields' });
@@ -244,7 +256,7 @@ export function recordEditor({ definition, lists, record, idPrefix = 'rec', form
     t('records.save_close'));
   const form = h('form', {
     id: formId ?? `record-edit-${record.id}`, class: 'rf-form record-editor', 'data-draft': true, novalidate: true,
-    dataset: { recordId: String(record.id) },
+    dataset: { recordId: record.id ? String(record.id) : '' },
   }, message, box, h('div', { class: 'actions editor-actions' }, saveButton, closeButton,
     h('span', { class: 'hint' }, t('records.save_hint'))));
   let transferInput = null;
@@ -378,6 +390,104 @@ export function recordEditor({ definition, lists, record, idPrefix = 'rec', form
     return both;
   }
 
+  // ---- unsaved input kept in the browser (offline.js) ----
+
+  function persist() {
+    if (!draft) return;
+    const now = typed();
+    if (!Object.keys(now).length && !failed) {
+      drafts.remove(draft.userId, draft.key);
+      return;
+    }
+    drafts.put(draft.userId, draft.key, {
+      typed: now, meta: draft.meta?.() ?? null, failed: Boolean(failed), close: Boolean(failed?.close),
+      record_id: base.id ?? null, version: base.version ?? null,
+    });
+  }
+
+  let ownKey = null; // the key when the browser cannot keep it
+  function idempotencyKey() {
+    const kept = draft ? drafts.get(draft.userId, draft.key)?.idempotency_key : null;
+    if (kept) return kept;
+    ownKey ??= newIdempotencyKey();
+    if (draft) drafts.put(draft.userId, draft.key, { typed: typed(), meta: draft.meta?.() ?? null, idempotency_key: ownKey });
+    return ownKey;
+  }
+
+  // The service did not answer (or answered 502/503/504): nothing was stored.
+  function unreachable(error) {
+    return error instanceof ApiError && (error.status === 0 || error.status === 502 || error.status === 503 || error.status === 504);
+  }
+
+  // The save did not reach the service: the form stays filled, the input is kept, and one
+  // click saves it again once the service is back.
+  function notSaved(error, close) {
+    failed = { close };
+    persist();
+    const retry = h('button', { type: 'button', class: 'primary', id: `${form.id}-retry` }, t('degraded.retry'));
+    retry.addEventListener('click', () => save({ close }));
+    const state = h('p', { class: 'degraded-state', id: `${form.id}-service-state` });
+    const drawState = () => {
+      const back = !isDown('history') && !isDown('network');
+      state.textContent = t(back ? 'degraded.service_back' : 'degraded.service_still_down');
+      state.dataset.back = String(back);
+    };
+    const box = say('error',
+      h('p', { id: `${form.id}-not-saved` }, h('strong', null, t('degraded.not_saved')), ' ', errorText(error)),
+      h('p', null, t(draft ? 'degraded.not_saved_kept' : 'degraded.not_saved_screen')),
+      state, h('p', null, retry));
+    box.classList.add('record-not-saved');
+    box.scrollIntoView?.({ block: 'nearest' });
+    drawState();
+    const stopWatch = watchServices(() => {
+      if (!box.isConnected) {
+        stopWatch();
+        return;
+      }
+      drawState();
+    }, signal);
+  }
+
+  // A kept entry of this form that differs from what it shows: offered back.
+  function offerRestore() {
+    if (!draft) return false;
+    const entry = drafts.get(draft.userId, draft.key);
+    const kept = entry?.typed && typeof entry.typed === 'object' ? entry.typed : null;
+    if (!kept || !Object.keys(kept).length) return false;
+    const now = typed();
+    const same = Object.keys(kept).every((k) => String(kept[k]).trim() === String(now[k] ?? '').trim()) &&
+      Object.keys(now).every((k) => k in kept);
+    if (same) {
+      if (entry.failed) notSaved(new ApiError(503, 'service_unavailable', ''), Boolean(entry.close));
+      return false;
+    }
+    const restore = h('button', { type: 'button', class: 'primary', id: `${form.id}-restore` }, t('degraded.restore'));
+    const discard = h('button', { type: 'button', class: 'secondary', id: `${form.id}-discard` }, t('degraded.discard'));
+    const box = say('info', h('p', { id: `${form.id}-restore-question` }, h('strong', null, t('degraded.restore_question'))),
+      h('p', { class: 'muted' }, t('degraded.restore_when', { time: formatTime(new Date(entry.at).toISOString()) })),
+      h('p', { class: 'actions' }, restore, ' ', discard));
+    box.classList.add('record-restore');
+    restore.addEventListener('click', () => {
+      applyTyped(kept);
+      onInput?.();
+      if (entry.failed) {
+        notSaved(new ApiError(503, 'service_unavailable', ''), Boolean(entry.close));
+      } else {
+        const done = say('ok', h('p', null, t('degraded.restored')));
+        done.id = `${form.id}-restored`;
+      }
+      persist();
+      focusFirst();
+    });
+    discard.addEventListener('click', () => {
+      drafts.remove(draft.userId, draft.key);
+      failed = null;
+      persist();
+      say('info', h('p', { id: `${form.id}-discarded` }, t('degraded.discarded')));
+    });
+    return true;
+  }
+
   async function save({ close = false } = {}) {
     if (saving) return false;
     clear(message);
@@ -397,16 +507,32 @@ export function recordEditor({ definition, lists, record, idPrefix = 'rec', form
       return true;
     }
     changes.version = base.version;
+    persist();
     saving = true;
     saveButton.disabled = true;
     closeButton.disabled = true;
     form.setAttribute('aria-busy', 'true');
     let saved;
     try {
-      saved = await api('PATCH', `/api/v1/records/${encodeURIComponent(base.id)}`, { body: changes, signal });
+      if (!base.id && create) {
+        saved = await create(changes, { idempotencyKey: idempotencyKey(), close });
+        if (saved && typeof saved === 'object' && saved.id) {
+          // Stored. A try whose answer was lost made the record with what was typed then: the
+          // key answers that record, and what was typed since goes in as a change of it.
+          base = saved;
+          const rest = body(values, close);
+          if (Object.keys(rest).length) {
+            saved = await api('PATCH', `/api/v1/records/${encodeURIComponent(base.id)}`, { body: { ...rest, version: base.version }, signal });
+          }
+        }
+      } else {
+        saved = await api('PATCH', `/api/v1/records/${encodeURIComponent(base.id)}`, { body: changes, signal });
+      }
     } catch (error) {
       if (stop(signal, error)) return false;
-      if (error instanceof ApiError && error.status === 409) {
+      if (unreachable(error)) {
+        notSaved(error, close);
+      } else if (error instanceof ApiError && error.status === 409) {
         conflict(error);
       } else if (error instanceof ApiError && error.field && (error.status === 422 || error.status === 400) &&
           box.querySelector(`[data-field="${CSS.escape(error.field)}"]`)) {
@@ -424,6 +550,8 @@ export function recordEditor({ definition, lists, record, idPrefix = 'rec', form
       form.removeAttribute('aria-busy');
     }
     base = saved && typeof saved === 'object' && saved.id ? saved : { ...base, ...changes, version: (base.version ?? 0) + 1 };
+    failed = null;
+    if (draft) drafts.remove(draft.userId, draft.key);
     // Drawn again from what was stored; the focus stays on the same field.
     const focused = form.contains(document.activeElement) ? document.activeElement : null;
     const again = focused?.getAttribute('name') ?? (focused?.id === transferInput?.id ? 'transfer_search' : null);
@@ -440,8 +568,14 @@ export function recordEditor({ definition, lists, record, idPrefix = 'rec', form
     save({ close: false });
   });
   closeButton.addEventListener('click', () => save({ close: true }));
-  form.addEventListener('input', () => onInput?.());
-  form.addEventListener('change', () => onInput?.());
+  form.addEventListener('input', () => {
+    persist();
+    onInput?.();
+  });
+  form.addEventListener('change', () => {
+    persist();
+    onInput?.();
+  });
 
   function focusField(name) {
     const control = name === 'transfer_search' ? transferInput : controlOf(name);
@@ -486,7 +620,7 @@ export function recordEditor({ definition, lists, record, idPrefix = 'rec', form
 
   draw();
   return {
-    form, save, rebase, focusFirst, focusField, keydown, typed, applyTyped,
+    form, save, rebase, focusFirst, focusField, keydown, typed, applyTyped, offerRestore, persist,
     dirty: () => Object.keys(typed()).length > 0,
     get record() {
       return base;
@@ -617,9 +751,12 @@ export const list = {
       }));
     });
 
-    const exports = hasRole(me, EXPORT_ROLES) ? h('p', { class: 'actions exports' },
-      h('a', { href: exportHref(filters, 'utf-8'), download: 'records.csv', class: 'button secondary', id: 'records-export-utf8' }, t('records.export_utf8')),
-      h('a', { href: exportHref(filters, 'shift_jis'), download: 'records.csv', class: 'button secondary', id: 'records-export-sjis' }, t('records.export_sjis'))) : null;
+    const imports = hasRole(me, IMPORT_ROLES)
+      ? h('a', { href: '#/records/import', class: 'button secondary', id: 'records-import-link' }, t('records.import_link')) : null;
+    const exports = hasRole(me, EXPORT_ROLES) || imports ? h('p', { class: 'actions exports' }, imports,
+      hasRole(me, EXPORT_ROLES) ? [
+        h('a', { href: exportHref(filters, 'utf-8'), download: 'records.csv', class: 'button secondary', id: 'records-export-utf8' }, t('records.export_utf8')),
+        h('a', { href: exportHref(filters, 'shift_jis'), download: 'records.csv', class: 'button secondary', id: 'records-export-sjis' }, t('records.export_sjis'))] : null) : null;
     clear(ctx.view, heading, ctx.flashSlot, form, exports, slot);
 
     let answer;
@@ -721,7 +858,9 @@ export const page = {
   async mount(ctx) {
     const id = ctx.params.id;
     const heading = h('h2', { tabindex: '-1' }, t('records.record_heading'));
-    clear(ctx.view, heading, ctx.flashSlot, h('p', { role: 'status' }, t('common.loading')));
+    // Degraded mode (R20): says when ncc-history (or the gateway) does not answer.
+    const alert = degradedBanner({ needs: ['history', 'directory'], signal: ctx.signal, id: 'record-degraded' });
+    clear(ctx.view, heading, ctx.flashSlot, alert, h('p', { role: 'status' }, t('common.loading')));
     let record;
     let setup;
     try {
@@ -731,8 +870,19 @@ export const page = {
       ]);
     } catch (error) {
       if (stop(ctx.signal, error)) return;
-      clear(ctx.view, heading, ctx.flashSlot, notice('error', errorText(error)),
+      const kept = hasRole(ctx.user, EDIT_ROLES) && drafts.get(ctx.user.id, `record:${id}`)
+        ? h('p', { id: 'record-draft-kept' }, t('degraded.kept_until_back')) : null;
+      clear(ctx.view, heading, ctx.flashSlot, alert, notice('error', errorText(error)), kept,
         h('p', null, h('a', { href: '#/records' }, t('records.back'))));
+      // The record could not be read because a service is down: read again once it is back.
+      if (error instanceof ApiError && [0, 502, 503, 504].includes(error.status)) {
+        let again = false;
+        watchServices(() => {
+          if (again || ctx.signal.aborted || isDown('history') || isDown('network') || isDown('directory')) return;
+          again = true;
+          page.mount(ctx);
+        }, ctx.signal);
+      }
       return;
     }
     if (ctx.signal.aborted) return;
@@ -743,7 +893,7 @@ export const page = {
     if (hasRole(ctx.user, EDIT_ROLES))
       back.append(' ', h('a', { href: `#/sms?record_id=${encodeURIComponent(String(record.id))}`, id: 'record-sms' },
         t('records.send_sms')));
-    const parts = [heading, ctx.flashSlot, back, h('section', { class: 'card', 'aria-labelledby': 'record-info-heading' },
+    const parts = [heading, ctx.flashSlot, alert, back, h('section', { class: 'card', 'aria-labelledby': 'record-info-heading' },
       h('h3', { id: 'record-info-heading' }, t('records.info_heading')), info(definition, lists, record))];
     if (hasRole(ctx.user, EDIT_ROLES)) {
       const editor = recordEditor({
@@ -752,7 +902,9 @@ export const page = {
           const dl = ctx.view.querySelector('#record-info');
           dl?.replaceWith(info(definition, lists, saved));
         },
+        draft: { userId: ctx.user.id, key: `record:${record.id}`, meta: () => ({ receipt_id: record.receipt_id ?? null }) },
       });
+      editor.offerRestore();
       const onKey = (event) => editor.keydown(event);
       document.addEventListener('keydown', onKey);
       ctx.signal.addEventListener('abort', () => document.removeEventListener('keydown', onKey), { once: true });
@@ -763,6 +915,93 @@ export const page = {
         h('h3', { id: 'record-content-heading' }, t('records.content_heading')), readOnly(definition, lists, record)));
     }
     clear(ctx.view, ...parts);
+  },
+};
+
+// ---- #/records/import (supervisors, administrators) ------------------------------------
+// Records typed into the offline CSV template while the system was down (R20; docs/operations.md
+// "When a service is down"): POST /api/v1/records/import?preview=1 checks the file and lists
+// every problem by line; 取り込む then imports all rows or none.
+
+export const importView = {
+  async mount(ctx) {
+    const heading = h('h2', { tabindex: '-1' }, t('records.import_heading'));
+    const file = field({
+      label: t('records.import_file'), name: 'file', type: 'file', accept: '.csv,text/csv', required: true,
+      hint: t('records.import_file_hint'),
+    });
+    const check = h('button', { type: 'submit', class: 'secondary', id: 'records-import-check' }, t('records.import_check'));
+    const apply = h('button', { type: 'button', class: 'primary', id: 'records-import-apply', disabled: true }, t('records.import_apply'));
+    const result = h('div', { id: 'records-import-result', 'aria-live': 'polite' });
+    const form = h('form', { id: 'records-import', novalidate: true }, file, h('div', { class: 'actions' }, check, apply));
+    file.control.addEventListener('change', () => {
+      apply.disabled = true;
+      result.replaceChildren();
+    });
+    const refused = (error) => {
+      const data = error.data ?? {};
+      const errors = Array.isArray(data.errors) ? data.errors : [];
+      let message = errorText(error);
+      if (errors.length) message = t('records.import_refused', { count: String(data.errors_total ?? errors.length) });
+      else if (error.code === 'invalid_header') message = t('records.import_bad_header');
+      const box = notice('error', h('p', null, message));
+      box.id = 'records-import-error';
+      if (!errors.length) return [box];
+      return [box, h('table', { id: 'records-import-errors' },
+        h('caption', null, t('records.import_errors_caption')),
+        h('thead', null, h('tr', null, ['records.import_col_line', 'records.import_col_field', 'records.import_col_message']
+          .map((key) => h('th', { scope: 'col' }, t(key))))),
+        h('tbody', null, errors.map((e) => h('tr', null,
+          h('td', { class: 'line num' }, String(e.line ?? '')), h('td', null, String(e.field ?? '')),
+          h('td', { class: 'detail' }, String(e.message ?? ''))))))];
+    };
+    async function send(preview) {
+      clearErrors(form);
+      const chosen = file.control.files?.[0];
+      if (!chosen) {
+        setFieldError(form, 'file', t('records.import_file_required'));
+        return;
+      }
+      const data = await chosen.arrayBuffer();
+      let answer;
+      try {
+        answer = await busy(preview ? check : apply, t('records.import_sending'), () => api('POST', '/api/v1/records/import', {
+          query: { preview: preview ? '1' : undefined }, raw: { data, type: 'text/csv' }, signal: ctx.signal,
+        }));
+      } catch (error) {
+        if (stop(ctx.signal, error)) return;
+        apply.disabled = true;
+        clear(result, ...refused(error));
+        const box = result.querySelector('.notice');
+        box.setAttribute('tabindex', '-1');
+        box.focus();
+        return;
+      }
+      const count = String(Number(answer.created ?? 0));
+      const box = notice(preview ? 'info' : 'ok', h('p', null,
+        t(preview ? 'records.import_preview_done' : 'records.import_done', { count })),
+      h('p', { class: 'muted' }, t('records.import_encoding', { encoding: answer.encoding === 'shift_jis' ? 'Shift_JIS' : 'UTF-8' })),
+      !preview && Array.isArray(answer.receipt_ids) && answer.receipt_ids.length
+        ? h('p', { id: 'records-import-receipts' }, t('records.import_receipts'), ' ', answer.receipt_ids.map(String).join(t('records.list_sep')))
+        : null);
+      box.id = preview ? 'records-import-preview' : 'records-import-done';
+      clear(result, box);
+      apply.disabled = !preview;
+      if (!preview) file.control.value = '';
+    }
+    form.addEventListener('submit', (event) => {
+      event.preventDefault();
+      send(true);
+    });
+    apply.addEventListener('click', () => send(false));
+    clear(ctx.view, heading, ctx.flashSlot,
+      h('p', null, h('a', { href: '#/records' }, t('records.back'))),
+      h('section', { class: 'card', 'aria-labelledby': 'records-import-title' },
+        h('h3', { id: 'records-import-title' }, t('records.import_title')),
+        h('p', null, t('records.import_intro')),
+        h('p', null, templateLink({ id: 'records-import-template' })),
+        h('details', null, h('summary', null, t('records.import_columns')), h('p', null, h('code', null, IMPORT_HEADER))),
+        form, result));
   },
 };
 
