@@ -308,22 +308,20 @@ bool history_form_final(history_t *self, const char *status)
 /* ---- the rules --------------------------------------------------------------------------- */
 
 /* A value of x_ field `field` checked by its type into out (canonical text). */
-static bool s_extra_value(history_t *self, const Ncc__Directory__RecordFormField *field,
-                          const char *value, char *out, size_t len, ncc_reply_t *reply)
+static bool s_extra_value(const Ncc__Directory__RecordFormField *field, const char *value,
+                          char *out, size_t len, char *err, size_t errlen)
 {
     const char *name = field->name;
     const char *type = field->type ? field->type : "text";
-    (void)self;
     if (strcmp(type, "text") == 0 || strcmp(type, "textarea") == 0) {
         bool area = strcmp(type, "textarea") == 0;
         size_t max = field->has_max_length && field->max_length > 0
                          ? (size_t)field->max_length
                          : (area ? S_TEXTAREA_MAX : S_TEXT_MAX);
         if (!history_text_ok(value, max, area)) {
-            ncc_reply_error(reply, 422, "invalid_field", name, "%s: at most %zu characters%s", name,
-                            max,
-                            area ? ", without control characters other than line breaks and tabs"
-                                 : " on one line");
+            snprintf(err, errlen, "%s: at most %zu characters%s", name, max,
+                     area ? ", without control characters other than line breaks and tabs"
+                          : " on one line");
             return false;
         }
         snprintf(out, len, "%s", value);
@@ -334,8 +332,7 @@ static bool s_extra_value(history_t *self, const Ncc__Directory__RecordFormField
         double v = strlen(value) <= S_NUMBER_MAX ? strtod(value, &end) : NAN;
         if (!end || end == value || *end || !isfinite(v) || strchr(value, ' ') ||
             (value[0] != '-' && (value[0] < '0' || value[0] > '9'))) {
-            ncc_reply_error(reply, 422, "invalid_field", name, "%s must be a number (12, -3.5)",
-                            name);
+            snprintf(err, errlen, "%s must be a number (12, -3.5)", name);
             return false;
         }
         snprintf(out, len, "%s", value);
@@ -347,11 +344,11 @@ static bool s_extra_value(history_t *self, const Ncc__Directory__RecordFormField
         if (history_time_parse(value, date ? HISTORY_TIME_DATE : 0, canonical, NULL, &date_only) <
                 0 ||
             date != date_only) {
-            ncc_reply_error(reply, 422, "invalid_field", name,
-                            date ? "%s must be a date (2027-04-01)"
-                                 : "%s must be an RFC 3339 time with an offset "
-                                   "(2027-04-01T09:00:00+09:00)",
-                            name);
+            snprintf(err, errlen,
+                     date ? "%s must be a date (2027-04-01)"
+                          : "%s must be an RFC 3339 time with an offset "
+                            "(2027-04-01T09:00:00+09:00)",
+                     name);
             return false;
         }
         snprintf(out, len, "%s", date ? value : canonical);
@@ -359,8 +356,7 @@ static bool s_extra_value(history_t *self, const Ncc__Directory__RecordFormField
     }
     if (strcmp(type, "choice") == 0) {
         if (!history_code_ok(value)) {
-            ncc_reply_error(reply, 422, "invalid_field", name,
-                            "%s: a code is 1 to 32 of A-Z a-z 0-9 . _ -", name);
+            snprintf(err, errlen, "%s: a code is 1 to 32 of A-Z a-z 0-9 . _ -", name);
             return false;
         }
         snprintf(out, len, "%s", value); /* its list: history_form_check */
@@ -379,9 +375,8 @@ static bool s_extra_value(history_t *self, const Ncc__Directory__RecordFormField
             long long v = strtoll(p, &end, 10);
             if (end == p || (*end && *end != ' ' && *end != ',') || v <= 0 || v > S_FAQ_MAX ||
                 ++count > 3) {
-                ncc_reply_error(reply, 422, "invalid_field", name,
-                                "%s: at most 3 FAQ numbers (1 to %d) separated by spaces", name,
-                                S_FAQ_MAX);
+                snprintf(err, errlen, "%s: at most 3 FAQ numbers (1 to %d) separated by spaces",
+                         name, S_FAQ_MAX);
                 return false;
             }
             used += (size_t)snprintf(out + used, len - used, "%s%lld", used ? " " : "", v);
@@ -389,8 +384,7 @@ static bool s_extra_value(history_t *self, const Ncc__Directory__RecordFormField
         }
         return true;
     }
-    ncc_reply_error(reply, 422, "invalid_field", name, "%s: the form gives it an unknown type %s",
-                    name, type);
+    snprintf(err, errlen, "%s: the form gives it an unknown type %s", name, type);
     return false;
 }
 
@@ -422,8 +416,9 @@ bool history_form_extra(history_t *self, Ncc__History__RecordValue *const *given
         cJSON_DeleteItemFromObjectCaseSensitive(merged, name);
         if (!*value)
             continue; /* "" removes it */
-        char canonical[4 * S_TEXTAREA_MAX + 8];
-        if (!s_extra_value(self, field, value, canonical, sizeof canonical, reply)) {
+        char canonical[4 * S_TEXTAREA_MAX + 8], err[240];
+        if (!s_extra_value(field, value, canonical, sizeof canonical, err, sizeof err)) {
+            ncc_reply_error(reply, 422, "invalid_field", name, "%s", err);
             cJSON_Delete(merged);
             return false;
         }
@@ -434,6 +429,30 @@ bool history_form_extra(history_t *self, Ncc__History__RecordValue *const *given
         }
     }
     *ret_merged = merged;
+    return true;
+}
+
+bool history_form_import_value(history_t *self, const char *name, const char *value, char *out,
+                               size_t len, char *err, size_t errlen)
+{
+    const Ncc__Directory__RecordFormField *field = s_field(history_form(self), name);
+    if (!s_custom_name(name) || !field) {
+        snprintf(err, errlen, "%s is not a field of the record form", name);
+        return false;
+    }
+    if (!s_extra_value(field, value, out, len, err, errlen))
+        return false;
+    if (!field->type || strcmp(field->type, "choice") != 0)
+        return true;
+    if (field->n_options > 0) {
+        for (size_t k = 0; k < field->n_options; k++)
+            if (field->options[k]->code && strcmp(field->options[k]->code, value) == 0)
+                return true;
+        snprintf(err, errlen, "%s: %s is not one of the record form's choices", name, value);
+        return false;
+    }
+    if (field->choices && ncc_masters_cache_count(self->masters, field->choices) > 0)
+        return history_code_known(self, field->choices, name, value, value, err, errlen);
     return true;
 }
 

@@ -84,6 +84,12 @@ bool history_form_final(history_t *self, const char *status);
 bool history_form_extra(history_t *self, Ncc__History__RecordValue *const *given, size_t n,
                         const cJSON *base, cJSON **ret_merged, ncc_reply_t *reply);
 
+/* One x_ value of a CSV import row (not empty): the field must be in the record form, the
+ * value is checked as a save checks it (type, length, choices) and written canonical into
+ * out. False with the reason in err. */
+bool history_form_import_value(history_t *self, const char *name, const char *value, char *out,
+                               size_t len, char *err, size_t errlen);
+
 /* One built-in field of a record being saved: its value as text ("" or NULL: empty) and
  * as stored before (NULL for a new record). */
 typedef struct {

@@ -57,8 +57,31 @@ enum {
 
 /* ---- export -------------------------------------------------------------------------------- */
 
-/* Writes one record as a row. */
-static int s_write_row(ncc_csv_writer_t *w, const history_record_t *rec)
+/* The x_ columns of an export: at most this many, each a name of at most 32 bytes. */
+#define S_EXTRA_MAX 64
+
+typedef struct {
+    char list[S_EXTRA_MAX * 34]; /* "x_a,x_b", as stored in exports.extra_columns */
+    const char *names[S_EXTRA_MAX];
+    size_t n;
+} s_extra_t;
+
+/* Splits x->list into x->names. */
+static void s_extra_split(s_extra_t *x)
+{
+    x->n = 0;
+    for (char *p = x->list; *p && x->n < S_EXTRA_MAX;) {
+        x->names[x->n++] = p;
+        char *comma = strchr(p, ',');
+        if (!comma)
+            break;
+        *comma = '\0';
+        p = comma + 1;
+    }
+}
+
+/* Writes one record as a row (the built-in columns, then the x_ ones). */
+static int s_write_row(ncc_csv_writer_t *w, const history_record_t *rec, const s_extra_t *x)
 {
     const Ncc__History__Record *m = &rec->msg;
     char operator_id[24], faq[80] = "";
@@ -67,14 +90,19 @@ static int s_write_row(ncc_csv_writer_t *w, const history_record_t *rec)
     for (size_t i = 0; i < m->n_faq_ids; i++)
         used += (size_t)snprintf(faq + used, sizeof faq - used, "%s%" PRId64, i ? " " : "",
                                  m->faq_ids[i]);
-    const char *values[S_COLUMNS] = {
+    const char *values[S_COLUMNS + S_EXTRA_MAX] = {
         m->receipt_id,    m->call_id,  m->channel,         operator_id,       m->operator_name,
         m->started_at,    m->ended_at, m->wrapup_ended_at, m->reception_type, m->department_id,
         m->handling_type, faq,         m->category,        m->inquiry,        m->response,
         m->transfer_to,   m->summary,  m->status,          m->caller_number,  m->created_at,
         m->updated_at,
     };
-    return ncc_csv_writer_row(w, values, S_COLUMNS);
+    for (size_t i = 0; i < x->n; i++) {
+        const cJSON *v =
+            rec->extra ? cJSON_GetObjectItemCaseSensitive(rec->extra, x->names[i]) : NULL;
+        values[S_COLUMNS + i] = cJSON_IsString(v) ? v->valuestring : "";
+    }
+    return ncc_csv_writer_row(w, values, S_COLUMNS + x->n);
 }
 
 /* cursor "<export id>:<started_at us>:<record id>:<rows so far>". */
@@ -105,7 +133,7 @@ static bool s_filtered(const history_filter_t *f)
 /* The SQL of a page without words into sql and params (bufs holds the numbers): the filter,
  * after the cursor when has_after, page_rows + 1 rows (the extra one says whether more
  * follow). Returns the number of parameters. */
-static int s_page_sql(const history_filter_t *f, bool has_after, int64_t after_started,
+static int s_page_sql(const history_filter_t *f, bool extra, bool has_after, int64_t after_started,
                       int64_t after_id, int page_rows, char *sql, size_t len, char (*bufs)[24],
                       const char **params)
 {
@@ -128,9 +156,9 @@ static int s_page_sql(const history_filter_t *f, bool has_after, int64_t after_s
     /* The rows themselves, in one statement (the index on started_at, id); the started_at
      * microseconds are the last column, for the cursor. */
     snprintf(sql, len,
-             "SELECT " HISTORY_RECORD_COLUMNS ", " HISTORY_US(
+             "SELECT %s, " HISTORY_US(
                  "started_at") " FROM records WHERE %s ORDER BY started_at, id LIMIT $%d::int",
-             where, np);
+             extra ? HISTORY_RECORD_COLUMNS_EXTRA : HISTORY_RECORD_COLUMNS, where, np);
     return np;
 }
 
@@ -218,6 +246,71 @@ typedef struct {
     int64_t last_started, last_id;
 } s_page_t;
 
+/* The x_ columns of export `export_id` into x. With the first page: the record form's fields
+ * of the ward's own, in the form's order, then any other x_ name the exported records hold
+ * (a field since removed from the form keeps its values in the file), stored with the
+ * export; later pages read them back. 0 or -EIO. */
+static int s_extra_columns(history_t *self, const history_filter_t *f, bool first,
+                           int64_t export_id, s_extra_t *x)
+{
+    char id_text[24];
+    snprintf(id_text, sizeof id_text, "%" PRId64, export_id);
+    x->list[0] = '\0';
+    if (!first) {
+        const char *params[] = {id_text};
+        PGresult *res = ncc_db_exec(
+            self->db, "SELECT extra_columns FROM exports WHERE id = $1::bigint", 1, params, NULL);
+        if (!res)
+            return -EIO;
+        if (PQntuples(res) == 1)
+            snprintf(x->list, sizeof x->list, "%s", PQgetvalue(res, 0, 0));
+        PQclear(res);
+        s_extra_split(x);
+        return 0;
+    }
+    size_t used = 0, n = 0;
+    const Ncc__Directory__RecordFormDefinition *def = history_form(self);
+    for (size_t i = 0; def && i < def->n_fields && n < S_EXTRA_MAX; i++) {
+        const char *name = def->fields[i]->name;
+        if (name && strncmp(name, "x_", 2) == 0 && strlen(name) <= 32 && !strchr(name, ',')) {
+            used +=
+                (size_t)snprintf(x->list + used, sizeof x->list - used, "%s%s", n ? "," : "", name);
+            n++;
+        }
+    }
+    char where[2300], sql[2600];
+    const char *params[32];
+    int np = 0;
+    history_filter_sql(f, where, sizeof where, params, &np);
+    snprintf(sql, sizeof sql,
+             "SELECT DISTINCT k FROM records, jsonb_object_keys(extra) k WHERE %s AND "
+             "extra <> '{}'::jsonb ORDER BY 1 LIMIT %d",
+             where, S_EXTRA_MAX);
+    PGresult *res = ncc_db_exec(self->db, sql, np, params, NULL);
+    if (!res)
+        return -EIO;
+    for (int r = 0; r < PQntuples(res) && n < S_EXTRA_MAX; r++) {
+        const char *name = PQgetvalue(res, r, 0);
+        char quoted[40];
+        snprintf(quoted, sizeof quoted, ",%s,", name);
+        char listed[sizeof x->list + 2];
+        snprintf(listed, sizeof listed, ",%s,", x->list);
+        if (strlen(name) > 32 || strchr(name, ',') || strstr(listed, quoted))
+            continue;
+        used += (size_t)snprintf(x->list + used, sizeof x->list - used, "%s%s", n ? "," : "", name);
+        n++;
+    }
+    PQclear(res);
+    const char *update[] = {id_text, x->list};
+    res = ncc_db_exec(self->db, "UPDATE exports SET extra_columns = $2 WHERE id = $1::bigint", 2,
+                      update, NULL);
+    if (!res)
+        return -EIO;
+    PQclear(res);
+    s_extra_split(x);
+    return 0;
+}
+
 static void s_on_export(void *arg, const ncc_request_t *request, ncc_reply_t *reply)
 {
     history_t *self = arg;
@@ -265,6 +358,12 @@ static void s_on_export(void *arg, const ncc_request_t *request, ncc_reply_t *re
         export_id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
         PQclear(res);
     }
+    /* The x_ columns: chosen with the first page, then read back so every page has them. */
+    s_extra_t x = {.n = 0};
+    if (s_extra_columns(self, &f, first, export_id, &x) < 0) {
+        history_reply_db_error(self, reply, "export: columns");
+        return;
+    }
 
     /* The ids of this page, in started_at, id order. */
     int64_t *ids = NULL, total = 0;
@@ -309,8 +408,8 @@ static void s_on_export(void *arg, const ncc_request_t *request, ncc_reply_t *re
     if (!f.q) {
         char sql[2600], bufs[3][24];
         const char *params[32];
-        int np = s_page_sql(&f, !first, after_started, after_id, page_rows, sql, sizeof sql, bufs,
-                            params);
+        int np = s_page_sql(&f, x.n > 0, !first, after_started, after_id, page_rows, sql,
+                            sizeof sql, bufs, params);
         page_res = s_prefetched(self, sql, params, np);
         if (!page_res)
             page_res = ncc_db_exec(self->db, sql, np, params, NULL);
@@ -324,10 +423,11 @@ static void s_on_export(void *arg, const ncc_request_t *request, ncc_reply_t *re
         if (!done && n > 0) {
             /* The next page is asked of PostgreSQL now, on the export connection, while this
              * one is written and travels (the gateway asks for it next). */
-            int64_t next_started = strtoll(PQgetvalue(page_res, (int)n - 1, 24), NULL, 10);
+            int64_t next_started =
+                strtoll(PQgetvalue(page_res, (int)n - 1, PQnfields(page_res) - 1), NULL, 10);
             int64_t next_id = strtoll(PQgetvalue(page_res, (int)n - 1, 0), NULL, 10);
-            np = s_page_sql(&f, true, next_started, next_id, page_rows, sql, sizeof sql, bufs,
-                            params);
+            np = s_page_sql(&f, x.n > 0, true, next_started, next_id, page_rows, sql, sizeof sql,
+                            bufs, params);
             s_prefetch(self, sql, params, np);
         }
     }
@@ -343,7 +443,11 @@ static void s_on_export(void *arg, const ncc_request_t *request, ncc_reply_t *re
         ncc_reply_error(reply, 500, "internal", NULL, "out of memory");
         goto out;
     }
-    if (first && ncc_csv_writer_row(page.w, s_columns, S_COLUMNS) < 0) {
+    const char *header[S_COLUMNS + S_EXTRA_MAX];
+    memcpy(header, s_columns, sizeof s_columns);
+    for (size_t i = 0; i < x.n; i++)
+        header[S_COLUMNS + i] = x.names[i];
+    if (first && ncc_csv_writer_row(page.w, header, S_COLUMNS + x.n) < 0) {
         ncc_reply_error(reply, 500, "internal", NULL, "the header cannot be written");
         goto out;
     }
@@ -358,7 +462,7 @@ static void s_on_export(void *arg, const ncc_request_t *request, ncc_reply_t *re
     }
     size_t written = 0, len = 0;
     for (size_t i = 0; i < count; i++) {
-        if (s_write_row(page.w, &recs[i]) < 0) {
+        if (s_write_row(page.w, &recs[i], &x) < 0) {
             ncc_reply_error(reply, 500, "internal", NULL, "a row cannot be written");
             goto out;
         }
@@ -431,6 +535,7 @@ out:
 typedef struct {
     size_t line;
     char *v[S_COLUMNS]; /* owned copies, the formula guard taken off */
+    char *extra;        /* owned: the x_ values as a JSON object text ("{}" for none) */
     char started[40], ended[40], wrapup[40];
     int64_t operator_id;
     int64_t faq_ids[3];
@@ -595,11 +700,46 @@ static void s_check_row(history_t *self, s_row_t *row, s_errors_t *e)
         s_error(e, line, "response", "a closed record needs a response");
 }
 
+/* The x_ values of the row the reader is on (columns S_COLUMNS...) into row->extra, each
+ * checked as a save checks it; problems go to e. False only when out of memory. */
+static bool s_row_extra(history_t *self, ncc_csv_reader_t *r, s_row_t *row,
+                        const char *const *names, size_t n_names, s_errors_t *e)
+{
+    cJSON *object = cJSON_CreateObject();
+    if (!object)
+        return false;
+    for (size_t i = 0; i < n_names; i++) {
+        char *value = s_unguard(ncc_csv_reader_field(r, S_COLUMNS + i, NULL));
+        if (!value) {
+            cJSON_Delete(object);
+            return false;
+        }
+        static char canonical[40010];
+        char err[240];
+        if (*value) {
+            if (!history_form_import_value(self, names[i], value, canonical, sizeof canonical, err,
+                                           sizeof err))
+                s_error(e, row->line, names[i], "%s", err);
+            else if (!cJSON_AddStringToObject(object, names[i], canonical)) {
+                free(value);
+                cJSON_Delete(object);
+                return false;
+            }
+        }
+        free(value);
+    }
+    row->extra = cJSON_PrintUnformatted(object);
+    cJSON_Delete(object);
+    return row->extra != NULL;
+}
+
 static void s_rows_free(s_row_t *rows, size_t n)
 {
-    for (size_t i = 0; rows && i < n; i++)
+    for (size_t i = 0; rows && i < n; i++) {
         for (size_t c = 0; c < S_COLUMNS; c++)
             free(rows[i].v[c]);
+        free(rows[i].extra);
+    }
     free(rows);
 }
 
@@ -689,13 +829,16 @@ static void s_on_import(void *arg, const ncc_request_t *request, ncc_reply_t *re
     PGresult *res = NULL;
     history_record_t *recs = NULL;
     size_t n_recs = 0;
+    char *extra_names[S_EXTRA_MAX] = {NULL};
+    size_t n_extra_names = 0;
     if (!r || !e.items || !e.messages) {
         ncc_reply_error(reply, 500, "internal", NULL, "out of memory");
         goto out;
     }
-    /* The header: exactly the export's. */
+    /* The header: the export's columns, then any x_ columns (fields of the record form). */
     int rc = ncc_csv_reader_next(r);
-    bool header_ok = rc == 1 && ncc_csv_reader_count(r) == S_COLUMNS;
+    size_t width = rc == 1 ? ncc_csv_reader_count(r) : 0;
+    bool header_ok = rc == 1 && width >= S_COLUMNS && width <= S_COLUMNS + S_EXTRA_MAX;
     for (size_t c = 0; header_ok && c < S_COLUMNS; c++)
         header_ok = strcmp(ncc_csv_reader_field(r, c, NULL), s_columns[c]) == 0;
     if (rc < 0) {
@@ -708,8 +851,34 @@ static void s_on_import(void *arg, const ncc_request_t *request, ncc_reply_t *re
                         "operator_id,operator_name,started_at,ended_at,wrapup_ended_at,"
                         "reception_type,department_id,handling_type,faq_ids,category,inquiry,"
                         "response,transfer_to,summary,status,caller_number,created_at,"
-                        "updated_at");
+                        "updated_at (then at most %d x_ columns)",
+                        S_EXTRA_MAX);
         goto out;
+    }
+    for (size_t c = S_COLUMNS; c < width; c++) {
+        const char *name = ncc_csv_reader_field(r, c, NULL);
+        char canonical[8], err[240];
+        bool twice = false;
+        for (size_t d = S_COLUMNS; d < c && !twice; d++)
+            twice = strcmp(extra_names[d - S_COLUMNS], name) == 0;
+        /* "" is never a valid value: only the name is checked here */
+        if (twice || strncmp(name, "x_", 2) != 0 || strlen(name) > 32 ||
+            (!history_form_import_value(self, name, "", canonical, sizeof canonical, err,
+                                        sizeof err) &&
+             strstr(err, "is not a field"))) {
+            s_reply_refused(reply, 400, NULL, NULL, "column %zu of the header (%.40s): %s", c + 1,
+                            name,
+                            twice ? "named twice"
+                                  : "after the export's columns only x_ fields of the record "
+                                    "form may follow");
+            goto out;
+        }
+        extra_names[c - S_COLUMNS] = strdup(name);
+        n_extra_names = c - S_COLUMNS + 1;
+        if (!extra_names[c - S_COLUMNS]) {
+            ncc_reply_error(reply, 500, "internal", NULL, "out of memory");
+            goto out;
+        }
     }
     while ((rc = ncc_csv_reader_next(r)) == 1) {
         size_t count = ncc_csv_reader_count(r), line = ncc_csv_reader_line(r);
@@ -718,8 +887,8 @@ static void s_on_import(void *arg, const ncc_request_t *request, ncc_reply_t *re
             blank = ncc_csv_reader_field(r, c, NULL)[0] == '\0';
         if (blank)
             continue; /* left by Excel */
-        if (count != S_COLUMNS) {
-            s_error(&e, line, NULL, "%zu fields, the header has %zu", count, S_COLUMNS);
+        if (count != width) {
+            s_error(&e, line, NULL, "%zu fields, the header has %zu", count, width);
             continue;
         }
         if (n == cap) {
@@ -746,6 +915,10 @@ static void s_on_import(void *arg, const ncc_request_t *request, ncc_reply_t *re
             goto out;
         }
         s_check_row(self, row, &e);
+        if (!s_row_extra(self, r, row, (const char *const *)extra_names, n_extra_names, &e)) {
+            ncc_reply_error(reply, 500, "internal", NULL, "out of memory");
+            goto out;
+        }
         /* The same receipt id or call twice in the file. */
         for (size_t j = 0; j + 1 < n; j++) {
             if (*row->v[C_RECEIPT] && strcmp(rows[j].v[C_RECEIPT], row->v[C_RECEIPT]) == 0)
@@ -838,6 +1011,7 @@ static void s_on_import(void *arg, const ncc_request_t *request, ncc_reply_t *re
             .summary = row->v[C_SUMMARY],
             .status = status,
             .caller_number = row->v[C_CALLER],
+            .extra = row->extra,
             .source = "import",
         };
         rc = history_insert(self, &rec, &ids[i]);
@@ -886,6 +1060,8 @@ out:
         PQclear(res);
     free(ids);
     s_rows_free(rows, n);
+    for (size_t i = 0; i < n_extra_names; i++)
+        free(extra_names[i]);
     free(e.items);
     free(e.messages);
     ncc_csv_reader_destroy(&r);

@@ -356,6 +356,53 @@ Test(history_form, fields_of_its_own_required_choices_and_transitions)
     ncct_expect(&r, 200, NULL, "completed");
     ncct_resp_free(&r);
 
+    /* CSV: the fields of the ward's own follow the export's columns, in the form's order,
+     * on every page (two rows a page), and come back through the import, checked as a save
+     * checks them. */
+    r = s_req(&s_sup, "GET", "/api/v1/records/export.csv?page_rows=2", NULL);
+    ncct_expect(&r, 200, NULL, "export with x_ columns");
+    cr_assert(strstr(r.body, ",created_at,updated_at,x_note,x_kind\r\n"), "header: %.400s", r.body);
+    cr_assert(strstr(r.body, ",再調査,B\r\n"), "the first record's x_ values: %s", r.body);
+    cr_assert(strstr(r.body, ",折り返し,B\r\n"), "a later page's x_ values: %s", r.body);
+    ncct_resp_free(&r);
+    const char *header = "receipt_id,call_id,channel,operator_id,operator_name,started_at,"
+                         "ended_at,wrapup_ended_at,reception_type,department_id,handling_type,"
+                         "faq_ids,category,inquiry,response,transfer_to,summary,status,"
+                         "caller_number,created_at,updated_at";
+    char csv[1024];
+    before = s_count(RECORDS);
+    int len = snprintf(csv, sizeof csv,
+                       "%s,x_kind,x_note\r\n"
+                       ",,visit,,,2027-04-10 10:00,,,,,,,,窓口の相談,,,,open,,,,C,メモ\r\n"
+                       ",,visit,,,2027-04-10 11:00,,,,,,,,窓口の相談,,,,open,,,,A,"
+                       "あいうえおかきくけこさしすせそたちつてとな\r\n",
+                       header);
+    r = ncct_request_raw(&s_sys, &s_sup, "POST", "/api/v1/records/import", csv, (size_t)len,
+                         "text/csv", NULL);
+    ncct_expect(&r, 422, "invalid_csv", "x_ values checked as a save checks them");
+    cr_assert(strstr(r.body, "\"line\":2") && strstr(r.body, "\"field\":\"x_kind\"") &&
+                  strstr(r.body, "\"line\":3") && strstr(r.body, "\"field\":\"x_note\""),
+              "errors by line and field: %s", r.body);
+    ncct_resp_free(&r);
+    len = snprintf(csv, sizeof csv,
+                   "%s,x_unknown\r\n,,visit,,,2027-04-10 10:00,,,,,,,,x,,,,,,,,1\r\n", header);
+    r = ncct_request_raw(&s_sys, &s_sup, "POST", "/api/v1/records/import", csv, (size_t)len,
+                         "text/csv", NULL);
+    ncct_expect(&r, 400, "invalid_header", "an x_ column the form lacks");
+    ncct_resp_free(&r);
+    cr_assert_eq(s_count(RECORDS), before, "nothing imported");
+    len = snprintf(csv, sizeof csv,
+                   "%s,x_kind,x_note\r\n"
+                   ",,visit,,,2027-04-10 10:00,,,,,,,,紙で受けた相談,,,,open,,,,A,停電中の記録\r\n",
+                   header);
+    r = ncct_request_raw(&s_sys, &s_sup, "POST", "/api/v1/records/import", csv, (size_t)len,
+                         "text/csv", NULL);
+    ncct_expect(&r, 200, NULL, "import with x_ values");
+    ncct_resp_free(&r);
+    cr_assert_eq(s_count("SELECT count(*) FROM history.records WHERE source = 'import' AND "
+                         "extra = '{\"x_kind\": \"A\", \"x_note\": \"停電中の記録\"}'::jsonb"),
+                 1, "the x_ values stored");
+
     /* ncc-directory stopped, ncc-history restarted: the built-in default applies (logged),
      * records are still saved; once the directory is back, its form applies again. */
     ncct_daemon_stop(ncct_service(&s_sys, "history"));
