@@ -114,10 +114,20 @@ bench-sms-fault: $(BUILD)/bench/bench_sms $(BUILD)/bench/bench_sms_smsc $(BUILD)
 .PHONY: chaos
 chaos: all
 	BUILD=$(BUILD) tests/chaos/chaos.sh
+# make chaos-copies: two copies of every daemon on one database, one copy killed in turn
+# under load, then reconcile (tests/chaos/copies.sh, docs/reliability.md; a few minutes)
+.PHONY: chaos-copies
+chaos-copies: all
+	BUILD=$(BUILD) tests/chaos/copies.sh
 # make bench-backup: backup and restore of 2 million records (docs/performance.md "Backups")
 .PHONY: bench-backup
 bench-backup: all
 	BUILD=$(BUILD) bench/bench_backup.sh
+# make bench-load: the operator floor's API paths under wrk, the sustained rate at p99 < 200 ms
+# and CPU per request (bench/load/*.lua; docs/performance.md "Load (wrk)")
+.PHONY: bench-load
+bench-load: $(BUILD)/bin/ncc-directory $(BUILD)/bin/ncc-calls $(BUILD)/bin/ncc-history $(BUILD)/bin/ncc-faq $(BUILD)/bin/ncc-gateway
+	BUILD=$(BUILD) bench/bench_load.sh
 include fuzz/module.mk
 include $(sort $(wildcard tools/*/module.mk))
 

@@ -19,7 +19,11 @@
 #      gateway), started again at once (as systemd Restart=always would);
 #   2. PostgreSQL restarted (pg_ctl stop -m fast, start);
 #   3. SIGSTOP of ncc-calls, ncc-history and ncc-sms in turn for CHAOS_PAUSE_S (12 s: past the
-#      bus time-out of 3 s and the ZeroMQ heartbeat time-out of 3 s), then SIGCONT.
+#      bus time-out of 3 s and the ZeroMQ heartbeat time-out of 3 s), then SIGCONT;
+#   4. (tests/chaos/faults2.sh) ncc-history stopped while ncc-calls' outbox fills with tens of
+#      thousands of events, then its catch-up; events pruned before it read them; ncc-history in
+#      a network namespace of its own, cut from ncc-calls and then from everything (CHAOS_OUTBOX,
+#      CHAOS_PARTITION; CHAOS_CLASSIC=0 skips 1-3).
 # Then the load stops, the system settles, and the reconciliation checks:
 #   - every call sent is in ncc-calls exactly once, ended (or abandoned when not answered), with
 #     each of its events stored once;
@@ -32,8 +36,8 @@
 # Prints the figures (also in <out>/report.md) and exits non-zero when a check fails.
 #
 #   tests/chaos/chaos.sh [out folder]                      (make chaos)
-# Environment: BUILD (default build), CHAOS_PORT_OFFSET, CHAOS_PG_PORT, CHAOS_CALL_RATE (3),
-# CHAOS_RECORD_RATE (5), CHAOS_FAQ_RATE (5), CHAOS_SMS_RATE (3), CHAOS_PAUSE_S (12),
+# Environment: BUILD (default build), CHAOS_VAR (var/chaos: cluster and results), CHAOS_PORT_OFFSET,
+# CHAOS_PG_PORT, CHAOS_CALL_RATE (3), CHAOS_RECORD_RATE (5), CHAOS_FAQ_RATE (5), CHAOS_SMS_RATE (3), CHAOS_PAUSE_S (12),
 # CHAOS_GAP_S (3: load between faults), CHAOS_READY_LIMIT_S (10). Needs curl, jq, psql, python3.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -43,8 +47,11 @@ bench_name=chaos.sh
 export BENCH_PORT_OFFSET=${CHAOS_PORT_OFFSET:-21300}
 # shellcheck source=bench/lib.sh
 . "$top/bench/lib.sh"
+# shellcheck source=tests/chaos/lib.sh
+. "$top/tests/chaos/lib.sh"
 
-out=${1:-$top/var/chaos/results/$(date +%Y%m%d-%H%M%S)}
+chaos_var=${CHAOS_VAR:-$top/var/chaos} # its PostgreSQL cluster and results
+out=${1:-$chaos_var/results/$(date +%Y%m%d-%H%M%S)}
 mkdir -p "$out/logs" "$out/load"
 bindir=$(bench_bindir)
 call_rate=${CHAOS_CALL_RATE:-3}
@@ -54,6 +61,10 @@ sms_rate=${CHAOS_SMS_RATE:-3}
 pause_s=${CHAOS_PAUSE_S:-12}
 gap_s=${CHAOS_GAP_S:-3}
 ready_limit_s=${CHAOS_READY_LIMIT_S:-10}
+# Outbox fill, events pruned unread, network partitions (CHAOS_OUTBOX, CHAOS_PARTITION, ...).
+# shellcheck source=tests/chaos/faults2.sh
+. "$top/tests/chaos/faults2.sh"
+faults2_settings
 run=c$$
 daemons=(directory calls history faq sms summary report gateway)
 for tool in curl jq psql python3; do
@@ -64,13 +75,14 @@ for d in "${daemons[@]}" pbxsim; do
 done
 
 # --- PostgreSQL of our own ---------------------------------------------------------------------
-export NCC_VAR=$top/var/chaos NCC_PG_PORT=${CHAOS_PG_PORT:-5439}
+export NCC_VAR=$chaos_var NCC_PG_PORT=${CHAOS_PG_PORT:-5439}
 mkdir -p "$NCC_VAR"
 scripts/pg.sh status || require_free_ports "$NCC_PG_PORT"
 scripts/pg.sh start || die "cannot start the chaos cluster (scripts/pg.sh with NCC_VAR=$NCC_VAR)"
 # shellcheck disable=SC1091
 . "$NCC_VAR/env"
 pg_data=$(readlink -f "$NCC_VAR/pg")/data
+faults2_setup
 
 # --- the system ----------------------------------------------------------------------------------
 export NCC_GATEWAY_THREADS=64
@@ -92,6 +104,7 @@ chaos_cleanup() {
         [ -n "${pid_of[$d]:-}" ] && pids+=("${pid_of[$d]}")
     done
     cleanup
+    faults2_cleanup
     scripts/pg.sh stop >/dev/null 2>&1 || true
 }
 trap chaos_cleanup EXIT
@@ -138,63 +151,13 @@ for text in '住民票の写しはどこで取れますか|区民課の窓口、
 done
 
 # --- the load ------------------------------------------------------------------------------------
-# Each loop logs one line per request: number, HTTP status (000: no answer), id or key, and the
-# time of the answer (records, FAQ: microseconds) or the number of tries (SMS).
-record_loop() {
-    local n=0 status body id tries
-    while :; do
-        body=$out/load/record.body
-        tries=0
-        # With an idempotency key, so a failed request is sent again until it is answered
-        # (the same key answers the record it made, if the failed one was stored anyway).
-        while :; do
-            tries=$((tries + 1))
-            status=$(curl -s -m 15 -b "$cookies" -H "X-CSRF-Token: $csrf" -H 'Content-Type: application/json' \
-                -o "$body" -w '%{http_code}' -X POST "$api/records" \
-                -d "{\"channel\":\"visit\",\"inquiry\":\"chaos-$run-rec-$n 住民票について\",\"idempotency_key\":\"chaos-$run-rec-$n\"}") || true
-            case $status in 2?? | 4??) break ;; esac
-            [ $tries -lt 100 ] || break
-            nap 0.3
-        done
-        id=$(jq -r '.id // empty' "$body" 2>/dev/null || true)
-        printf '%s %s %s %s\n' "$n" "${status:-000}" "${id:--}" "${EPOCHREALTIME/./}" >>"$out/load/records.log"
-        n=$((n + 1))
-        nap "$(awk -v r="$record_rate" 'BEGIN { printf "%.3f", 1 / r }')"
-    done
-}
-faq_loop() {
-    local n=0 status words=(住民票 粗大ごみ 印鑑 マイナンバー)
-    while :; do
-        status=$(curl -s -m 15 -b "$cookies" -o /dev/null -w '%{http_code}' -G \
-            --data-urlencode "q=${words[$((n % 4))]}" --data-urlencode log=false "$api/faqs") || true
-        printf '%s %s - %s\n' "$n" "${status:-000}" "${EPOCHREALTIME/./}" >>"$out/load/faqs.log"
-        n=$((n + 1))
-        nap "$(awk -v r="$faq_rate" 'BEGIN { printf "%.3f", 1 / r }')"
-    done
-}
-sms_loop() {
-    local n=0 status key body tries
-    while :; do
-        key=chaos-$run-sms-$n
-        body=$out/load/sms.body
-        tries=0
-        while :; do
-            tries=$((tries + 1))
-            status=$(curl -s -m 15 -b "$cookies" -H "X-CSRF-Token: $csrf" -H 'Content-Type: application/json' \
-                -o "$body" -w '%{http_code}' -X POST "$api/sms" \
-                -d "{\"to\":\"090$(printf '%08d' "$n")\",\"template_id\":$tid,\"variables\":[{\"name\":\"n\",\"value\":\"$n\"}],\"idempotency_key\":\"$key\"}") || true
-            case $status in 2?? | 4??) break ;; esac
-            [ $tries -lt 100 ] || break
-            nap 0.3
-        done
-        printf '%s %s %s %s\n' "$n" "${status:-000}" "$key" "$tries" >>"$out/load/sms.log"
-        n=$((n + 1))
-        nap "$(awk -v r="$sms_rate" 'BEGIN { printf "%.3f", 1 / r }')"
-    done
-}
+# record_loop, faq_loop, sms_loop: tests/chaos/lib.sh (one gateway here).
+apis=("$api")
 
 # Faults: 8 kills, a database restart, 3 pauses; about (1 + gap) s each, pauses pause_s more.
 expected_s=$((8 * (2 + gap_s) + (10 + gap_s) + 3 * (pause_s + 4 + gap_s) + 2 * gap_s))
+[ "$classic" = 1 ] || expected_s=$((2 * gap_s))
+expected_s=$((expected_s + $(faults2_seconds)))
 calls=$((call_rate * expected_s))
 ext_list=$(IFS=,; echo "${extensions[*]}")
 say "load for about ${expected_s} s: $calls calls at $call_rate/s, records $record_rate/s, FAQ searches $faq_rate/s, SMS $sms_rate/s"
@@ -214,39 +177,42 @@ nap "$gap_s"
 # --- the faults ----------------------------------------------------------------------------------
 faults=$out/faults.tsv
 printf 'fault\tdaemon\tback to ready (ms)\tstarted (us)\n' >"$faults"
-for d in "${daemons[@]}"; do
-    kill -KILL "${pid_of[$d]}" 2>/dev/null || die "ncc-$d was not running before its kill"
-    wait "${pid_of[$d]}" 2>/dev/null || true
-    killed_at=$(now_us)
-    start_daemon "$d"
-    ms=$(wait_all_ready "$killed_at") || true
-    say "kill -9 ncc-$d: every daemon ready again after $ms ms"
-    printf 'kill -9\t%s\t%s\t%s\n' "$d" "$ms" "$killed_at" >>"$faults"
-    nap "$gap_s"
-done
+if [ "$classic" = 1 ]; then # kills, PostgreSQL restart, pauses (CHAOS_CLASSIC=0 skips them)
+    for d in "${daemons[@]}"; do
+        kill -KILL "${pid_of[$d]}" 2>/dev/null || die "ncc-$d was not running before its kill"
+        wait "${pid_of[$d]}" 2>/dev/null || true
+        killed_at=$(now_us)
+        start_daemon "$d"
+        ms=$(wait_all_ready "$killed_at") || true
+        say "kill -9 ncc-$d: every daemon ready again after $ms ms"
+        printf 'kill -9\t%s\t%s\t%s\n' "$d" "$ms" "$killed_at" >>"$faults"
+        nap "$gap_s"
+    done
 
-say "restarting PostgreSQL"
-stopped_at=$(now_us)
-runuser_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
-runuser_pg /usr/lib/postgresql/15/bin/pg_ctl -D "$pg_data" -m fast -w stop >/dev/null
-nap 2
-runuser_pg /usr/lib/postgresql/15/bin/pg_ctl -D "$pg_data" -l "$NCC_VAR/pg/server.log" -w start >/dev/null
-ms=$(wait_all_ready "$stopped_at") || true
-say "PostgreSQL down 2 s: every daemon ready again $ms ms after the stop"
-printf 'PostgreSQL stop, 2 s, start\tall\t%s\t%s\n' "$ms" "$stopped_at" >>"$faults"
-nap "$gap_s"
-
-for d in calls history sms; do
-    kill -STOP "${pid_of[$d]}"
+    say "restarting PostgreSQL"
     stopped_at=$(now_us)
-    nap "$pause_s"
-    kill -CONT "${pid_of[$d]}"
-    resumed_at=$(now_us)
-    ms=$(wait_all_ready "$resumed_at") || true
-    say "SIGSTOP ncc-$d for $pause_s s: every daemon ready $ms ms after SIGCONT"
-    printf 'SIGSTOP %s s, SIGCONT\t%s\t%s\t%s\n' "$pause_s" "$d" "$ms" "$stopped_at" >>"$faults"
+    runuser_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+    runuser_pg /usr/lib/postgresql/15/bin/pg_ctl -D "$pg_data" -m fast -w stop >/dev/null
+    nap 2
+    runuser_pg /usr/lib/postgresql/15/bin/pg_ctl -D "$pg_data" -l "$NCC_VAR/pg/server.log" -w start >/dev/null
+    ms=$(wait_all_ready "$stopped_at") || true
+    say "PostgreSQL down 2 s: every daemon ready again $ms ms after the stop"
+    printf 'PostgreSQL stop, 2 s, start\tall\t%s\t%s\n' "$ms" "$stopped_at" >>"$faults"
     nap "$gap_s"
-done
+
+    for d in calls history sms; do
+        kill -STOP "${pid_of[$d]}"
+        stopped_at=$(now_us)
+        nap "$pause_s"
+        kill -CONT "${pid_of[$d]}"
+        resumed_at=$(now_us)
+        ms=$(wait_all_ready "$resumed_at") || true
+        say "SIGSTOP ncc-$d for $pause_s s: every daemon ready $ms ms after SIGCONT"
+        printf 'SIGSTOP %s s, SIGCONT\t%s\t%s\t%s\n' "$pause_s" "$d" "$ms" "$stopped_at" >>"$faults"
+        nap "$gap_s"
+    done
+fi
+faults2_run
 
 # --- settle and reconcile --------------------------------------------------------------------------
 say "faults done; stopping the load (pbxsim finishes its calls)"
@@ -269,51 +235,8 @@ done
 settle_ms=$((($(now_us) - settle_start) / 1000))
 nap 2 # anything applied twice would show by now
 
-failed=()
-check() { # check NAME GOT WANT
-    if [ "$2" = "$3" ]; then
-        printf '| %s | %s | ok |\n' "$1" "$2"
-    else
-        printf '| %s | %s (want %s) | **FAILED** |\n' "$1" "$2" "$3"
-        failed+=("$1")
-    fi
-}
-# The records asked through the API: accepted (2xx) ones must be stored once under their id.
-awk '$2 ~ /^2/ { print $1 "\t" $3 }' "$out/load/records.log" >"$out/load/records-2xx.tsv"
-awk '$2 !~ /^2/ { print $1 "\t" $2 }' "$out/load/records.log" >"$out/load/records-err.tsv"
-q "SELECT split_part(inquiry, ' ', 1), id FROM history.records WHERE inquiry LIKE 'chaos-$run-rec-%'" |
-    awk -F'|' '{ sub("chaos-'"$run"'-rec-", "", $1); print $1 "\t" $2 }' | sort -n >"$out/load/records-stored.tsv"
-rec_asked=$(wc -l <"$out/load/records.log")
-rec_ok=$(wc -l <"$out/load/records-2xx.tsv")
-rec_err=$(wc -l <"$out/load/records-err.tsv")
-rec_ok_once=$(awk -F'\t' 'NR == FNR { n[$1]++; id[$1] = $2; next } { if (n[$1] == 1 && id[$1] == $2) ok++ } END { print ok + 0 }' \
-    "$out/load/records-stored.tsv" "$out/load/records-2xx.tsv")
-rec_dup=$(awk -F'\t' '{ n[$1]++ } END { d = 0; for (k in n) if (n[k] > 1) d++; print d }' "$out/load/records-stored.tsv")
-rec_err_stored=$(awk -F'\t' 'NR == FNR { n[$1]++; next } ($1 in n) { s++ } END { print s + 0 }' \
-    "$out/load/records-stored.tsv" "$out/load/records-err.tsv")
-err_codes=$(awk '$2 !~ /^2/ { c[$2]++ } END { for (k in c) printf "%s%s×%d", (s++ ? ", " : ""), k, c[k] }' "$out/load/records.log")
-# SMS: every key answered 2xx stored once.
-sms_asked=$(wc -l <"$out/load/sms.log")
-sms_ok=$(awk '$2 ~ /^2/' "$out/load/sms.log" | wc -l)
-sms_retried=$(awk '$4 > 1' "$out/load/sms.log" | wc -l)
-q "SELECT idempotency_key, count(*) FROM sms.messages WHERE idempotency_key LIKE 'chaos-$run-sms-%' GROUP BY 1" |
-    tr '|' '\t' >"$out/load/sms-stored.tsv"
-sms_ok_once=$(awk 'NR == FNR { split($0, f, "\t"); n[f[1]] = f[2]; next } $2 ~ /^2/ && n[$3] == 1 { ok++ } END { print ok + 0 }' \
-    "$out/load/sms-stored.tsv" "$out/load/sms.log")
-sms_dup=$(awk -F'\t' '$2 > 1' "$out/load/sms-stored.tsv" | wc -l)
-# FAQ searches: how many were answered 2xx.
-faq_asked=$(wc -l <"$out/load/faqs.log")
-faq_ok=$(awk '$2 ~ /^2/' "$out/load/faqs.log" | wc -l)
-faq_codes=$(awk '$2 !~ /^2/ { c[$2]++ } END { for (k in c) printf "%s%s×%d", (s++ ? ", " : ""), k, c[k] }' "$out/load/faqs.log")
-# Calls and their events.
-calls_stored=$(q "SELECT count(*) FROM calls.calls WHERE call_id LIKE 'sim-$run-%'")
-calls_distinct=$(q "SELECT count(DISTINCT call_id) FROM calls.calls WHERE call_id LIKE 'sim-$run-%'")
-calls_ended=$(q "SELECT count(*) FROM calls.calls WHERE call_id LIKE 'sim-$run-%' AND state = 'ended'")
-calls_abandoned=$(q "SELECT count(*) FROM calls.calls WHERE call_id LIKE 'sim-$run-%' AND state = 'abandoned'")
-events_stored=$(q "SELECT count(*) FROM calls.call_events WHERE call_id LIKE 'sim-$run-%'")
-events_expected=$(q "SELECT $calls * 2 + $answered")
-records_calls=$(q "SELECT count(*) FROM history.records WHERE call_id LIKE 'sim-$run-%'")
-records_calls_distinct=$(q "SELECT count(DISTINCT call_id) FROM history.records WHERE call_id LIKE 'sim-$run-%'")
+reconcile_requests
+reconcile_calls "$calls" "$answered"
 ready_max=$(awk -F'\t' 'NR > 1 && $3 > m { m = $3 } END { print m + 0 }' "$faults")
 ready_bad=$(awk -F'\t' -v l=$((ready_limit_s * 1000)) 'NR > 1 && ($3 < 0 || $3 > l)' "$faults" | wc -l)
 all_ready=$(wait_all_ready "$(now_us)" >/dev/null && echo yes || echo no)
@@ -343,25 +266,15 @@ crashes=$( (grep -Eal "$sanitizer_report|Segmentation fault|Aborted" "$out"/logs
     echo
     echo "| check | figure | |"
     echo "| --- | --- | --- |"
-    check "calls sent / stored in ncc-calls" "$calls_stored" "$calls"
-    check "calls stored twice" "$((calls_stored - calls_distinct))" 0
-    check "answered calls ended" "$calls_ended" "$answered"
-    check "unanswered calls abandoned" "$calls_abandoned" "$((calls - answered))"
-    check "call events stored (2 per call + 1 per answered call)" "$events_stored" "$events_expected"
-    check "webhook requests still failing after retries" "$pbx_errors" 0
-    check "answered calls ($answered) / their interaction records" "$records_calls" "$answered"
-    check "calls with more than one record" "$((records_calls - records_calls_distinct))" 0
-    check "records answered 2xx ($rec_ok of $rec_asked) stored exactly once under their id" "$rec_ok_once" "$rec_ok"
-    check "records stored more than once" "$rec_dup" 0
-    check "SMS answered 2xx ($sms_ok of $sms_asked; $sms_retried needed a repeat) stored once per key" "$sms_ok_once" "$sms_ok"
-    check "SMS keys stored more than once" "$sms_dup" 0
-    check "SMS never answered 2xx (after 100 tries)" "$((sms_asked - sms_ok))" 0
+    check_load "$calls" "$answered" "$pbx_errors"
     check "faults after which a daemon took over ${ready_limit_s} s to be ready" "$ready_bad" 0
     check "every daemon ready at the end" "$all_ready" yes
     check "daemon logs with a crash or sanitizer report" "$crashes" 0
+    faults2_checks
     echo
     echo "Answered with an error (allowed: the client saw it): records $rec_err of $rec_asked (${err_codes:-none}), of which stored anyway: $rec_err_stored; FAQ searches $((faq_asked - faq_ok)) of $faq_asked (${faq_codes:-none})."
     echo "Longest time back to ready: $ready_max ms."
+    faults2_report
 } >"$out/report.md"
 cat "$out/report.md"
 if [ ${#failed[@]} -gt 0 ]; then
