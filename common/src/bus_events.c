@@ -38,7 +38,10 @@
 #define S_FLUSH_BATCH 500
 /* Events per replay reply: asked by the subscriber, capped by the publisher. */
 #define S_REPLAY_ASK 500
-#define S_REPLAY_MAX 1000
+/* A catch-up returns to the service's loop after this long (and goes on from its next turn:
+ * ncc_subscriber_behind), so a daemon far behind still answers its requests meanwhile. */
+#define S_CATCH_UP_SLICE_US (50 * 1000)
+#define S_REPLAY_MAX        1000
 /* The subscriber's replay requests wait this long. */
 #define S_REPLAY_TIMEOUT_MS 1000
 /* After a failed replay or handler, no automatic catch-up for this long. */
@@ -456,6 +459,8 @@ typedef struct {
 struct ncc_subscriber {
     ncc_db_t *db;             /* borrowed; used from the owner's thread */
     char *publisher;          /* the publishing service's name, owned */
+    char *cursor_key;         /* its row in inbox_cursor (the publisher's name), owned */
+    char *seed_key;           /* a missing cursor starts near this row's (NULL: at 0), owned */
     zsock_t *sub;             /* SUB connected to every pub endpoint */
     ncc_rpc_client_t *replay; /* to the publisher's RPC endpoints, owned */
     s_handler_t *handlers;    /* registrations, owned array */
@@ -466,6 +471,7 @@ struct ncc_subscriber {
     int64_t backoff_us;       /* wait before the next replay after failed ones (0: none failed) */
     bool cursor_loaded;       /* cursor was read from inbox_cursor */
     bool blocked;             /* a handler failed: wait for the next catch-up */
+    bool behind;              /* a catch-up stopped at its time slice with more to fetch */
     int64_t retry_after_us;   /* monotonic: no automatic catch-up before */
     uint64_t reported_behind; /* last_seq last warned about as behind the cursor */
 };
@@ -485,8 +491,9 @@ ncc_subscriber_t *ncc_subscriber_new(ncc_db_t *db, const char *publisher, const 
         return NULL;
     self->db = db;
     self->publisher = strdup(publisher);
+    self->cursor_key = strdup(publisher);
     self->sub = zsock_new(ZMQ_SUB);
-    if (!self->publisher || !self->sub)
+    if (!self->publisher || !self->cursor_key || !self->sub)
         goto fail;
     zsock_set_maxmsgsize(self->sub, NCC_BUS_MAX_MESSAGE);
     zsock_set_linger(self->sub, 0);
@@ -520,6 +527,8 @@ void ncc_subscriber_destroy(ncc_subscriber_t **self_p)
         free(self->handlers[i].prefix);
     free(self->handlers);
     free(self->publisher);
+    free(self->cursor_key);
+    free(self->seed_key);
     free(self);
     *self_p = NULL;
 }
@@ -558,17 +567,49 @@ static bool s_matches(ncc_subscriber_t *self, const char *type)
     return false;
 }
 
-/* Reads the cursor from inbox_cursor (0 when absent). 0 or -EIO. */
+int ncc_subscriber_set_cursor_key(ncc_subscriber_t *self, const char *key, const char *seed_key)
+{
+    if (!self || !key || !*key || self->cursor_loaded)
+        return -EINVAL;
+    char *k = strdup(key), *seed = seed_key ? strdup(seed_key) : NULL;
+    if (!k || (seed_key && !seed)) {
+        free(k);
+        free(seed);
+        return -ENOMEM;
+    }
+    free(self->cursor_key);
+    free(self->seed_key);
+    self->cursor_key = k;
+    self->seed_key = seed;
+    return 0;
+}
+
+/* Reads the cursor from inbox_cursor (0 when absent; near the seed row's when there is
+ * one). 0 or -EIO. */
 static int s_load_cursor(ncc_subscriber_t *self)
 {
-    const char *params[] = {self->publisher};
+    const char *params[] = {self->cursor_key};
     PGresult *res = ncc_db_exec(self->db, "select last_seq from inbox_cursor where publisher = $1",
                                 1, params, NULL);
     if (!res)
         return -EIO;
     uint64_t cursor = 0;
     int rc = PQntuples(res) == 0 ? 0 : s_result_u64(res, 0, 0, &cursor);
+    bool absent = PQntuples(res) == 0;
     PQclear(res);
+    if (rc == 0 && absent && self->seed_key && !self->cursor_loaded) {
+        /* A new copy's own cursor: where the copies' shared one is, less a margin (its
+         * handlers drop what they have seen; its state was loaded whole at start). */
+        const char *seed[] = {self->seed_key};
+        res = ncc_db_exec(self->db, "select last_seq from inbox_cursor where publisher = $1", 1,
+                          seed, NULL);
+        if (!res)
+            return -EIO;
+        if (PQntuples(res) == 1)
+            rc = s_result_u64(res, 0, 0, &cursor);
+        PQclear(res);
+        cursor = cursor > NCC_SUBSCRIBER_SEED_MARGIN ? cursor - NCC_SUBSCRIBER_SEED_MARGIN : 0;
+    }
     if (rc < 0)
         return rc;
     /* The cursor only moves forward; another copy may have moved it. */
@@ -585,7 +626,7 @@ static int s_advance(ncc_subscriber_t *self, uint64_t seq)
     char seq_text[24];
     uint64_t cursor = 0;
     snprintf(seq_text, sizeof seq_text, "%" PRIu64, seq);
-    const char *params[] = {self->publisher, seq_text};
+    const char *params[] = {self->cursor_key, seq_text};
     if (s_query_u64(self->db,
                     "insert into inbox_cursor (publisher, last_seq) values ($1, $2::bigint)"
                     " on conflict (publisher) do update"
@@ -613,7 +654,7 @@ static int s_apply(ncc_subscriber_t *self, const Ncc__Envelope *event,
     int rc = -EIO;
 
     snprintf(seq_text, sizeof seq_text, "%" PRIu64, event->seq);
-    const char *params[] = {self->publisher, seq_text};
+    const char *params[] = {self->cursor_key, seq_text};
     if (ncc_db_begin(db) < 0)
         goto out;
     if (ncc_db_run(db,
@@ -736,11 +777,14 @@ static int s_catch_up(ncc_subscriber_t *self, bool known, uint64_t target)
     char shown[65];
 
     self->blocked = false;
+    self->behind = false;
     if (s_load_cursor(self) < 0)
         return -EIO;
     if (known && self->cursor >= target)
         return 0;
 
+    int64_t slice_end = zclock_usecs() + S_CATCH_UP_SLICE_US;
+    bool sliced = false;
     for (;;) {
         uint64_t before = self->cursor;
         Ncc__EventReplayRequest ask = NCC__EVENT_REPLAY_REQUEST__INIT;
@@ -801,6 +845,10 @@ static int s_catch_up(ncc_subscriber_t *self, bool known, uint64_t target)
             if (rc < 0)
                 break;
             applied += rc;
+            if (zclock_usecs() >= slice_end && i + 1 < reply->n_events) {
+                sliced = true; /* the rest of this batch is asked again next turn */
+                break;
+            }
         }
         if (rc >= 0 && reply->n_events == 0 && last > self->cursor) {
             ncc_error("bus.events_lost",
@@ -823,6 +871,10 @@ static int s_catch_up(ncc_subscriber_t *self, bool known, uint64_t target)
         rc = failed;
         if (rc < 0 || self->cursor >= last || self->cursor == before)
             break;
+        if (sliced || zclock_usecs() >= slice_end) {
+            self->behind = true;
+            break;
+        }
     }
     if (rc < 0 && applied == 0)
         return rc;
@@ -841,11 +893,16 @@ int ncc_subscriber_tick(ncc_subscriber_t *self)
     if (!self)
         return -EINVAL;
     int64_t now = zclock_usecs();
-    bool due = !self->cursor_loaded || self->blocked || self->heard_us == 0 ||
+    bool due = !self->cursor_loaded || self->blocked || self->behind || self->heard_us == 0 ||
                now - self->heard_us >= NCC_SUBSCRIBER_QUIET_US;
     if (!due || now < self->retry_after_us)
         return 0;
     return s_catch_up(self, false, 0);
+}
+
+bool ncc_subscriber_behind(ncc_subscriber_t *self)
+{
+    return self && self->behind && !self->blocked;
 }
 
 /* True when the loop may start a catch-up on its own now. */

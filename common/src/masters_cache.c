@@ -221,8 +221,8 @@ ncc_masters_cache_t *ncc_masters_cache_new(ncc_service_t *service, const char *c
     }
     if (ncc_service_on(service, &ncc__masters__get_cache_status__descriptor, NCC_ROLES_ALL,
                        s_on_status, self) < 0 ||
-        ncc_service_subscribe(service, "directory", "ncc.directory.MasterChanged", s_on_changed,
-                              self) < 0 ||
+        ncc_service_subscribe_each_copy(service, "directory", "ncc.directory.MasterChanged",
+                                        s_on_changed, self) < 0 ||
         ncc_service_every(service, S_LOAD_TICK_MS, s_tick, self) < 0) {
         ncc_error("masters_cache.setup_failed", "cannot register the masters cache");
         goto fail;

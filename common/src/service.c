@@ -74,7 +74,9 @@ typedef struct {
 
 typedef struct {
     char *publisher; /* service name */
+    bool each_copy;  /* a cursor of this copy's own (ncc_service_subscribe_each_copy) */
     ncc_subscriber_t *subscriber;
+    int continue_timer; /* zloop timer continuing a catch-up cut at its slice; -1: none */
 } s_subscription_t;
 
 struct ncc_service {
@@ -439,6 +441,26 @@ static void s_reload(ncc_service_t *self)
 }
 
 /* The cron: signals, database health, outbox, heartbeats, catch-up. */
+/* A catch-up far behind works in slices (ncc_subscriber_behind): the next slice runs from a
+ * timer of its own 1 ms later, so the requests waiting meanwhile are answered in between
+ * (before, a daemon 28,000 events behind answered nothing for a minute: tests/chaos). */
+static int s_continue(zloop_t *loop, int timer_id, void *arg);
+
+static void s_continue_later(zloop_t *loop, s_subscription_t *subscription)
+{
+    if (subscription->continue_timer < 0 && ncc_subscriber_behind(subscription->subscriber))
+        subscription->continue_timer = zloop_timer(loop, 1, 1, s_continue, subscription);
+}
+
+static int s_continue(zloop_t *loop, int timer_id, void *arg)
+{
+    s_subscription_t *subscription = arg;
+    subscription->continue_timer = -1;
+    ncc_subscriber_catch_up(subscription->subscriber);
+    s_continue_later(loop, subscription);
+    return 0;
+}
+
 static int s_cron(zloop_t *loop, int timer_id, void *arg)
 {
     ncc_service_t *self = arg;
@@ -479,8 +501,10 @@ static int s_cron(zloop_t *loop, int timer_id, void *arg)
     }
     if (now - self->last_catch_up_us >= (int64_t)self->settings.catch_up_ms * 1000) {
         self->last_catch_up_us = now;
-        for (size_t i = 0; i < self->subscription_count; i++)
+        for (size_t i = 0; i < self->subscription_count; i++) {
             ncc_subscriber_tick(self->subscriptions[i].subscriber);
+            s_continue_later(self->loop, &self->subscriptions[i]);
+        }
     }
     if (self->rotation &&
         now - self->last_rotation_us >= (int64_t)self->settings.rotation_interval_s * 1000000) {
@@ -502,8 +526,9 @@ static int s_on_rpc(zloop_t *loop, zsock_t *reader, void *arg)
 
 static int s_on_event(zloop_t *loop, zsock_t *reader, void *arg)
 {
-    ncc_subscriber_t *subscriber = arg;
-    ncc_subscriber_process(subscriber);
+    s_subscription_t *subscription = arg;
+    ncc_subscriber_process(subscription->subscriber);
+    s_continue_later(loop, subscription);
     return 0;
 }
 
@@ -731,12 +756,13 @@ int ncc_service_on(ncc_service_t *self, const ProtobufCMessageDescriptor *type, 
     return rc;
 }
 
-int ncc_service_subscribe(ncc_service_t *self, const char *publisher, const char *prefix,
-                          ncc_event_fn fn, void *arg)
+static int s_subscribe(ncc_service_t *self, const char *publisher, bool each_copy,
+                       const char *prefix, ncc_event_fn fn, void *arg)
 {
     s_subscription_t *subscription = NULL;
     for (size_t i = 0; i < self->subscription_count; i++)
-        if (strcmp(self->subscriptions[i].publisher, publisher) == 0)
+        if (strcmp(self->subscriptions[i].publisher, publisher) == 0 &&
+            self->subscriptions[i].each_copy == each_copy)
             subscription = &self->subscriptions[i];
     if (!subscription) {
         if (self->subscription_count >= S_MAX_SUBSCRIBERS)
@@ -749,18 +775,47 @@ int ncc_service_subscribe(ncc_service_t *self, const char *publisher, const char
         free(rpc);
         if (!subscriber)
             return -EINVAL;
+        if (each_copy) {
+            char host[128] = "", key[512];
+            gethostname(host, sizeof host - 1);
+            /* the endpoint actually bound: copies on one host differ by their port */
+            const char *bound = self->server ? ncc_rpc_server_endpoint(self->server) : NULL;
+            snprintf(key, sizeof key, "%s@%s:%s", publisher, host,
+                     bound                     ? bound
+                     : self->settings.rpc_bind ? self->settings.rpc_bind
+                                               : "");
+            if (ncc_subscriber_set_cursor_key(subscriber, key, publisher) < 0) {
+                ncc_subscriber_destroy(&subscriber);
+                return -ENOMEM;
+            }
+        }
         subscription = &self->subscriptions[self->subscription_count];
         subscription->publisher = strdup(publisher);
+        subscription->each_copy = each_copy;
         subscription->subscriber = subscriber;
+        subscription->continue_timer = -1;
         if (!subscription->publisher) {
             ncc_subscriber_destroy(&subscription->subscriber);
             return -ENOMEM;
         }
         self->subscription_count++;
-        if (zloop_reader(self->loop, ncc_subscriber_socket(subscriber), s_on_event, subscriber) < 0)
+        if (zloop_reader(self->loop, ncc_subscriber_socket(subscriber), s_on_event, subscription) <
+            0)
             return -EIO;
     }
     return ncc_subscriber_on(subscription->subscriber, prefix, fn, arg);
+}
+
+int ncc_service_subscribe(ncc_service_t *self, const char *publisher, const char *prefix,
+                          ncc_event_fn fn, void *arg)
+{
+    return s_subscribe(self, publisher, false, prefix, fn, arg);
+}
+
+int ncc_service_subscribe_each_copy(ncc_service_t *self, const char *publisher, const char *prefix,
+                                    ncc_event_fn fn, void *arg)
+{
+    return s_subscribe(self, publisher, true, prefix, fn, arg);
 }
 
 int ncc_service_every(ncc_service_t *self, int interval_ms, ncc_service_timer_fn fn, void *arg)
@@ -887,6 +942,11 @@ int ncc_service_run(ncc_service_t *self)
     /* Drain: answer what already arrived, publish what was committed. */
     ncc_info("service.stopping", "draining");
     ncc_rpc_server_process(self->server);
+    /* Close the request socket now, not with the rest a second later: while it stays open
+     * the callers' DEALERs keep sending to this copy, nobody reads, and each such request
+     * times out (3 s, a 503) instead of going to another copy (tests/chaos/copies.sh). */
+    zloop_reader_end(self->loop, ncc_rpc_server_socket(self->server));
+    ncc_rpc_server_destroy(&self->server);
     if (self->db_ready && ncc_publisher_flush(self->publisher) < 0)
         ncc_warn("outbox.flush_failed", "at shutdown: %s", ncc_db_error(self->db));
     ncc_info("service.stop", "stopped cleanly");

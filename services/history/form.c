@@ -267,8 +267,9 @@ int history_form_register(history_t *self)
         return -EINVAL;
     }
     self->form_default = (Ncc__Directory__RecordFormDefinition *)message;
-    if (ncc_service_subscribe(self->service, "directory", "ncc.directory.RecordFormChanged",
-                              s_on_changed, self) < 0 ||
+    if (ncc_service_subscribe_each_copy(self->service, "directory",
+                                        "ncc.directory.RecordFormChanged", s_on_changed,
+                                        self) < 0 ||
         ncc_service_every(self->service, 1000, s_tick, self) < 0)
         return -EINVAL;
     return 0;

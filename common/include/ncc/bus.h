@@ -255,6 +255,15 @@ ncc_subscriber_t *ncc_subscriber_new(ncc_db_t *db, const char *publisher, const 
                                      const char *rpc_endpoints);
 void ncc_subscriber_destroy(ncc_subscriber_t **self_p);
 
+/* Keeps this subscriber's cursor in row `key` of inbox_cursor instead of the publisher's
+ * name, the row every copy of a service shares (so that exactly one copy applies each
+ * event). A subscriber with a key of its own per copy has every event applied in this
+ * copy: what an in-memory cache of another service's data needs. A missing row starts at
+ * row `seed_key`'s cursor less NCC_SUBSCRIBER_SEED_MARGIN (NULL: at 0), so a new copy does
+ * not replay the whole outbox. Before the first catch-up only. 0, -EINVAL or -ENOMEM. */
+int ncc_subscriber_set_cursor_key(ncc_subscriber_t *self, const char *key, const char *seed_key);
+#define NCC_SUBSCRIBER_SEED_MARGIN 1000
+
 /* Delivers events whose type starts with `prefix` to fn ("" for all). When
  * several registrations match, each is called, in registration order, in the
  * same transaction. 0, -EINVAL or -ENOMEM. */
@@ -282,6 +291,11 @@ int ncc_subscriber_catch_up(ncc_subscriber_t *self);
  * when none was due. */
 int ncc_subscriber_tick(ncc_subscriber_t *self);
 #define NCC_SUBSCRIBER_QUIET_US (3 * 1000000LL)
+
+/* True when the last catch-up stopped at its time slice (50 ms) with events still to
+ * fetch: call ncc_subscriber_catch_up again soon (the service frame does it on its next
+ * loop turn), after serving what else is waiting. */
+bool ncc_subscriber_behind(ncc_subscriber_t *self);
 
 /* The last sequence number applied for this publisher. */
 uint64_t ncc_subscriber_cursor(ncc_subscriber_t *self);

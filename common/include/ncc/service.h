@@ -80,6 +80,13 @@ ncc_ctx_t ncc_service_ctx(ncc_service_t *self);
 int ncc_service_subscribe(ncc_service_t *self, const char *publisher, const char *prefix,
                           ncc_event_fn fn, void *arg);
 
+/* As ncc_service_subscribe, but every copy of this service applies every event (a cursor
+ * per copy, "<publisher>@<host>:<rpc bind>"; ncc_subscriber_set_cursor_key): for handlers
+ * that keep another service's data in memory (the masters cache, the record form). Such
+ * handlers must accept an event they have already seen. */
+int ncc_service_subscribe_each_copy(ncc_service_t *self, const char *publisher, const char *prefix,
+                                    ncc_event_fn fn, void *arg);
+
 /* Runs fn(arg) every interval_ms on the loop (after the database is ready). */
 typedef void (*ncc_service_timer_fn)(void *arg);
 int ncc_service_every(ncc_service_t *self, int interval_ms, ncc_service_timer_fn fn, void *arg);
