@@ -472,6 +472,7 @@ struct ncc_subscriber {
     bool cursor_loaded;       /* cursor was read from inbox_cursor */
     bool blocked;             /* a handler failed: wait for the next catch-up */
     bool behind;              /* a catch-up stopped at its time slice with more to fetch */
+    uint32_t ask;             /* events asked per replay (fewer while slices cut batches) */
     int64_t retry_after_us;   /* monotonic: no automatic catch-up before */
     uint64_t reported_behind; /* last_seq last warned about as behind the cursor */
 };
@@ -785,13 +786,14 @@ static int s_catch_up(ncc_subscriber_t *self, bool known, uint64_t target)
 
     int64_t slice_end = zclock_usecs() + S_CATCH_UP_SLICE_US;
     bool sliced = false;
+    int in_slice = 0; /* events applied in this slice */
     for (;;) {
         uint64_t before = self->cursor;
         Ncc__EventReplayRequest ask = NCC__EVENT_REPLAY_REQUEST__INIT;
         ask.has_from_seq = true;
         ask.from_seq = before + 1;
         ask.has_max = true;
-        ask.max = S_REPLAY_ASK;
+        ask.max = self->ask ? self->ask : S_REPLAY_ASK;
         ProtobufCMessage *answer = NULL;
         Ncc__Error *error = NULL;
         /* Replays carry personal data: only daemons may ask (role "system"). */
@@ -845,8 +847,13 @@ static int s_catch_up(ncc_subscriber_t *self, bool known, uint64_t target)
             if (rc < 0)
                 break;
             applied += rc;
+            in_slice++;
             if (zclock_usecs() >= slice_end && i + 1 < reply->n_events) {
-                sliced = true; /* the rest of this batch is asked again next turn */
+                /* The rest of this batch is asked again next turn; ask for about what a
+                 * slice applies, so little is fetched twice. */
+                sliced = true;
+                uint32_t fit = (uint32_t)in_slice + (uint32_t)in_slice / 2;
+                self->ask = fit < 32 ? 32 : fit > S_REPLAY_ASK ? S_REPLAY_ASK : fit;
                 break;
             }
         }
@@ -869,6 +876,8 @@ static int s_catch_up(ncc_subscriber_t *self, bool known, uint64_t target)
             failed = -EIO;
         protobuf_c_message_free_unpacked(answer, NULL);
         rc = failed;
+        if (!sliced && self->ask && self->ask < S_REPLAY_ASK)
+            self->ask = self->ask * 2 > S_REPLAY_ASK ? S_REPLAY_ASK : self->ask * 2;
         if (rc < 0 || self->cursor >= last || self->cursor == before)
             break;
         if (sliced || zclock_usecs() >= slice_end) {
@@ -945,7 +954,9 @@ int ncc_subscriber_process(ncc_subscriber_t *self)
             } else {
                 uint64_t last = heartbeat->has_last_seq ? heartbeat->last_seq : 0;
                 ncc__heartbeat__free_unpacked(heartbeat, NULL);
-                if ((!self->cursor_loaded || last > self->cursor) && s_may_catch_up(self))
+                if (self->behind)
+                    ; /* the loop's continuation goes on with it (ncc_subscriber_behind) */
+                else if ((!self->cursor_loaded || last > self->cursor) && s_may_catch_up(self))
                     rc = s_catch_up(self, true, last);
                 else if (self->cursor_unsaved && s_advance(self, self->cursor) < 0)
                     rc = -EIO;
@@ -962,9 +973,9 @@ int ncc_subscriber_process(ncc_subscriber_t *self)
                       self->publisher, event->seq);
         } else if (event->seq == self->cursor + 1) {
             rc = s_deliver(self, event);
-        } else if (s_may_catch_up(self)) {
+        } else if (!self->behind && s_may_catch_up(self)) {
             /* A gap: missed, or filtered out by prefix. The replay includes
-             * this event. */
+             * this event. (While behind, the loop's continuation fetches it.) */
             rc = s_catch_up(self, true, event->seq);
         }
         ncc__envelope__free_unpacked(event, NULL);
@@ -972,6 +983,8 @@ int ncc_subscriber_process(ncc_subscriber_t *self)
             delivered += rc;
         else if (rc < 0)
             failure = rc;
+        if (self->behind)
+            break; /* back to the loop: requests first, then the next slice */
     }
     return delivered > 0 || failure == 0 ? delivered : failure;
 }
