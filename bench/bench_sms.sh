@@ -3,7 +3,8 @@
 # docs/performance.md "SMS"). On the optimised build, against a database of
 # its own (dropped at the end), with ncc-directory, ncc-sms (provider smpp)
 # and ncc-gateway on the bench ports, and the test SMSC
-# (bench/bench_sms_smsc, SMPP 3.4 on loopback, receipts after 20 ms):
+# (bench/bench_sms_smsc, SMPP 3.4 on loopback, receipts after 20 ms,
+# store and forward: every accepted part fsync'ed before its answer):
 #
 #   (a) throughput: BENCH_SMS_COUNT (10,000) SMS accepted through the API
 #       (POST /api/v1/sms, 8 clients) while the SMSC is down, so they wait
@@ -16,7 +17,8 @@
 #
 #   bench/bench_sms.sh [out folder]      (make bench-sms)
 # Environment: BUILD (default build), BENCH_SMS_COUNT, BENCH_SMS_PACED,
-# BENCH_SMS_RATE, BENCH_SMS_WINDOW (NCC_SMS_SMPP_WINDOW, 50),
+# BENCH_SMS_RATE, BENCH_SMS_WINDOW (NCC_SMS_SMPP_WINDOW, 50), BENCH_SMS_SMSC_STORE (1; 0: the
+# SMSC keeps nothing on disk, to measure ncc-sms without the SMSC's fsync),
 # BENCH_PORT_OFFSET (21500). Needs curl, jq, python3 and psql.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -62,7 +64,9 @@ say "(a) $count SMS through the API with the SMSC down"
 queued=$(sql "SELECT count(*) FROM sms.messages WHERE status = 'queued'")
 say "queued: $queued; starting the SMSC"
 smsc_start=${EPOCHREALTIME/./}
-"$smsc" "$smsc_port" "$out/smsc.log" 20 2>"$out/logs/smsc.log" &
+smsc_data=$out/smsc-data
+[ "${BENCH_SMS_SMSC_STORE:-1}" = 1 ] || smsc_data=
+"$smsc" "$smsc_port" "$out/smsc.log" 20 "$smsc_data" 2>"$out/logs/smsc.log" &
 smsc_pid=$!
 pids+=("$smsc_pid")
 for ((i = 0; i < 6000; i++)); do

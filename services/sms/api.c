@@ -973,11 +973,12 @@ static void s_on_opt_out(void *arg, const ncc_request_t *request, ncc_reply_t *r
     bool duplicate = PQntuples(res) == 0;
     PQclear(res);
     /* Messages still queued to that number will not go (one being handed to the
-     * carrier at this moment, under a sender's lease, goes on). */
+     * carrier at this moment, under a sender's lease, goes on; an uncertain one
+     * may have gone: it waits for its receipt). */
     res = ncc_db_exec(
         self->db,
-        "SELECT id FROM messages WHERE to_index = $1 AND status = 'queued' AND (lease_until "
-        "IS NULL OR lease_until < now()) FOR UPDATE",
+        "SELECT id FROM messages WHERE to_index = $1 AND status = 'queued' AND submit_state = "
+        "'idle' AND (lease_until IS NULL OR lease_until < now()) FOR UPDATE",
         1, (const char *[]){index}, NULL);
     if (!res)
         goto fail;

@@ -3,7 +3,9 @@
  * Messages.json) as application/x-www-form-urlencoded with To, From, Body and
  * StatusCallback, HTTP basic auth (account, token); 201 with a JSON {"sid",
  * "status"}; errors as {"code", "message"}. 429 and 5xx are retried (sending
- * pauses for Retry-After, at most 10 s), other 4xx fail the message. The
+ * pauses for Retry-After, at most 10 s), other 4xx fail the message; a
+ * request that went out and got no answer (a time-out, a dropped connection)
+ * makes the message uncertain (docs/sms.md, "Delivery guarantees"). The
  * service splits long texts itself, so one message is one part here.
  * Receipts come back as status callbacks at POST /api/v1/sms/receipts
  * (gateway/survey.c checks their signature, api.c applies them). */
@@ -113,6 +115,8 @@ static int s_submit(sms_provider_t *base, int64_t id, const char *e164, const ch
     curl_easy_getinfo(self->curl, CURLINFO_RESPONSE_CODE, &status);
     curl_off_t retry_after = 0;
     curl_easy_getinfo(self->curl, CURLINFO_RETRY_AFTER, &retry_after);
+    long request_size = 0;
+    curl_easy_getinfo(self->curl, CURLINFO_REQUEST_SIZE, &request_size);
     free(form.data);
     cJSON *json = body.data ? cJSON_Parse(body.data) : NULL;
     free(body.data);
@@ -122,15 +126,19 @@ static int s_submit(sms_provider_t *base, int64_t id, const char *e164, const ch
     const cJSON *state = cJSON_GetObjectItemCaseSensitive(json, "status");
     char error[200];
     if (code != CURLE_OK) {
-        snprintf(error, sizeof error, "the provider could not be reached: %s",
+        /* Nothing sent (no connection): retried; sent and unanswered: uncertain. */
+        bool uncertain = request_size > 0;
+        snprintf(error, sizeof error, "%s: %s",
+                 uncertain ? "the provider did not answer the request"
+                           : "the provider could not be reached",
                  curl_easy_strerror(code));
         self->paused_until_ms = s_now_ms() + 1000;
-        self->events.on_result(self->events.arg, id, -EIO, true, error, NULL, 0);
+        self->events.on_result(self->events.arg, id, -EIO, true, uncertain, error, NULL, 0);
     } else if ((status == 200 || status == 201) && cJSON_IsString(sid) && *sid->valuestring &&
                !(cJSON_IsString(state) && (strcmp(state->valuestring, "failed") == 0 ||
                                            strcmp(state->valuestring, "undelivered") == 0))) {
         char *ids[1] = {sid->valuestring};
-        self->events.on_result(self->events.arg, id, 0, false, "", ids, 1);
+        self->events.on_result(self->events.arg, id, 0, false, false, "", ids, 1);
     } else {
         bool retry = status == 429 || status >= 500;
         if (retry) {
@@ -142,7 +150,7 @@ static int s_submit(sms_provider_t *base, int64_t id, const char *e164, const ch
             snprintf(code_text, sizeof code_text, " code %d", err->valueint);
         snprintf(error, sizeof error, "the provider answered HTTP %ld%s%s%.100s", status, code_text,
                  cJSON_IsString(msg) ? ": " : "", cJSON_IsString(msg) ? msg->valuestring : "");
-        self->events.on_result(self->events.arg, id, -EIO, retry, error, NULL, 0);
+        self->events.on_result(self->events.arg, id, -EIO, retry, false, error, NULL, 0);
     }
     cJSON_Delete(json);
     return 0;
@@ -153,6 +161,13 @@ static void s_poll(sms_provider_t *base, int timeout_ms, int wake_fd)
     (void)base;
     struct pollfd fd = {.fd = wake_fd, .events = POLLIN};
     poll(&fd, wake_fd >= 0 ? 1 : 0, timeout_ms);
+}
+
+/* Receipts come through the API (api.c), not here. */
+static void s_acknowledge(sms_provider_t *base, bool stored)
+{
+    (void)base;
+    (void)stored;
 }
 
 static void s_destroy(sms_provider_t **base_p)
@@ -180,6 +195,7 @@ sms_provider_t *sms_http_new(const sms_settings_t *settings, const sms_provider_
                                   .submit = s_submit,
                                   .poll = s_poll,
                                   .outstanding = s_outstanding,
+                                  .acknowledge = s_acknowledge,
                                   .destroy = s_destroy};
     self->st = settings;
     self->events = *events;

@@ -45,6 +45,12 @@ static const ncc_config_entry_t s_config[] = {
           "how often the sender looks for due messages (a new one wakes it at once)"),
     S_INT("NCC_SMS_LEASE_S", "60", lease_s, 1, 3600, false,
           "a message taken by a copy that died is taken again after this"),
+    S_INT("NCC_SMS_UNCERTAIN_WAIT_S", "172800", uncertain_wait_s, 1, 2592000, true,
+          "a submit whose answer was lost (connection dropped, copy died) waits this long for "
+          "its delivery receipt; without one it ends expired, outcome unknown"),
+    S_INT("NCC_SMS_UNCERTAIN_RESUBMIT", "0", uncertain_resubmit, 0, 1, true,
+          "1: an uncertain submit with no receipt after NCC_SMS_UNCERTAIN_WAIT_S is submitted "
+          "again (the resident may get it twice); 0: it ends expired"),
     S_INT("NCC_SMS_SURVEY_DAYS", "14", survey_days, 1, 365, true,
           "a survey link ({survey_url}) can be answered for this many days"),
     S_STR("NCC_SMS_SURVEY_BASE_URL", "https://127.0.0.1:8443", survey_base_url, false,

@@ -11,15 +11,35 @@
 
 #include "sms.h"
 
+/* A delivery receipt as the provider read it. Strings and bytes are borrowed
+ * for the call. */
+typedef struct {
+    const char *provider_id; /* the provider's message id (never empty) */
+    const char *status;      /* delivered | failed | expired */
+    const char *error;       /* the provider's words ("UNDELIV err:001"), may be "" */
+    /* What an orphan receipt (an id that names no known part) is matched by:
+     * the receipt's source address, which is the original destination, as
+     * E.164 ("" when not a Japanese mobile number); the bytes of its text:
+     * field (the first 20 characters of the part, SMPP 3.4 Appendix B; NULL
+     * when it had none); its submit date "YYMMDDhhmm" ("" when not given). */
+    const char *destination;
+    const uint8_t *text;
+    size_t text_len;
+    const char *submit_date;
+} sms_receipt_t;
+
 /* What a provider tells the sender. Strings are borrowed for the call. */
 typedef struct {
     /* The outcome of submit(id): rc 0 with the provider's ids of its parts
      * (n of them), or rc < 0 with `retry` (a temporary failure: throttled,
-     * connection lost, 5xx) and a sentence in `error`. */
-    void (*on_result)(void *arg, int64_t id, int rc, bool retry, const char *error,
+     * 5xx) and a sentence in `error`. `uncertain` (with retry): a part went
+     * out and its answer was lost (the connection dropped after the submit,
+     * no answer in time); provider_ids then has the n parts' ids, NULL for
+     * the ones not known. */
+    void (*on_result)(void *arg, int64_t id, int rc, bool retry, bool uncertain, const char *error,
                       char *const *provider_ids, int n);
-    /* A delivery receipt: status delivered | failed | expired. */
-    void (*on_receipt)(void *arg, const char *provider_id, const char *status, const char *error);
+    /* A delivery receipt. */
+    void (*on_receipt)(void *arg, const sms_receipt_t *receipt);
     void *arg;
 } sms_provider_events_t;
 
@@ -37,6 +57,11 @@ struct sms_provider {
     void (*poll)(sms_provider_t *self, int timeout_ms, int wake_fd);
     /* Submits still waiting for their answer. */
     int (*outstanding)(sms_provider_t *self);
+    /* The sender committed what the receipts read since the last call
+     * produced (`stored`), or could not: the provider answers them now
+     * (SMPP deliver_sm_resp), or leaves them unanswered so that the carrier
+     * sends them again. */
+    void (*acknowledge)(sms_provider_t *self, bool stored);
     void (*destroy)(sms_provider_t **self_p);
 };
 

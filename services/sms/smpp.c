@@ -3,9 +3,13 @@
  * with enquire_link; submit_sm per part (GSM-7 or UCS-2, a concatenation UDH
  * when there are several), at most NCC_SMS_SMPP_WINDOW waiting for their
  * submit_sm_resp; deliver_sm receipts matched by receipted_message_id (or the
- * "id:" of the receipt text); throttling (ESME_RTHROTTLED, ESME_RMSGQFUL)
- * pauses sending for a second and retries the message; a lost connection is
- * made again with exponential back-off. Runs on the sender thread only. */
+ * "id:" of the receipt text), with what an orphan receipt is matched by
+ * (source_addr, "text:", "submit date:"), each answered once the sender has
+ * stored it; throttling (ESME_RTHROTTLED, ESME_RMSGQFUL) pauses sending for a
+ * second and retries the message; a part that went out and whose answer was
+ * lost (the connection dropped, no answer in 10 s) makes its message
+ * uncertain, never retried here; a lost connection is made again with
+ * exponential back-off. Runs on the sender thread only. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -35,7 +39,7 @@ typedef enum { S_DOWN, S_BINDING, S_BOUND } s_state_t;
 typedef struct {
     int64_t id;
     int parts, answered;
-    bool failed, retry;
+    bool failed, retry, uncertain;
     char error[160];
     char **ids; /* one per part */
     bool used;
@@ -46,6 +50,7 @@ typedef struct {
     int msg; /* index in msgs */
     int part;
     int64_t sent_ms;
+    bool written; /* the whole submit_sm went to the socket */
     bool used;
 } s_pending_t;
 
@@ -66,6 +71,9 @@ typedef struct {
     int n_msgs;
     s_pending_t *pending;
     int n_pending, window;
+    uint32_t *acks; /* deliver_sm read and not answered yet (sequence numbers) */
+    int n_acks, cap_acks;
+    bool broken; /* an answer could not be written: disconnect at the next poll */
 } s_smpp_t;
 
 static int64_t s_now_ms(void)
@@ -103,21 +111,26 @@ static void s_msg_done(s_smpp_t *self, int m)
 {
     s_msg_t *msg = &self->msgs[m];
     if (msg->failed)
-        self->events.on_result(self->events.arg, msg->id, -EIO, msg->retry, msg->error, NULL, 0);
+        self->events.on_result(self->events.arg, msg->id, -EIO, msg->retry,
+                               msg->retry && msg->uncertain, msg->error, msg->ids, msg->parts);
     else
-        self->events.on_result(self->events.arg, msg->id, 0, false, "", msg->ids, msg->parts);
+        self->events.on_result(self->events.arg, msg->id, 0, false, false, "", msg->ids,
+                               msg->parts);
     for (int i = 0; i < msg->parts; i++)
         free(msg->ids[i]);
     free(msg->ids);
     memset(msg, 0, sizeof *msg);
 }
 
-/* One part answered (ok, or failed with a reason). */
+/* One part answered (ok, or failed with a reason; `uncertain`: the SMSC may
+ * have taken it). */
 static void s_part_answered(s_smpp_t *self, int p, const char *provider_id, bool ok, bool retry,
-                            const char *error)
+                            bool uncertain, const char *error)
 {
     s_pending_t *pend = &self->pending[p];
     s_msg_t *msg = &self->msgs[pend->msg];
+    if (uncertain)
+        msg->uncertain = true;
     if (ok) {
         msg->ids[pend->part] = strdup(provider_id);
     } else if (!msg->failed) {
@@ -149,11 +162,17 @@ static void s_disconnect(s_smpp_t *self, const char *why)
     self->backoff_ms = self->backoff_ms * 2 > self->st->smpp_reconnect_max_ms
                            ? self->st->smpp_reconnect_max_ms
                            : self->backoff_ms * 2;
-    /* What was waiting for an answer is retried: the SMSC may or may not
-     * have taken it (docs/sms.md, "Delivery guarantees"). */
+    /* deliver_sm not answered yet: the SMSC sends them again. */
+    self->n_acks = 0;
+    /* What went out and waits for an answer is uncertain: the SMSC may or may
+     * not have taken it (docs/sms.md, "Delivery guarantees"); a part that
+     * never went out is retried. */
     for (int p = 0; p < self->window; p++)
         if (self->pending[p].used)
-            s_part_answered(self, p, NULL, false, true, "the SMSC connection was lost");
+            s_part_answered(self, p, NULL, false, true, self->pending[p].written,
+                            self->pending[p].written
+                                ? "the SMSC connection was lost after the submit_sm"
+                                : "the SMSC connection was lost");
 }
 
 static void s_connect(s_smpp_t *self)
@@ -207,7 +226,7 @@ static void s_connect(s_smpp_t *self)
 static int s_capacity(sms_provider_t *base)
 {
     s_smpp_t *self = (s_smpp_t *)base;
-    if (self->state != S_BOUND || s_now_ms() < self->throttled_until_ms)
+    if (self->state != S_BOUND || self->broken || s_now_ms() < self->throttled_until_ms)
         return 0;
     /* Room for a message of the largest size. */
     int free_slots = self->window - self->n_pending;
@@ -224,14 +243,14 @@ static int s_outstanding(sms_provider_t *base)
 static int s_submit(sms_provider_t *base, int64_t id, const char *e164, const char *text)
 {
     s_smpp_t *self = (s_smpp_t *)base;
-    if (self->state != S_BOUND)
+    if (self->state != S_BOUND || self->broken)
         return -ENOTCONN;
     sms_part_t *parts = NULL;
     int n = 0;
     int rc = sms_text_parts(text, ++self->ref, &parts, &n);
     if (rc < 0) {
-        self->events.on_result(self->events.arg, id, rc, false, "the text cannot be encoded", NULL,
-                               0);
+        self->events.on_result(self->events.arg, id, rc, false, false, "the text cannot be encoded",
+                               NULL, 0);
         return 0;
     }
     if (n > self->window - self->n_pending) {
@@ -281,7 +300,9 @@ static int s_submit(sms_provider_t *base, int64_t id, const char *e164, const ch
         self->pending[p] = (s_pending_t){
             .seq = sm.sequence_number, .msg = m, .part = i, .sent_ms = s_now_ms(), .used = true};
         self->n_pending++;
-        if (s_send_pdu(self, &sm) < 0) {
+        int sent = s_send_pdu(self, &sm);
+        self->pending[p].written = sent == 0;
+        if (sent < 0) {
             /* The parts not sent are not waited for: the message is answered (failed,
              * to retry) once the ones sent so far are. */
             msg->parts = i + 1;
@@ -294,16 +315,51 @@ static int s_submit(sms_provider_t *base, int64_t id, const char *e164, const ch
     return 0;
 }
 
-/* The text after "key:" in a receipt text, up to a space, into out. */
-static void s_receipt_field(const char *text, const char *key, char *out, size_t len)
+/* The text after "key:" in the fields of a receipt (before its "text:"), up
+ * to a space, into out. */
+static void s_receipt_field(const char *fields, const char *key, char *out, size_t len)
 {
     out[0] = '\0';
-    const char *p = strstr(text, key);
+    const char *p = strstr(fields, key);
     if (!p)
         return;
     p += strlen(key);
     size_t n = strcspn(p, " ");
     snprintf(out, len, "%.*s", (int)(n < len ? n : len - 1), p);
+}
+
+/* deliver_sm read: answered once the sender has stored what it carried. */
+static void s_ack_later(s_smpp_t *self, uint32_t seq)
+{
+    if (self->n_acks == self->cap_acks) {
+        int cap = self->cap_acks ? self->cap_acks * 2 : 64;
+        uint32_t *grown = realloc(self->acks, (size_t)cap * sizeof *grown);
+        if (!grown)
+            return; /* not answered: the SMSC sends it again */
+        self->acks = grown;
+        self->cap_acks = cap;
+    }
+    self->acks[self->n_acks++] = seq;
+}
+
+/* The receipt's source address (the original destination) as E.164 into out
+ * ("" when it is not a Japanese mobile number). */
+static void s_receipt_destination(const deliver_sm_t *pdu, char out[SMS_E164_MAX])
+{
+    out[0] = '\0';
+    const char *addr = (const char *)pdu->source_addr;
+    char text[32];
+    size_t len = strnlen(addr, sizeof pdu->source_addr);
+    if (len == 0 || len > 20)
+        return;
+    /* International (TON 1), or unknown with the country code: +<digits>;
+     * else the national form (0 + 9 or 10 digits). */
+    bool international =
+        pdu->source_addr_ton == TON_International || (addr[0] != '0' && addr[0] != '+');
+    snprintf(text, sizeof text, "%s%.*s", international && addr[0] != '+' ? "+" : "", (int)len,
+             addr);
+    if (sms_number_e164(text, out, NULL) < 0)
+        out[0] = '\0';
 }
 
 static void s_on_deliver(s_smpp_t *self, const uint8_t *buf, int len)
@@ -315,22 +371,37 @@ static void s_on_deliver(s_smpp_t *self, const uint8_t *buf, int len)
         destroy_tlv(pdu.tlv);
         return;
     }
-    deliver_sm_resp_t resp;
-    memset(&resp, 0, sizeof resp);
-    resp.command_id = DELIVER_SM_RESP;
-    resp.command_status = ESME_ROK;
-    resp.sequence_number = pdu.sequence_number;
-    if (s_send_pdu(self, &resp) < 0) {
-        destroy_tlv(pdu.tlv);
-        s_disconnect(self, "deliver_sm_resp could not be sent");
-        return;
-    }
+    s_ack_later(self, pdu.sequence_number);
     if (!(pdu.esm_class & 0x04)) {
         destroy_tlv(pdu.tlv);
         return; /* a mobile-originated message: ncc takes no replies */
     }
-    char text[256], id[80] = "", stat[16] = "", err[16] = "";
-    snprintf(text, sizeof text, "%.*s", pdu.sm_length, (const char *)pdu.short_message);
+    /* The Appendix B text: "id:… sub:… dlvrd:… submit date:… done date:…
+     * stat:… err:… text:…", where text: is the last field and may hold any
+     * bytes (the first 20 characters of the message). */
+    const uint8_t *sm = pdu.short_message;
+    size_t sm_len = pdu.sm_length;
+    size_t text_at = sm_len;
+    for (size_t i = 0; i + 5 <= sm_len; i++) {
+        if (memcmp(sm + i, "text:", 5) == 0 || memcmp(sm + i, "Text:", 5) == 0) {
+            text_at = i;
+            break;
+        }
+    }
+    char fields[256];
+    size_t fl = text_at < sizeof fields - 1 ? text_at : sizeof fields - 1;
+    for (size_t i = 0; i < fl; i++)
+        fields[i] = sm[i] ? (char)sm[i] : ' ';
+    fields[fl] = '\0';
+    const uint8_t *frag = NULL;
+    size_t frag_len = 0;
+    if (text_at < sm_len) {
+        frag = sm + text_at + 5;
+        frag_len = sm_len - text_at - 5;
+        while (frag_len > 0 && frag[frag_len - 1] == 0)
+            frag_len--;
+    }
+    char id[80] = "", stat[16] = "", err[16] = "", submitted[16] = "";
     int state = -1;
     for (tlv_t *t = pdu.tlv; t; t = t->next) {
         if (t->tag == TLVID_receipted_message_id)
@@ -341,9 +412,14 @@ static void s_on_deliver(s_smpp_t *self, const uint8_t *buf, int len)
     }
     destroy_tlv(pdu.tlv);
     if (!id[0])
-        s_receipt_field(text, "id:", id, sizeof id);
-    s_receipt_field(text, "stat:", stat, sizeof stat);
-    s_receipt_field(text, "err:", err, sizeof err);
+        s_receipt_field(fields, "id:", id, sizeof id);
+    s_receipt_field(fields, "stat:", stat, sizeof stat);
+    s_receipt_field(fields, "err:", err, sizeof err);
+    s_receipt_field(fields, "submit date:", submitted, sizeof submitted);
+    if (strlen(submitted) < 10 || strspn(submitted, "0123456789") < 10)
+        submitted[0] = '\0';
+    else
+        submitted[10] = '\0'; /* YYMMDDhhmm (some SMSCs add seconds) */
     /* message_state (SMPP 3.4 5.2.28) wins over the text when both are there. */
     static const char *const states[] = {NULL,      "ENROUTE", "DELIVRD", "EXPIRED", "DELETED",
                                          "UNDELIV", "ACCEPTD", "UNKNOWN", "REJECTD"};
@@ -360,9 +436,35 @@ static void s_on_deliver(s_smpp_t *self, const uint8_t *buf, int len)
             ncc_warn("smpp.receipt_unreadable", "a receipt without a message id");
         return; /* ENROUTE, ACCEPTD: not final */
     }
-    char error[40];
+    char error[40], destination[SMS_E164_MAX];
     snprintf(error, sizeof error, "%s%s%s", stat, err[0] ? " err:" : "", err);
-    self->events.on_receipt(self->events.arg, id, status, error);
+    s_receipt_destination(&pdu, destination);
+    sms_receipt_t receipt = {.provider_id = id,
+                             .status = status,
+                             .error = error,
+                             .destination = destination,
+                             .text = frag,
+                             .text_len = frag_len,
+                             .submit_date = submitted};
+    self->events.on_receipt(self->events.arg, &receipt);
+}
+
+static void s_acknowledge(sms_provider_t *base, bool stored)
+{
+    s_smpp_t *self = (s_smpp_t *)base;
+    int n = self->n_acks;
+    self->n_acks = 0;
+    /* No disconnect here (its outcomes would reach the sender inside its
+     * commit): the next poll makes it. */
+    for (int i = 0; stored && i < n && self->fd >= 0 && !self->broken; i++) {
+        deliver_sm_resp_t resp;
+        memset(&resp, 0, sizeof resp);
+        resp.command_id = DELIVER_SM_RESP;
+        resp.command_status = ESME_ROK;
+        resp.sequence_number = self->acks[i];
+        if (s_send_pdu(self, &resp) < 0)
+            self->broken = true;
+    }
 }
 
 /* One whole PDU in buf. */
@@ -399,12 +501,14 @@ static void s_handle(s_smpp_t *self, const uint8_t *buf, int len)
             submit_sm_resp_t resp;
             memset(&resp, 0, sizeof resp);
             if (smpp34_unpack2(&resp, buf, len) != 0 || !resp.message_id[0]) {
-                s_part_answered(self, p, NULL, false, true, "submit_sm_resp without a message id");
+                /* Taken, but its id unknown: only its receipt can tell. */
+                s_part_answered(self, p, NULL, false, true, true,
+                                "submit_sm_resp without a message id");
                 return;
             }
             char mid[66];
             snprintf(mid, sizeof mid, "%s", (const char *)resp.message_id);
-            s_part_answered(self, p, mid, true, false, "");
+            s_part_answered(self, p, mid, true, false, false, "");
             return;
         }
         bool throttled = status == ESME_RTHROTTLED || status == ESME_RMSGQFUL;
@@ -416,7 +520,7 @@ static void s_handle(s_smpp_t *self, const uint8_t *buf, int len)
         snprintf(error, sizeof error, "the SMSC refused the part (%s 0x%08x%s)",
                  id == GENERIC_NACK ? "generic_nack" : "status", status,
                  throttled ? ": throttled" : "");
-        s_part_answered(self, p, NULL, false, retry, error);
+        s_part_answered(self, p, NULL, false, retry, false, error);
         return;
     }
     case DELIVER_SM:
@@ -473,6 +577,10 @@ static void s_read(s_smpp_t *self)
 static void s_poll(sms_provider_t *base, int timeout_ms, int wake_fd)
 {
     s_smpp_t *self = (s_smpp_t *)base;
+    if (self->broken) {
+        self->broken = false;
+        s_disconnect(self, "deliver_sm_resp could not be sent");
+    }
     int64_t now = s_now_ms();
     if (self->state == S_DOWN && now >= self->next_connect_ms)
         s_connect(self);
@@ -492,7 +600,7 @@ static void s_poll(sms_provider_t *base, int timeout_ms, int wake_fd)
         s_disconnect(self, "the SMSC stopped answering enquire_link");
     for (int p = 0; p < self->window; p++)
         if (self->pending[p].used && now - self->pending[p].sent_ms > S_SUBMIT_TIMEOUT)
-            s_part_answered(self, p, NULL, false, true, "no submit_sm_resp in 10 s");
+            s_part_answered(self, p, NULL, false, true, true, "no submit_sm_resp in 10 s");
     struct pollfd fds[2];
     int n = 0;
     if (self->fd >= 0)
@@ -529,6 +637,7 @@ static void s_destroy(sms_provider_t **base_p)
     }
     free(self->msgs);
     free(self->pending);
+    free(self->acks);
     free(self);
     *base_p = NULL;
 }
@@ -548,6 +657,7 @@ sms_provider_t *sms_smpp_new(const sms_settings_t *settings, const sms_provider_
                                   .submit = s_submit,
                                   .poll = s_poll,
                                   .outstanding = s_outstanding,
+                                  .acknowledge = s_acknowledge,
                                   .destroy = s_destroy};
     self->st = settings;
     self->events = *events;

@@ -25,7 +25,8 @@ int sms_set_status(ncc_db_t *db, int64_t id, const char *status, const char *det
     PGresult *res = ncc_db_exec(
         db,
         "UPDATE messages SET status = $2, error = CASE WHEN $2 IN ('failed', 'expired') THEN $3 "
-        "ELSE error END, lease_until = NULL, sent_at = CASE WHEN $2 = 'sent' THEN now() ELSE "
+        "WHEN $2 IN ('sent', 'delivered') THEN '' ELSE error END, lease_until = NULL, submit_state "
+        "= 'idle', sent_at = CASE WHEN $2 = 'sent' THEN now() ELSE "
         "sent_at END, delivered_at = CASE WHEN $2 = 'delivered' THEN now() ELSE delivered_at END, "
         "finished_at = CASE WHEN $4 THEN now() ELSE NULL END WHERE id = $1::bigint AND (status = "
         "'queued' OR (status = 'sent' AND $4)) RETURNING coalesce(record_id, 0), " SMS_RFC3339(

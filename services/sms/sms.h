@@ -21,6 +21,8 @@
 #define SMS_TO_INDEX        "sms.to.index"
 #define SMS_BODY_CONTEXT    "sms.body"
 #define SMS_OPT_OUT_CONTEXT "sms.opt_out"
+/* Blind index of an orphan receipt's text: field (receipts.text_index). */
+#define SMS_RECEIPT_TEXT_INDEX "sms.receipt.text"
 
 typedef struct {
     char *provider;          /* NCC_SMS_PROVIDER: smpp | http | none */
@@ -38,6 +40,10 @@ typedef struct {
     int check_ms;            /* NCC_SMS_CHECK_MS: how often the sender looks for work */
     int lease_s;             /* NCC_SMS_LEASE_S: a message taken by a copy that died is taken
                                 again after this */
+    int uncertain_wait_s;    /* NCC_SMS_UNCERTAIN_WAIT_S: an uncertain submit waits this long
+                                for its receipt */
+    int uncertain_resubmit;  /* NCC_SMS_UNCERTAIN_RESUBMIT: 1 submits it again after the wait
+                                (0: it ends expired, "outcome unknown") */
     int survey_days;         /* NCC_SMS_SURVEY_DAYS: a survey link expires after */
     char *survey_base_url;   /* NCC_SMS_SURVEY_BASE_URL: "https://ward.example" */
     char *sender_id;         /* NCC_SMS_SENDER: source address */
@@ -83,8 +89,9 @@ void sms_sender_wake(sms_t *self);
 
 /* Moves message `id` to `status` (sent, delivered, failed, expired) in the
  * caller's transaction, once: a final status only from queued or sent, with
- * its event row and an ncc.sms.SmsStatusChanged in the outbox. 1 when it
- * moved, 0 when the message was already past that, -EIO. */
+ * its event row and an ncc.sms.SmsStatusChanged in the outbox; the message's
+ * submit state goes back to idle. 1 when it moved, 0 when the message was
+ * already past that, -EIO. */
 int sms_set_status(ncc_db_t *db, int64_t id, const char *status, const char *detail);
 
 /* Applies a receipt (provider, provider id, status delivered|failed|expired)

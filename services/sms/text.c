@@ -355,6 +355,7 @@ int sms_text_parts(const char *text, uint8_t ref, sms_part_t **ret_parts, int *r
         }
         int room = count.per_part; /* septets or UTF-16 units */
         int used = 0;
+        part->text_offset = (int)(p - (const unsigned char *)text);
         while (*p) {
             const unsigned char *save = p;
             long cp = s_next(&p);
@@ -389,6 +390,7 @@ int sms_text_parts(const char *text, uint8_t ref, sms_part_t **ret_parts, int *r
                 used += need;
             }
         }
+        part->text_len = (int)(p - (const unsigned char *)text) - part->text_offset;
         n++;
         if (!*p)
             break;

@@ -57,6 +57,7 @@ typedef struct {
     uint8_t esm_class;   /* 0x40 when a UDH leads */
     uint8_t bytes[160];
     int len;
+    int text_offset, text_len; /* the part's characters: bytes of the UTF-8 text split */
 } sms_part_t;
 
 /* Splits text into its parts (count as sms_count; UCS-2 never splits a

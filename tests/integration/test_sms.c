@@ -412,8 +412,12 @@ Test(sms, smpp_throttling_disconnects_refused_binds_and_duplicate_receipts)
                              .throttle_every = 4,
                              .undeliverable_suffix = "9999",
                              .duplicate_receipts = true};
-    s_start_smpp(&o, (const char *[]){"NCC_SMS_SMPP_ENQUIRE_S=1", "NCC_SMS_RATE_PER_SECOND=20",
-                                      "NCC_SMS_OPERATOR_PER_MINUTE=1000", NULL});
+    /* A submit written as the SMSC drops the connection may or may not have
+     * been taken: uncertain; here it goes again when no receipt came in 2 s. */
+    s_start_smpp(&o,
+                 (const char *[]){"NCC_SMS_SMPP_ENQUIRE_S=1", "NCC_SMS_RATE_PER_SECOND=20",
+                                  "NCC_SMS_OPERATOR_PER_MINUTE=1000", "NCC_SMS_UNCERTAIN_WAIT_S=2",
+                                  "NCC_SMS_UNCERTAIN_RESUBMIT=1", NULL});
     int64_t tid = s_template("t", "Notice {x}");
     int64_t ids[30];
     for (int i = 0; i < 30; i++) {
@@ -471,6 +475,146 @@ Test(sms, two_copies_share_the_queue_and_send_each_message_once)
     cr_assert_eq(ncct_smsc_binds(s_smsc), 2, "both copies bound");
     cr_assert_eq(ncct_smsc_submits(s_smsc), 60, "each message submitted once by one copy");
     cr_assert_eq(s_count("SELECT count(*) FROM sms.message_events WHERE final"), 60);
+    ncct_system_stop_all(&s_sys);
+}
+
+/* ---- answers lost: uncertain submits, orphan receipts -------------------------------------------
+ */
+
+/* Waits until `sql` counts `want`; asserts it. */
+static void s_wait_count(const char *sql, long want, int timeout_ms, const char *what)
+{
+    long long deadline = ncct_now_ms() + timeout_ms;
+    long got = s_count(sql);
+    while (got != want && ncct_now_ms() < deadline) {
+        usleep(50 * 1000);
+        got = s_count(sql);
+    }
+    cr_assert_eq(got, want, "%s: %ld, not %ld", what, got, want);
+}
+
+static void s_wait_submits(int want, int timeout_ms)
+{
+    long long deadline = ncct_now_ms() + timeout_ms;
+    while (ncct_smsc_submits(s_smsc) < want && ncct_now_ms() < deadline)
+        usleep(20 * 1000);
+    cr_assert_eq(ncct_smsc_submits(s_smsc), want, "parts the SMSC accepted");
+}
+
+/* GET /api/v1/sms/{id}: the error and the history's details, joined. */
+static char *s_history_text(int64_t id)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/api/v1/sms/%lld", (long long)id);
+    ncct_resp_t r = ncct_request(&s_sys, &s_admin, "GET", path, NULL, NULL);
+    ncct_expect(&r, 200, NULL, path);
+    char *text = strdup(r.body);
+    ncct_resp_free(&r);
+    return text;
+}
+
+Test(sms, an_answer_lost_with_a_killed_copy_is_reconciled_from_the_receipt_never_submitted_twice)
+{
+    char dir[96], store[128];
+    snprintf(dir, sizeof dir, "/tmp/ncc-test-smsc-%d", (int)getpid());
+    snprintf(store, sizeof store, "%s/smsc-store.log", dir);
+    unlink(store);
+    ncct_smsc_options_t o = {
+        .system_id = "ncc", .password = "pw", .receipt_delay_ms = 20, .data_dir = dir};
+    s_start_smpp(&o, (const char *[]){"NCC_SMS_LEASE_S=1", NULL});
+    /* The SMSC takes and stores the submits, and its answers are lost. */
+    ncct_smsc_set_withhold(s_smsc, true);
+    int64_t tid = s_template("t", "{x}: 中野区役所からのお知らせです。");
+    int64_t a = s_send_ok("090-2222-0001", tid, "[{\"name\":\"x\",\"value\":\"A1\"}]", "u1", NULL);
+    char long_vars[1200] = "[{\"name\":\"x\",\"value\":\"";
+    for (int i = 0; i < 60; i++)
+        strcat(long_vars, "区");
+    strcat(long_vars, "\"}]");
+    int64_t b = s_send_ok("090-2222-0002", tid, long_vars, "u2", NULL); /* two parts */
+    s_wait_submits(3, 10000);
+    cr_assert_eq(s_count("SELECT count(*) FROM sms.messages WHERE submit_state = 'submitting' AND "
+                         "status = 'queued'"),
+                 2, "committed as submitting before they went out");
+    /* ncc-sms dies before any answer; the SMSC crashes too (its store stays). */
+    ncct_daemon_t *sms = ncct_service(&s_sys, "sms");
+    ncct_kill(sms->pid);
+    sms->pid = 0;
+    int port = ncct_smsc_port(s_smsc);
+    ncct_smsc_stop(&s_smsc);
+    ncct_system_start(&s_sys, "sms", s_sms_env);
+    /* The lease runs out: uncertain, not taken again. */
+    s_wait_count("SELECT count(*) FROM sms.messages WHERE submit_state = 'uncertain' AND "
+                 "uncertain_at IS NOT NULL AND status = 'queued'",
+                 2, 10000, "uncertain messages");
+    char *history = s_history_text(a);
+    cr_assert(strstr(history, "送信結果不明") && strstr(history, "not sent again"), "%s", history);
+    free(history);
+    /* The SMSC starts again from its store and sends the receipts it owes:
+     * ids ncc-sms never learnt, matched by destination, text and date. */
+    o.port = port;
+    s_smsc = ncct_smsc_start(&o);
+    cr_assert_not_null(s_smsc);
+    cr_assert_eq(ncct_smsc_restored(s_smsc), 3, "the SMSC kept the three parts it accepted");
+    s_expect_status(a, "delivered", 15000);
+    s_expect_status(b, "delivered", 15000);
+    cr_assert_eq(ncct_smsc_submits(s_smsc), 0, "nothing was submitted a second time");
+    cr_assert_eq(s_count("SELECT count(*) FROM sms.parts"), 3, "each part took the SMSC's id");
+    cr_assert_eq(s_count("SELECT count(DISTINCT message_id) FROM sms.message_events WHERE detail "
+                         "LIKE 'reconciled:%'"),
+                 2);
+    cr_assert_eq(s_count("SELECT count(*) FROM sms.receipts WHERE applied"), 3);
+    cr_assert_eq(s_count("SELECT count(*) FROM sms.message_events WHERE final"), 2);
+    history = s_history_text(b);
+    cr_assert(strstr(history, "part 2 of 2") && strstr(history, "送信結果不明"), "%s", history);
+    free(history);
+    cr_assert_eq(s_count("SELECT count(*) FROM sms.messages WHERE error = ''"), 2,
+                 "delivered: the reason of the wait is no longer the message's error");
+    ncct_system_stop_all(&s_sys);
+    ncct_smsc_stop(&s_smsc);
+    unlink(store);
+    rmdir(dir);
+}
+
+Test(sms,
+     an_uncertain_message_without_a_receipt_expires_with_the_reason_and_forged_receipts_do_nothing)
+{
+    ncct_smsc_options_t o = {.receipt_delay_ms = 20};
+    s_start_smpp(&o, (const char *[]){"NCC_SMS_UNCERTAIN_WAIT_S=2", NULL});
+    ncct_smsc_set_withhold(s_smsc, true);
+    int64_t tid = s_template("t", "{x}: 中野区からのお知らせです。");
+    int64_t id = s_send_ok("090-3333-0001", tid, "[{\"name\":\"x\",\"value\":\"U1\"}]", "w1", NULL);
+    s_wait_submits(1, 10000);
+    /* The connection drops before the answer: uncertain at once. */
+    ncct_smsc_drop_connections(s_smsc);
+    s_wait_count("SELECT count(*) FROM sms.messages WHERE submit_state = 'uncertain'", 1, 5000,
+                 "uncertain");
+    /* Orphan receipts that are not its own: the same text to another number,
+     * another text to its number. Kept, applied to nothing. */
+    long receipts = s_count("SELECT count(*) FROM sms.receipts");
+    /* (bound again first: a receipt is only sent over a bound session) */
+    for (long long until = ncct_now_ms() + 15000;
+         ncct_smsc_binds(s_smsc) < 2 && ncct_now_ms() < until;)
+        usleep(20 * 1000);
+    ncct_smsc_inject_receipt(s_smsc, "forged1", "819033330002", "U1: 中野区からのお知らせです。",
+                             "DELIVRD");
+    ncct_smsc_inject_receipt(s_smsc, "forged2", "819033330001", "U2: 中野区からのお知らせです。",
+                             "DELIVRD");
+    s_wait_count("SELECT count(*) FROM sms.receipts WHERE provider_id LIKE 'forged%' AND NOT "
+                 "applied AND to_index IS NOT NULL",
+                 2, 10000, "forged receipts kept unapplied");
+    cr_assert_eq(s_count("SELECT count(*) FROM sms.receipts"), receipts + 2);
+    s_expect_status(id, "expired", 10000);
+    char *history = s_history_text(id);
+    cr_assert(strstr(history, "\"status\":\"expired\"") && strstr(history, "送信結果不明") &&
+                  strstr(history, "may or may not have arrived"),
+              "%s", history);
+    cr_assert(!strstr(history, "reconciled"), "%s", history);
+    free(history);
+    cr_assert_geq(ncct_smsc_binds(s_smsc), 2, "bound again after the drop");
+    cr_assert_eq(ncct_smsc_submits(s_smsc), 1, "never submitted twice");
+    cr_assert_eq(s_count("SELECT count(*) FROM sms.parts"), 0);
+    cr_assert_eq(s_count("SELECT count(*) FROM sms.message_events WHERE final"), 1);
+    cr_assert_eq(s_count("SELECT count(*) FROM sms.receipts WHERE applied"), 0);
     ncct_system_stop_all(&s_sys);
 }
 

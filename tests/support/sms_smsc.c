@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -33,11 +34,27 @@ typedef struct {
 
 typedef struct {
     long long due_ms;
-    int client; /* index; the receipt goes to any bound receiver when that one is gone */
+    int client; /* index (-1: none); the receipt goes to any bound receiver when that one is gone */
     char id[40];
     char stat[8];
+    char dest[24];        /* the original destination: the receipt's source_addr */
+    char submit_date[12]; /* YYMMDDhhmm, Asia/Tokyo */
+    char text[96];        /* the first 20 characters, UTF-8 */
+    bool held;            /* withheld: not due until the withholding ends */
+    bool awaiting;        /* sent; waits for its deliver_sm_resp (seq) */
+    uint32_t seq;
+    long long sent_ms;
     bool used;
 } s_receipt_t;
+
+/* A submit_sm_resp that waits for the store's fsync. */
+typedef struct {
+    int client;
+    uint32_t seq;
+    char id[40];
+} s_answer_t;
+
+#define S_ANSWERS 1024
 
 typedef struct {
     char dest[24];
@@ -52,8 +69,13 @@ struct ncct_smsc {
     pthread_t thread;
     pthread_mutex_t lock;
     atomic_bool stop, drop;
-    bool refuse;
+    bool refuse, withhold;
     int throttle_every;
+    FILE *store;      /* <data_dir>/smsc-store.log: "A id dest date stat hex" and "D id" */
+    bool store_dirty; /* lines written since the last fsync */
+    s_answer_t answers[S_ANSWERS];
+    int n_answers;
+    int restored;
     s_client_t clients[S_CLIENTS];
     s_receipt_t *receipts;
     int n_receipts, next_receipt;
@@ -147,6 +169,30 @@ static char *s_decode(const uint8_t *b, int len, int coding)
     return out;
 }
 
+/* Now in Asia/Tokyo as YYMMDDhhmm. */
+static void s_date(char out[12])
+{
+    time_t t = time(NULL) + 9 * 3600;
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(out, 12, "%y%m%d%H%M", &tm);
+}
+
+/* The first 20 code points of UTF-8 text into out. */
+static void s_first20(const char *text, char *out, size_t len)
+{
+    const unsigned char *p = (const unsigned char *)(text ? text : "");
+    int chars = 0;
+    while (*p && chars < 20) {
+        p++;
+        while (*p && (*p & 0xC0) == 0x80)
+            p++;
+        chars++;
+    }
+    size_t n = (size_t)(p - (const unsigned char *)(text ? text : ""));
+    snprintf(out, len, "%.*s", (int)(n < len ? n : len - 1), text ? text : "");
+}
+
 static int s_send(ncct_smsc_t *self, int c, void *pdu)
 {
     uint8_t buf[2048];
@@ -188,7 +234,8 @@ static void s_record(ncct_smsc_t *self, const char *dest, char *text, int parts,
     self->messages++;
 }
 
-static void s_queue_receipt(ncct_smsc_t *self, int c, const char *id, const char *stat)
+static void s_queue_receipt(ncct_smsc_t *self, int c, const char *id, const char *stat,
+                            const char *dest, const char *date, const char *text, bool held)
 {
     for (int copy = 0; copy < (self->opt.duplicate_receipts ? 2 : 1); copy++) {
         for (int k = 0; k < S_RECEIPTS; k++) {
@@ -201,10 +248,55 @@ static void s_queue_receipt(ncct_smsc_t *self, int c, const char *id, const char
             r->due_ms = s_now_ms() + self->opt.receipt_delay_ms + copy * 20;
             snprintf(r->id, sizeof r->id, "%s", id);
             snprintf(r->stat, sizeof r->stat, "%s", stat);
+            snprintf(r->dest, sizeof r->dest, "%s", dest);
+            snprintf(r->submit_date, sizeof r->submit_date, "%s", date);
+            snprintf(r->text, sizeof r->text, "%s", text);
+            r->held = held;
+            r->awaiting = false;
             self->next_receipt = (i + 1) % S_RECEIPTS;
             self->n_receipts++;
             break;
         }
+    }
+}
+
+/* The store on disk (fsync), then the answers that waited for it. */
+static void s_flush_answers(ncct_smsc_t *self)
+{
+    if (self->store && self->store_dirty) {
+        fflush(self->store);
+        fsync(fileno(self->store));
+        self->store_dirty = false;
+    }
+    for (int i = 0; i < self->n_answers; i++) {
+        s_answer_t *a = &self->answers[i];
+        if (self->clients[a->client].fd < 0)
+            continue; /* the connection is gone: the answer is lost, the part is kept */
+        submit_sm_resp_t resp;
+        memset(&resp, 0, sizeof resp);
+        resp.command_id = SUBMIT_SM_RESP;
+        resp.command_status = ESME_ROK;
+        resp.sequence_number = a->seq;
+        snprintf((char *)resp.message_id, sizeof resp.message_id, "%s", a->id);
+        s_send(self, a->client, &resp);
+    }
+    self->n_answers = 0;
+}
+
+/* deliver_sm_resp: that receipt is done (kept in the store as done). */
+static void s_on_receipt_answered(ncct_smsc_t *self, int c, uint32_t seq)
+{
+    for (int i = 0; i < S_RECEIPTS && self->n_receipts > 0; i++) {
+        s_receipt_t *r = &self->receipts[i];
+        if (!r->used || !r->awaiting || r->client != c || r->seq != seq)
+            continue;
+        if (self->store) {
+            fprintf(self->store, "D %s\n", r->id);
+            self->store_dirty = true;
+        }
+        r->used = false;
+        self->n_receipts--;
+        return;
     }
 }
 
@@ -246,14 +338,32 @@ static void s_on_submit(ncct_smsc_t *self, int c, const uint8_t *buf, int len)
     const uint8_t *body = sm.short_message + (udh ? 6 : 0);
     int body_len = sm.sm_length - (udh ? 6 : 0);
     char *text = s_decode(body, body_len, sm.data_coding);
+    char date[12], first[96];
+    s_date(date);
+    s_first20(text, first, sizeof first);
+    size_t dl = strlen(dest), sl = self->suffix ? strlen(self->suffix) : 0;
+    bool undeliverable = sl && dl >= sl && strcmp(dest + dl - sl, self->suffix) == 0;
+    const char *stat = undeliverable ? "UNDELIV" : "DELIVRD";
     /* Logged before it is acknowledged: a part the SMSC took is in the log. */
     if (self->log) {
         fprintf(self->log, "%s %s %s\n", id, dest, text ? text : "");
         fflush(self->log);
     }
-    if (s_send(self, c, &resp) < 0) {
-        free(text);
-        return;
+    /* Stored before it is answered (the answer waits for the round's fsync). */
+    if (self->store) {
+        fprintf(self->store, "A %s %s %s %s ", id, dest, date, stat);
+        for (const unsigned char *p = (const unsigned char *)first; *p; p++)
+            fprintf(self->store, "%02x", *p);
+        fprintf(self->store, "\n");
+        self->store_dirty = true;
+    }
+    if (!self->withhold) {
+        if (self->n_answers == S_ANSWERS)
+            s_flush_answers(self);
+        s_answer_t *a = &self->answers[self->n_answers++];
+        a->client = c;
+        a->seq = sm.sequence_number;
+        snprintf(a->id, sizeof a->id, "%s", id);
     }
     if (!udh) {
         s_record(self, dest, text, 1, sm.data_coding);
@@ -290,9 +400,7 @@ static void s_on_submit(ncct_smsc_t *self, int c, const uint8_t *buf, int len)
         }
         free(text);
     }
-    size_t dl = strlen(dest), sl = self->suffix ? strlen(self->suffix) : 0;
-    bool undeliverable = sl && dl >= sl && strcmp(dest + dl - sl, self->suffix) == 0;
-    s_queue_receipt(self, c, id, undeliverable ? "UNDELIV" : "DELIVRD");
+    s_queue_receipt(self, c, id, stat, dest, date, first, self->withhold);
 }
 
 static void s_on_bind(ncct_smsc_t *self, int c, const uint8_t *buf, int len, uint32_t command)
@@ -352,6 +460,8 @@ static void s_handle(ncct_smsc_t *self, int c, const uint8_t *buf, int len)
         break;
     }
     case DELIVER_SM_RESP:
+        s_on_receipt_answered(self, c, seq);
+        break;
     case ENQUIRE_LINK_RESP:
         break;
     default: {
@@ -370,10 +480,17 @@ static void s_send_receipts(ncct_smsc_t *self)
     long long now = s_now_ms();
     for (int i = 0; i < S_RECEIPTS && self->n_receipts > 0; i++) {
         s_receipt_t *r = &self->receipts[i];
-        if (!r->used || r->due_ms > now)
+        if (!r->used || r->held || r->due_ms > now)
             continue;
+        if (r->awaiting) {
+            /* Unanswered: sent again when its connection is gone or after 5 s. */
+            bool gone = r->client < 0 || self->clients[r->client].fd < 0;
+            if (!gone && now - r->sent_ms < 5000)
+                continue;
+            r->awaiting = false;
+        }
         int c = r->client;
-        if (self->clients[c].fd < 0 || !self->clients[c].receiver) {
+        if (c < 0 || self->clients[c].fd < 0 || !self->clients[c].receiver) {
             c = -1;
             for (int k = 0; k < S_CLIENTS && c < 0; k++)
                 if (self->clients[k].fd >= 0 && self->clients[k].bound && self->clients[k].receiver)
@@ -386,12 +503,19 @@ static void s_send_receipts(ncct_smsc_t *self)
         d.command_id = DELIVER_SM;
         d.sequence_number = ++self->clients[c].seq;
         d.esm_class = 0x04;
-        char text[200];
+        d.source_addr_ton = 1; /* international */
+        d.source_addr_npi = 1;
+        snprintf((char *)d.source_addr, sizeof d.source_addr, "%.20s", r->dest);
+        char text[254], done[12];
+        s_date(done);
+        bool ok = strcmp(r->stat, "DELIVRD") == 0;
         int n = snprintf(text, sizeof text,
-                         "id:%s sub:001 dlvrd:%s submit date:2704051000 done date:2704051000 "
-                         "stat:%s err:%s text:",
-                         r->id, strcmp(r->stat, "DELIVRD") == 0 ? "001" : "000", r->stat,
-                         strcmp(r->stat, "DELIVRD") == 0 ? "000" : "001");
+                         "id:%s sub:001 dlvrd:%s submit date:%s done date:%s stat:%s err:%s "
+                         "text:%s",
+                         r->id, ok ? "001" : "000", r->submit_date[0] ? r->submit_date : done, done,
+                         r->stat, ok ? "000" : "001", r->text);
+        if (n < 0 || n >= (int)sizeof text)
+            n = (int)sizeof text - 1;
         d.sm_length = (uint8_t)n;
         memcpy(d.short_message, text, (size_t)n);
         tlv_t tlv;
@@ -403,7 +527,7 @@ static void s_send_receipts(ncct_smsc_t *self)
         memset(&tlv, 0, sizeof tlv);
         tlv.tag = TLVID_message_state;
         tlv.length = 1;
-        tlv.value.val08 = strcmp(r->stat, "DELIVRD") == 0 ? 2 : 5;
+        tlv.value.val08 = ok ? 2 : 5;
         build_tlv(&d.tlv, &tlv);
         int rc = s_send(self, c, &d);
         destroy_tlv(d.tlv);
@@ -411,10 +535,70 @@ static void s_send_receipts(ncct_smsc_t *self)
             s_close(self, c);
             continue;
         }
-        r->used = false;
-        self->n_receipts--;
+        r->client = c;
+        r->seq = d.sequence_number;
+        r->sent_ms = now;
+        r->awaiting = true;
         self->sent_receipts++;
     }
+}
+
+static int s_cmp_id(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Reads the store back: the parts accepted and not answered get their receipts. */
+static void s_restore(ncct_smsc_t *self)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/smsc-store.log", self->opt.data_dir);
+    FILE *f = fopen(path, "r");
+    if (f) {
+        /* The receipts answered ("D id"), sorted, then the parts accepted ("A …"). */
+        char **done = NULL;
+        size_t n_done = 0, cap = 0;
+        char line[512];
+        while (fgets(line, sizeof line, f)) {
+            char id[40];
+            if (sscanf(line, "D %39s", id) != 1)
+                continue;
+            if (n_done == cap) {
+                cap = cap ? cap * 2 : 1024;
+                char **grown = realloc(done, cap * sizeof *grown);
+                if (!grown)
+                    break;
+                done = grown;
+            }
+            done[n_done++] = strdup(id);
+        }
+        if (n_done)
+            qsort(done, n_done, sizeof *done, s_cmp_id);
+        rewind(f);
+        while (fgets(line, sizeof line, f)) {
+            char id[40], dest[24], date[12], stat[8], hex[200] = "";
+            if (sscanf(line, "A %39s %23s %11s %7s %199s", id, dest, date, stat, hex) < 4)
+                continue; /* a "D" line, or one cut by a crash (never answered either) */
+            const char *key = id;
+            if (n_done && bsearch(&key, done, n_done, sizeof *done, s_cmp_id))
+                continue;
+            char text[96];
+            size_t n = 0;
+            for (size_t i = 0; hex[i] && hex[i + 1] && n + 1 < sizeof text; i += 2) {
+                unsigned v = 0;
+                sscanf(hex + i, "%2x", &v);
+                text[n++] = (char)v;
+            }
+            text[n] = '\0';
+            s_queue_receipt(self, -1, id, stat, dest, date, text, false);
+            self->restored++;
+        }
+        for (size_t i = 0; i < n_done; i++)
+            free(done[i]);
+        free(done);
+        fclose(f);
+    }
+    self->store = fopen(path, "a");
 }
 
 static void *s_run(void *arg)
@@ -477,7 +661,12 @@ static void *s_run(void *arg)
                 cl->len -= len;
             }
         }
+        s_flush_answers(self);
         s_send_receipts(self);
+        if (self->store && self->store_dirty) {
+            fflush(self->store); /* the "D" lines: a crash before them only repeats receipts */
+            self->store_dirty = false;
+        }
         pthread_mutex_unlock(&self->lock);
     }
     return NULL;
@@ -501,6 +690,14 @@ ncct_smsc_t *ncct_smsc_start(const ncct_smsc_options_t *options)
         self->clients[c].fd = -1;
     if (options->log_path)
         self->log = fopen(options->log_path, "a");
+    if (options->data_dir && self->receipts) {
+        mkdir(options->data_dir, 0700);
+        s_restore(self);
+        if (!self->store) {
+            ncct_smsc_stop(&self);
+            return NULL;
+        }
+    }
     pthread_mutex_init(&self->lock, NULL);
     self->listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     int one = 1;
@@ -544,6 +741,8 @@ void ncct_smsc_stop(ncct_smsc_t **self_p)
             free(self->concat[i].parts[k]);
     if (self->log)
         fclose(self->log);
+    if (self->store)
+        fclose(self->store);
     pthread_mutex_destroy(&self->lock);
     free(self->receipts);
     free(self->system_id);
@@ -570,6 +769,32 @@ void ncct_smsc_refuse_binds(ncct_smsc_t *self, bool refuse)
     pthread_mutex_unlock(&self->lock);
 }
 
+void ncct_smsc_set_withhold(ncct_smsc_t *self, bool withhold)
+{
+    pthread_mutex_lock(&self->lock);
+    self->withhold = withhold;
+    for (int i = 0; !withhold && i < S_RECEIPTS; i++) {
+        if (self->receipts[i].used && self->receipts[i].held) {
+            self->receipts[i].held = false;
+            self->receipts[i].due_ms = s_now_ms() + self->opt.receipt_delay_ms;
+        }
+    }
+    pthread_mutex_unlock(&self->lock);
+}
+
+void ncct_smsc_inject_receipt(ncct_smsc_t *self, const char *id, const char *source_addr,
+                              const char *text, const char *stat)
+{
+    char date[12];
+    s_date(date);
+    pthread_mutex_lock(&self->lock);
+    bool duplicate = self->opt.duplicate_receipts;
+    self->opt.duplicate_receipts = false;
+    s_queue_receipt(self, -1, id, stat, source_addr, date, text, false);
+    self->opt.duplicate_receipts = duplicate;
+    pthread_mutex_unlock(&self->lock);
+}
+
 void ncct_smsc_set_throttle_every(ncct_smsc_t *self, int every)
 {
     pthread_mutex_lock(&self->lock);
@@ -591,6 +816,7 @@ S_GETTER(throttled, throttled)
 S_GETTER(receipts, sent_receipts)
 S_GETTER(enquires, enquires)
 S_GETTER(messages, messages)
+S_GETTER(restored, restored)
 
 char *ncct_smsc_last_text(ncct_smsc_t *self, const char *dest, int *ret_parts, int *ret_data_coding)
 {
