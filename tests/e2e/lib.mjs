@@ -17,6 +17,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { chromium, request as apiRequest } from 'playwright-core';
+import { newTotpSecret } from '../../gateway/web/js/secrets.js';
 
 export const BASE = (process.env.NCC_TEST_GATEWAY_URL || 'https://127.0.0.1:8443').replace(/\/+$/, '');
 export const HERE = dirname(fileURLToPath(import.meta.url));
@@ -59,23 +60,6 @@ export function base32Decode(text) {
     }
   }
   return Buffer.from(out);
-}
-
-export function base32Encode(bytes) {
-  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
-  let bits = 0;
-  let value = 0;
-  let out = '';
-  for (const byte of bytes) {
-    value = (value << 8) | byte;
-    bits += 8;
-    while (bits >= 5) {
-      out += alphabet[(value >>> (bits - 5)) & 31];
-      bits -= 5;
-    }
-  }
-  if (bits > 0) out += alphabet[(value << (5 - bits)) & 31];
-  return out;
 }
 
 export function totpAtStep(secret, step) {
@@ -230,7 +214,7 @@ async function bootstrapApi() {
 export async function signInAdmin(page, name = '管理 一郎') {
   const api = await bootstrapApi();
   const user = {
-    login: uniq('e2e-admin'), password: newPassword(), totpSecret: base32Encode(randomBytes(20)), name,
+    login: uniq('e2e-admin'), password: newPassword(), totpSecret: newTotpSecret(), name,
   };
   try {
     const me = await api.get(`${BASE}/api/v1/me`);
