@@ -38,10 +38,10 @@
 #define S_FLUSH_BATCH 500
 /* Events per replay reply: asked by the subscriber, capped by the publisher. */
 #define S_REPLAY_ASK 500
+#define S_REPLAY_MAX 1000
 /* A catch-up returns to the service's loop after this long (and goes on from its next turn:
  * ncc_subscriber_behind), so a daemon far behind still answers its requests meanwhile. */
 #define S_CATCH_UP_SLICE_US (50 * 1000)
-#define S_REPLAY_MAX        1000
 /* The subscriber's replay requests wait this long. */
 #define S_REPLAY_TIMEOUT_MS 1000
 /* After a failed replay or handler, no automatic catch-up for this long. */
@@ -585,30 +585,33 @@ int ncc_subscriber_set_cursor_key(ncc_subscriber_t *self, const char *key, const
     return 0;
 }
 
-/* Reads the cursor from inbox_cursor (0 when absent; near the seed row's when there is
- * one). 0 or -EIO. */
-static int s_load_cursor(ncc_subscriber_t *self)
+/* The last_seq of row `key` of inbox_cursor into *ret (0 when absent, *ret_found false).
+ * 0 or a negative errno. */
+static int s_read_cursor(ncc_subscriber_t *self, const char *key, uint64_t *ret, bool *ret_found)
 {
-    const char *params[] = {self->cursor_key};
+    const char *params[] = {key};
     PGresult *res = ncc_db_exec(self->db, "select last_seq from inbox_cursor where publisher = $1",
                                 1, params, NULL);
     if (!res)
         return -EIO;
-    uint64_t cursor = 0;
-    int rc = PQntuples(res) == 0 ? 0 : s_result_u64(res, 0, 0, &cursor);
-    bool absent = PQntuples(res) == 0;
+    *ret = 0;
+    *ret_found = PQntuples(res) == 1;
+    int rc = *ret_found ? s_result_u64(res, 0, 0, ret) : 0;
     PQclear(res);
-    if (rc == 0 && absent && self->seed_key && !self->cursor_loaded) {
+    return rc;
+}
+
+/* Reads the cursor from inbox_cursor (0 when absent; near the seed row's when there is
+ * one). 0 or -EIO. */
+static int s_load_cursor(ncc_subscriber_t *self)
+{
+    uint64_t cursor = 0;
+    bool found = false;
+    int rc = s_read_cursor(self, self->cursor_key, &cursor, &found);
+    if (rc == 0 && !found && self->seed_key && !self->cursor_loaded) {
         /* A new copy's own cursor: where the copies' shared one is, less a margin (its
          * handlers drop what they have seen; its state was loaded whole at start). */
-        const char *seed[] = {self->seed_key};
-        res = ncc_db_exec(self->db, "select last_seq from inbox_cursor where publisher = $1", 1,
-                          seed, NULL);
-        if (!res)
-            return -EIO;
-        if (PQntuples(res) == 1)
-            rc = s_result_u64(res, 0, 0, &cursor);
-        PQclear(res);
+        rc = s_read_cursor(self, self->seed_key, &cursor, &found);
         cursor = cursor > NCC_SUBSCRIBER_SEED_MARGIN ? cursor - NCC_SUBSCRIBER_SEED_MARGIN : 0;
     }
     if (rc < 0)

@@ -440,7 +440,6 @@ static void s_reload(ncc_service_t *self)
              (const char *[]){"debug", "info", "warn", "error"}[self->settings.log_level]);
 }
 
-/* The cron: signals, database health, outbox, heartbeats, catch-up. */
 /* A catch-up far behind works in slices (ncc_subscriber_behind): the next slice runs from a
  * timer of its own 1 ms later, so the requests waiting meanwhile are answered in between
  * (before, a daemon 28,000 events behind answered nothing for a minute: tests/chaos). */
@@ -461,6 +460,7 @@ static int s_continue(zloop_t *loop, int timer_id, void *arg)
     return 0;
 }
 
+/* The cron: signals, database health, outbox, heartbeats, catch-up. */
 static int s_cron(zloop_t *loop, int timer_id, void *arg)
 {
     ncc_service_t *self = arg;

@@ -433,6 +433,11 @@ bool history_form_extra(history_t *self, Ncc__History__RecordValue *const *given
     return true;
 }
 
+bool history_form_has_extra(history_t *self, const char *name)
+{
+    return s_custom_name(name) && s_field(history_form(self), name);
+}
+
 bool history_form_import_value(history_t *self, const char *name, const char *value, char *out,
                                size_t len, char *err, size_t errlen)
 {

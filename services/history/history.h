@@ -84,6 +84,9 @@ bool history_form_final(history_t *self, const char *status);
 bool history_form_extra(history_t *self, Ncc__History__RecordValue *const *given, size_t n,
                         const cJSON *base, cJSON **ret_merged, ncc_reply_t *reply);
 
+/* True when `name` is a field of the ward's own (x_...) in the record form. */
+bool history_form_has_extra(history_t *self, const char *name);
+
 /* One x_ value of a CSV import row (not empty): the field must be in the record form, the
  * value is checked as a save checks it (type, length, choices) and written canonical into
  * out. False with the reason in err. */

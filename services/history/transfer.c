@@ -246,6 +246,23 @@ typedef struct {
     int64_t last_started, last_id;
 } s_page_t;
 
+/* Appends `name` to x->list unless it is listed already, is not an x_ column name (at most 32
+ * bytes, no comma) or the list is full; x->n counts the names listed. */
+static void s_extra_add(s_extra_t *x, const char *name)
+{
+    size_t len = strlen(name), used = strlen(x->list);
+    if (x->n == S_EXTRA_MAX || len > 32 || strncmp(name, "x_", 2) != 0 || strchr(name, ','))
+        return;
+    for (const char *p = x->list; *p;) {
+        size_t n = strcspn(p, ",");
+        if (n == len && strncmp(p, name, len) == 0)
+            return;
+        p += p[n] ? n + 1 : n;
+    }
+    snprintf(x->list + used, sizeof x->list - used, "%s%s", used ? "," : "", name);
+    x->n++;
+}
+
 /* The x_ columns of export `export_id` into x. With the first page: the record form's fields
  * of the ward's own, in the form's order, then any other x_ name the exported records hold
  * (a field since removed from the form keeps its values in the file), stored with the
@@ -268,16 +285,11 @@ static int s_extra_columns(history_t *self, const history_filter_t *f, bool firs
         s_extra_split(x);
         return 0;
     }
-    size_t used = 0, n = 0;
+    x->n = 0;
     const Ncc__Directory__RecordFormDefinition *def = history_form(self);
-    for (size_t i = 0; def && i < def->n_fields && n < S_EXTRA_MAX; i++) {
-        const char *name = def->fields[i]->name;
-        if (name && strncmp(name, "x_", 2) == 0 && strlen(name) <= 32 && !strchr(name, ',')) {
-            used +=
-                (size_t)snprintf(x->list + used, sizeof x->list - used, "%s%s", n ? "," : "", name);
-            n++;
-        }
-    }
+    for (size_t i = 0; def && i < def->n_fields; i++)
+        if (def->fields[i]->name)
+            s_extra_add(x, def->fields[i]->name);
     char where[2300], sql[2600];
     const char *params[32];
     int np = 0;
@@ -289,17 +301,8 @@ static int s_extra_columns(history_t *self, const history_filter_t *f, bool firs
     PGresult *res = ncc_db_exec(self->db, sql, np, params, NULL);
     if (!res)
         return -EIO;
-    for (int r = 0; r < PQntuples(res) && n < S_EXTRA_MAX; r++) {
-        const char *name = PQgetvalue(res, r, 0);
-        char quoted[40];
-        snprintf(quoted, sizeof quoted, ",%s,", name);
-        char listed[sizeof x->list + 2];
-        snprintf(listed, sizeof listed, ",%s,", x->list);
-        if (strlen(name) > 32 || strchr(name, ',') || strstr(listed, quoted))
-            continue;
-        used += (size_t)snprintf(x->list + used, sizeof x->list - used, "%s%s", n ? "," : "", name);
-        n++;
-    }
+    for (int r = 0; r < PQntuples(res); r++)
+        s_extra_add(x, PQgetvalue(res, r, 0));
     PQclear(res);
     const char *update[] = {id_text, x->list};
     res = ncc_db_exec(self->db, "UPDATE exports SET extra_columns = $2 WHERE id = $1::bigint", 2,
@@ -857,15 +860,10 @@ static void s_on_import(void *arg, const ncc_request_t *request, ncc_reply_t *re
     }
     for (size_t c = S_COLUMNS; c < width; c++) {
         const char *name = ncc_csv_reader_field(r, c, NULL);
-        char canonical[8], err[240];
         bool twice = false;
         for (size_t d = S_COLUMNS; d < c && !twice; d++)
             twice = strcmp(extra_names[d - S_COLUMNS], name) == 0;
-        /* "" is never a valid value: only the name is checked here */
-        if (twice || strncmp(name, "x_", 2) != 0 || strlen(name) > 32 ||
-            (!history_form_import_value(self, name, "", canonical, sizeof canonical, err,
-                                        sizeof err) &&
-             strstr(err, "is not a field"))) {
+        if (twice || !history_form_has_extra(self, name)) {
             s_reply_refused(reply, 400, NULL, NULL, "column %zu of the header (%.40s): %s", c + 1,
                             name,
                             twice ? "named twice"
