@@ -1,4 +1,4 @@
-/* bus_internal: helpers shared by bus_rpc.c and bus_events.c (framing,
+/* bus_internal: helpers shared by bus_rpc.c, bus_events.c and bus_subscriber.c (framing,
  * endpoint lists, hex for bytea, CURVE on sockets). Not part of the public contract. */
 #ifndef NCC_BUS_INTERNAL_H
 #define NCC_BUS_INTERNAL_H
@@ -6,7 +6,24 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <libpq-fe.h>
 #include "ncc/bus.h"
+#include "ncc/db.h"
+
+/* The type of the publisher's heartbeat event. */
+#define NCC_BUS_HEARTBEAT_TYPE "ncc.Heartbeat"
+
+/* Events per replay reply: what a subscriber asks for (bus_subscriber.c) and a publisher
+ * gives when asked for no number (bus_events.c). */
+#define NCC_BUS_REPLAY_ASK 500
+
+/* The number in row `row`, column `column` of res (unsigned). 0 or -EIO (absent, NULL or
+ * not a number). */
+int ncc_bus_result_u64(PGresult *res, int row, int column, uint64_t *ret_value);
+
+/* Runs a one-row, one-number query on db. 0 or -EIO. */
+int ncc_bus_query_u64(ncc_db_t *db, const char *sql, int nparams, const char *const *params,
+                      uint64_t *ret_value);
 
 /* Longest message type name accepted in a type frame. */
 #define NCC_BUS_MAX_TYPE 128
