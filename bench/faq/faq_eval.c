@@ -12,7 +12,9 @@
  * ("docs,terms,weight" of the feedback), FAQ_EVAL_CUT ("A|B": answers cut
  * at those markers), FAQ_EVAL_REPEAT (each search timed n times, the fastest
  * kept), FAQ_EVAL_MISSES (list the queries with no relevant FAQ in the top
- * 10, with the first two FAQs found). */
+ * 10, with the first two FAQs found), FAQ_EVAL_CLICK ("weight,min" of learned
+ * words), FAQ_EVAL_CLICKS (k-fold cross-validation of learning from clicks,
+ * see below), FAQ_EVAL_CLICK_GRADE. */
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
@@ -68,7 +70,6 @@ int main(int argc, char **argv)
         fprintf(stderr, "MeCab did not start\n");
         return 2;
     }
-    faq_index_t *index = faq_index_new(an);
     faq_search_params_t p = faq_search_params_default();
     double *slots[] = {&p.k1,
                        &p.b,
@@ -84,135 +85,181 @@ int main(int argc, char **argv)
         *slots[i - 2] = strtod(argv[i], NULL);
     if (getenv("FAQ_EVAL_QQ"))
         p.qq_weight = strtod(getenv("FAQ_EVAL_QQ"), NULL);
+    if (getenv("FAQ_EVAL_CLICK"))
+        sscanf(getenv("FAQ_EVAL_CLICK"), "%lf,%lf", &p.click_weight, &p.click_min);
     if (getenv("FAQ_EVAL_PRF"))
         sscanf(getenv("FAQ_EVAL_PRF"), "%d,%d,%lf", &p.prf_docs, &p.prf_terms, &p.prf_weight);
-    faq_index_set_params(index, &p);
 
     char *corpus = s_read(argv[1], "corpus_qa.jsonl");
-    double t0 = s_now();
-    size_t docs = 0;
-    for (char *line = strtok(corpus, "\n"); line; line = strtok(NULL, "\n")) {
-        cJSON *o = cJSON_Parse(line);
-        if (!o)
-            continue;
-        long id = strtol(cJSON_GetObjectItem(o, "id")->valuestring, NULL, 10);
-        /* FAQ_EVAL_CUT="A|B": answers end before marker A or B (boilerplate experiments) */
-        char *ans = cJSON_GetObjectItem(o, "Answer")->valuestring;
-        const char *cut = getenv("FAQ_EVAL_CUT");
-        for (const char *c = cut; c && *c;) {
-            const char *bar = strchr(c, '|');
-            char pat[128];
-            size_t len = bar ? (size_t)(bar - c) : strlen(c);
-            snprintf(pat, sizeof pat, "%.*s", (int)len, c);
-            char *at = strstr(ans, pat);
-            if (at)
-                *at = 0;
-            c = bar ? bar + 1 : NULL;
-        }
-        faq_doc_t doc = {
-            .id = id + 1,
-            .number = id + 1,
-            .question = cJSON_GetObjectItem(o, "Question")->valuestring,
-            .answer = cJSON_GetObjectItem(o, "Answer")->valuestring,
-            .keywords = "",
-            .status = "published",
-            .visibility = "public",
-        };
-        faq_index_add(index, &doc);
-        docs++;
-        cJSON_Delete(o);
-    }
-    faq_index_finish(index);
-    double build = s_now() - t0;
-
     char *qtext = s_read(argv[1], "dev_queries.json");
     char *rtext = s_read(argv[1], "dev_qrels.json");
     cJSON *queries = cJSON_Parse(qtext), *qrels = cJSON_Parse(rtext);
-    size_t nq = 0;
+    /* FAQ_EVAL_CLICKS=k: k-fold cross-validation of learning from clicks:
+     * the queries of the other folds "clicked" their relevant FAQs (grade >=
+     * FAQ_EVAL_CLICK_GRADE, default 1); a query never sees its own;
+     * FAQ_EVAL_CLICK_NOISE: the share of clicks sent to a random FAQ instead
+     * (operators' mistakes) */
+    int folds = getenv("FAQ_EVAL_CLICKS") ? atoi(getenv("FAQ_EVAL_CLICKS")) : 0;
+    double noise =
+        getenv("FAQ_EVAL_CLICK_NOISE") ? strtod(getenv("FAQ_EVAL_CLICK_NOISE"), NULL) : 0;
+    unsigned long long noise_state = 42;
+    int click_grade = getenv("FAQ_EVAL_CLICK_GRADE") ? atoi(getenv("FAQ_EVAL_CLICK_GRADE")) : 1;
+    size_t nq = 0, n_clicks = 0;
     double recall = 0, ndcg = 0, mrr = 0, hit1 = 0, hit5 = 0, hit1s = 0, hit5s = 0;
     size_t strict_queries = 0;
     double *times = calloc((size_t)cJSON_GetArraySize(queries) + 1, sizeof *times);
-    const cJSON *q;
-    cJSON_ArrayForEach(q, queries)
-    {
-        const cJSON *rel = cJSON_GetObjectItem(qrels, q->string);
-        if (!rel)
-            continue;
-        faq_query_t query = {.q = q->valuestring, .top = 10};
-        faq_hit_t *hits = NULL;
-        size_t count = 0;
-        /* FAQ_EVAL_REPEAT: the search timed that many times (the fastest kept) */
-        int repeat = getenv("FAQ_EVAL_REPEAT") ? atoi(getenv("FAQ_EVAL_REPEAT")) : 1;
-        times[nq] = 1e9;
-        for (int r = 0; r < (repeat > 0 ? repeat : 1); r++) {
-            free(hits);
-            hits = NULL;
-            double s = s_now();
-            faq_index_search(index, &query, &hits, &count);
-            double ms = (s_now() - s) * 1000.0;
-            if (ms < times[nq])
-                times[nq] = ms;
+    double build = 0;
+    size_t docs = 0;
+    for (int fold = 0; fold < (folds > 1 ? folds : 1); fold++) {
+        faq_index_t *index = faq_index_new(an);
+        faq_index_set_params(index, &p);
+        double t0 = s_now();
+        docs = 0;
+        char *corpus_copy = strdup(corpus);
+        for (char *line = strtok(corpus_copy, "\n"); line; line = strtok(NULL, "\n")) {
+            cJSON *o = cJSON_Parse(line);
+            if (!o)
+                continue;
+            long id = strtol(cJSON_GetObjectItem(o, "id")->valuestring, NULL, 10);
+            /* FAQ_EVAL_CUT="A|B": answers end before marker A or B (boilerplate experiments) */
+            char *ans = cJSON_GetObjectItem(o, "Answer")->valuestring;
+            const char *cut = getenv("FAQ_EVAL_CUT");
+            for (const char *c = cut; c && *c;) {
+                const char *bar = strchr(c, '|');
+                char pat[128];
+                size_t len = bar ? (size_t)(bar - c) : strlen(c);
+                snprintf(pat, sizeof pat, "%.*s", (int)len, c);
+                char *at = strstr(ans, pat);
+                if (at)
+                    *at = 0;
+                c = bar ? bar + 1 : NULL;
+            }
+            faq_doc_t doc = {
+                .id = id + 1,
+                .number = id + 1,
+                .question = cJSON_GetObjectItem(o, "Question")->valuestring,
+                .answer = cJSON_GetObjectItem(o, "Answer")->valuestring,
+                .keywords = "",
+                .status = "published",
+                .visibility = "public",
+            };
+            faq_index_add(index, &doc);
+            docs++;
+            cJSON_Delete(o);
         }
-        size_t top = count < 10 ? count : 10;
-        int relevant = 0, strict = 0;
-        double ideal[64];
-        int n_ideal = 0;
-        const cJSON *r;
-        cJSON_ArrayForEach(r, rel)
+        free(corpus_copy);
+        int at = 0;
+        const cJSON *q;
+        if (folds > 1) {
+            cJSON_ArrayForEach(q, queries)
+            {
+                const cJSON *rel = cJSON_GetObjectItem(qrels, q->string);
+                if (rel && at++ % folds != fold) {
+                    const cJSON *r;
+                    cJSON_ArrayForEach(r, rel)
+                    {
+                        if (r->valueint < click_grade)
+                            continue;
+                        long faq = strtol(r->string, NULL, 10) + 1;
+                        /* FAQ_EVAL_CLICK_NOISE=p: that share of clicks goes to a random FAQ */
+                        noise_state = noise_state * 6364136223846793005ULL + 1442695040888963407ULL;
+                        if ((double)(noise_state >> 11) / 9007199254740992.0 < noise)
+                            faq = (long)((noise_state >> 20) % docs) + 1;
+                        n_clicks += faq_index_add_click(index, faq, q->valuestring, 1) == 0;
+                    }
+                }
+            }
+        }
+        faq_index_finish(index);
+        build += s_now() - t0;
+        at = 0;
+        cJSON_ArrayForEach(q, queries)
         {
-            if (r->valueint >= 1)
-                relevant++;
-            if (r->valueint >= 2)
-                strict++;
-            if (n_ideal < 64)
-                ideal[n_ideal++] = r->valueint;
-        }
-        qsort(ideal, (size_t)n_ideal, sizeof ideal[0], s_cmp_double);
-        double idcg = 0;
-        for (int i = 0; i < n_ideal && i < 10; i++)
-            idcg += ideal[n_ideal - 1 - i] / log2(i + 2.0);
-        int found = 0;
-        double dcg = 0, rr = 0;
-        bool h1 = false, h5 = false, h1s = false, h5s = false;
-        for (size_t i = 0; i < top; i++) {
-            char key[24];
-            snprintf(key, sizeof key, "%ld", (long)hits[i].id - 1);
-            const cJSON *g = cJSON_GetObjectItem(rel, key);
-            int grade = g ? g->valueint : 0;
-            if (grade >= 1) {
-                found++;
-                dcg += grade / log2((double)i + 2.0);
-                if (rr == 0)
-                    rr = 1.0 / (double)(i + 1);
-                if (i < 1)
-                    h1 = true;
-                if (i < 5)
-                    h5 = true;
+            const cJSON *rel = cJSON_GetObjectItem(qrels, q->string);
+            if (!rel)
+                continue;
+            if (folds > 1 && at++ % folds != fold)
+                continue;
+            faq_query_t query = {.q = q->valuestring, .top = 10};
+            faq_hit_t *hits = NULL;
+            size_t count = 0;
+            /* FAQ_EVAL_REPEAT: the search timed that many times (the fastest kept) */
+            int repeat = getenv("FAQ_EVAL_REPEAT") ? atoi(getenv("FAQ_EVAL_REPEAT")) : 1;
+            times[nq] = 1e9;
+            for (int r = 0; r < (repeat > 0 ? repeat : 1); r++) {
+                free(hits);
+                hits = NULL;
+                double s = s_now();
+                faq_index_search(index, &query, &hits, &count);
+                double ms = (s_now() - s) * 1000.0;
+                if (ms < times[nq])
+                    times[nq] = ms;
             }
-            if (grade >= 2) {
-                if (i < 1)
-                    h1s = true;
-                if (i < 5)
-                    h5s = true;
+            size_t top = count < 10 ? count : 10;
+            int relevant = 0, strict = 0;
+            double ideal[64];
+            int n_ideal = 0;
+            const cJSON *r;
+            cJSON_ArrayForEach(r, rel)
+            {
+                if (r->valueint >= 1)
+                    relevant++;
+                if (r->valueint >= 2)
+                    strict++;
+                if (n_ideal < 64)
+                    ideal[n_ideal++] = r->valueint;
             }
+            qsort(ideal, (size_t)n_ideal, sizeof ideal[0], s_cmp_double);
+            double idcg = 0;
+            for (int i = 0; i < n_ideal && i < 10; i++)
+                idcg += ideal[n_ideal - 1 - i] / log2(i + 2.0);
+            int found = 0;
+            double dcg = 0, rr = 0;
+            bool h1 = false, h5 = false, h1s = false, h5s = false;
+            for (size_t i = 0; i < top; i++) {
+                char key[24];
+                snprintf(key, sizeof key, "%ld", (long)hits[i].id - 1);
+                const cJSON *g = cJSON_GetObjectItem(rel, key);
+                int grade = g ? g->valueint : 0;
+                if (grade >= 1) {
+                    found++;
+                    dcg += grade / log2((double)i + 2.0);
+                    if (rr == 0)
+                        rr = 1.0 / (double)(i + 1);
+                    if (i < 1)
+                        h1 = true;
+                    if (i < 5)
+                        h5 = true;
+                }
+                if (grade >= 2) {
+                    if (i < 1)
+                        h1s = true;
+                    if (i < 5)
+                        h5s = true;
+                }
+            }
+            recall += relevant ? (double)found / relevant : 0;
+            ndcg += idcg > 0 ? dcg / idcg : 0;
+            mrr += rr;
+            hit1 += h1;
+            hit5 += h5;
+            if (strict) {
+                strict_queries++;
+                hit1s += h1s;
+                hit5s += h5s;
+            }
+            if (getenv("FAQ_EVAL_MISSES") && found == 0)
+                printf("miss\t%s\t%s\t%ld\t%ld\t%ld\n", q->string, q->valuestring,
+                       count > 0 ? (long)hits[0].id - 1 : -1L,
+                       count > 1 ? (long)hits[1].id - 1 : -1L, (long)count);
+            free(hits);
+            nq++;
         }
-        recall += relevant ? (double)found / relevant : 0;
-        ndcg += idcg > 0 ? dcg / idcg : 0;
-        mrr += rr;
-        hit1 += h1;
-        hit5 += h5;
-        if (strict) {
-            strict_queries++;
-            hit1s += h1s;
-            hit5s += h5s;
-        }
-        if (getenv("FAQ_EVAL_MISSES") && found == 0)
-            printf("miss\t%s\t%s\t%ld\t%ld\t%ld\n", q->string, q->valuestring,
-                   count > 0 ? (long)hits[0].id - 1 : -1L, count > 1 ? (long)hits[1].id - 1 : -1L,
-                   (long)count);
-        free(hits);
-        nq++;
+        faq_index_destroy(&index);
     }
+    if (folds > 1)
+        printf("%d folds, %zu clicks learned per fold (grade >= %d, %.0f %% to a random FAQ)\n",
+               folds, n_clicks / (size_t)folds, click_grade, noise * 100);
     qsort(times, nq, sizeof *times, s_cmp_double);
     printf("docs %zu (index built in %.2f s), queries %zu\n", docs, build, nq);
     printf("Recall@10 %.3f  nDCG@10 %.3f  MRR@10 %.3f  Hit@1 %.3f  Hit@5 %.3f  "
@@ -226,7 +273,6 @@ int main(int argc, char **argv)
     free(qtext);
     free(rtext);
     free(corpus);
-    faq_index_destroy(&index);
     faq_analyzer_destroy(&an);
     return 0;
 }

@@ -4,6 +4,7 @@
 
 #include <czmq.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <math.h>
 #include <mecab.h>
 #include <stdio.h>
@@ -452,6 +453,17 @@ struct faq_index {
     faq_search_params_t params;
     char ***synonyms; /* groups of normalised words, each NULL-terminated */
     size_t n_synonyms;
+    /* learned from operators (faq_index_add_click): words that led staff to
+     * an FAQ, each a small query vector of its own */
+    zhashx_t *click_terms; /* "k:term" -> s_cterm_t */
+    zhashx_t *click_keys;  /* "doc:normalised words" -> click index + 1 */
+    struct s_click *clicks;
+    size_t n_clicks, cap_clicks;
+    bool click_norms_stale; /* the vectors' lengths need the idf of a finished index */
+    double *click_dot;      /* scratch of one search: dot product per click */
+    int64_t *doc_ids;       /* sorted (id << 32 | doc) for finding an FAQ by id */
+    size_t n_doc_ids;
+    bool finished;
     /* while adding: */
     int field;
     bool failed;
@@ -470,6 +482,8 @@ faq_search_params_t faq_search_params_default(void)
         .prf_docs = 5,
         .prf_terms = 20,
         .prf_weight = 0.2,
+        .click_weight = 1.0,
+        .click_min = 0.1,
     };
     return p;
 }
@@ -512,12 +526,15 @@ static void s_synonyms_free(faq_index_t *self)
     self->n_synonyms = 0;
 }
 
+static void s_clicks_free(faq_index_t *self);
+
 void faq_index_destroy(faq_index_t **self_p)
 {
     if (!self_p || !*self_p)
         return;
     faq_index_t *self = *self_p;
     zhashx_destroy(&self->terms);
+    s_clicks_free(self);
     for (size_t i = 0; i < self->n_docs; i++) {
         free(self->docs[i].category);
         free(self->docs[i].fwd);
@@ -569,6 +586,7 @@ void faq_index_set_params(faq_index_t *self, const faq_search_params_t *params)
 {
     self->params = *params;
     s_question_norms(self);
+    self->click_norms_stale = true;
 }
 
 static void s_index_emit(void *arg, int kind, const char *term, size_t len)
@@ -697,6 +715,8 @@ void faq_index_finish(faq_index_t *self)
         }
     }
     s_question_norms(self);
+    self->finished = true;
+    self->click_norms_stale = true;
 }
 
 int faq_index_set_synonyms(faq_index_t *self, const char *const *const *groups, size_t count)
@@ -909,8 +929,8 @@ static void s_accumulate(faq_index_t *self, const s_query_terms_t *terms, size_t
 
 /* The combined score: BM25F plus the query-question cosine scaled by the
  * best BM25F score (the score keeps BM25F's scale). */
-static void s_combine(const faq_index_t *self, const faq_query_t *query, const double *score,
-                      const double *dot, double q_sum, double *out)
+static double s_combine(const faq_index_t *self, const faq_query_t *query, const double *score,
+                        const double *dot, double q_sum, double *out)
 {
     double best = 0;
     for (size_t i = 0; i < self->n_docs; i++)
@@ -926,6 +946,7 @@ static void s_combine(const faq_index_t *self, const faq_query_t *query, const d
             cosine = dot[i] / (q_norm * self->docs[i].q_norm);
         out[i] = score[i] + self->params.qq_weight * best * cosine;
     }
+    return best;
 }
 
 typedef struct {
@@ -1040,6 +1061,11 @@ static void s_feedback(faq_index_t *self, const faq_query_t *query, const double
     free(cand);
 }
 
+static bool s_learned(faq_index_t *self, const s_query_terms_t *terms, size_t n_terms,
+                      double *learned);
+static void s_learned_add(const faq_index_t *self, const double *learned, double scale,
+                          double *combined);
+
 int faq_index_search(faq_index_t *self, const faq_query_t *query, faq_hit_t **ret_hits,
                      size_t *ret_count)
 {
@@ -1049,7 +1075,7 @@ int faq_index_search(faq_index_t *self, const faq_query_t *query, faq_hit_t **re
     if (!norm)
         return -EINVAL;
     int rc = -ENOMEM;
-    double *score = NULL, *dot = NULL, *combined = NULL;
+    double *score = NULL, *dot = NULL, *combined = NULL, *learned = NULL;
     faq_hit_t *hits = NULL;
     s_query_terms_t terms = {.weight = 1.0};
     terms.seen = zhashx_new();
@@ -1081,19 +1107,25 @@ int faq_index_search(faq_index_t *self, const faq_query_t *query, faq_hit_t **re
     score = calloc(n_docs, sizeof *score);
     dot = calloc(n_docs, sizeof *dot);
     combined = calloc(n_docs, sizeof *combined);
-    if (!score || !dot || !combined)
+    learned = calloc(n_docs, sizeof *learned);
+    if (!score || !dot || !combined || !learned)
         goto out;
     const faq_search_params_t *p = &self->params;
     double q_sum = 0;
     size_t first_terms = terms.n;
     s_accumulate(self, &terms, 0, first_terms, q_chars, score, dot, &q_sum);
-    s_combine(self, query, score, dot, q_sum, combined);
+    bool learned_any = s_learned(self, &terms, first_terms, learned);
+    double scale = s_combine(self, query, score, dot, q_sum, combined);
+    if (learned_any)
+        s_learned_add(self, learned, scale, combined);
     if (p->prf_docs > 0 && p->prf_terms > 0 && p->prf_weight > 0) {
         /* the added words count in BM25F; the cosine stays the one of the words typed */
         s_feedback(self, query, combined, &terms);
         double ignored = 0;
         s_accumulate(self, &terms, first_terms, terms.n, q_chars, score, NULL, &ignored);
-        s_combine(self, query, score, dot, q_sum, combined);
+        scale = s_combine(self, query, score, dot, q_sum, combined);
+        if (learned_any)
+            s_learned_add(self, learned, scale, combined);
     }
     double best = 0;
     size_t n = 0;
@@ -1136,8 +1168,276 @@ out:
     free(score);
     free(dot);
     free(combined);
+    free(learned);
     free(terms.items);
     zhashx_destroy(&terms.seen);
     free(norm);
     return rc;
+}
+
+/* ---- learned from operators --------------------------------------------------------------- */
+
+/* Words that led staff to an FAQ (faq_index_add_click): each distinct
+ * (FAQ, words) is a small vector of its terms, weighted as the question
+ * vectors are (kind times idf among the questions). A query close to such
+ * words raises their FAQ: a nearest-neighbour vote of past searches,
+ * added to the combined score like the query-question cosine. */
+typedef struct s_click {
+    uint32_t doc;
+    uint32_t users;
+    double norm; /* length of its weighted term vector */
+} s_click_t;
+
+typedef struct {
+    uint32_t click;
+    uint32_t tf;
+} s_cpost_t;
+
+typedef struct {
+    s_term_t *term; /* the same term in the FAQs (its idf), or NULL */
+    int kind;
+    s_cpost_t *items;
+    uint32_t n, cap;
+} s_cterm_t;
+
+static void s_cterm_destroy(void **item)
+{
+    s_cterm_t *t = *item;
+    if (t) {
+        free(t->items);
+        free(t);
+    }
+    *item = NULL;
+}
+
+static void s_clicks_free(faq_index_t *self)
+{
+    zhashx_destroy(&self->click_terms);
+    zhashx_destroy(&self->click_keys);
+    free(self->clicks);
+    free(self->click_dot);
+    free(self->doc_ids);
+    self->clicks = NULL;
+    self->click_dot = NULL;
+    self->doc_ids = NULL;
+    self->n_clicks = self->cap_clicks = self->n_doc_ids = 0;
+}
+
+/* The weight of a term of learned words or of a query in their cosine: a
+ * term no FAQ holds counts as the rarest. */
+static double s_click_term_weight(const faq_index_t *self, const s_term_t *term, int kind)
+{
+    if (term)
+        return s_term_weight(self, term);
+    double n = (double)self->n_docs;
+    return self->params.kind_weight[kind] * log(1.0 + (n + 0.5) / 0.5);
+}
+
+static void s_click_norms(faq_index_t *self)
+{
+    for (size_t c = 0; c < self->n_clicks; c++)
+        self->clicks[c].norm = 0;
+    for (s_cterm_t *t = zhashx_first(self->click_terms); t; t = zhashx_next(self->click_terms)) {
+        double w = s_click_term_weight(self, t->term, t->kind);
+        for (uint32_t j = 0; j < t->n; j++) {
+            double v = w * (1.0 + log((double)t->items[j].tf));
+            self->clicks[t->items[j].click].norm += v * v;
+        }
+    }
+    for (size_t c = 0; c < self->n_clicks; c++)
+        self->clicks[c].norm = sqrt(self->clicks[c].norm);
+    self->click_norms_stale = false;
+}
+
+static int s_int64_compare(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The index of the FAQ `id` in docs[], or -1. */
+static int64_t s_doc_of(faq_index_t *self, int64_t id)
+{
+    if (self->n_doc_ids != self->n_docs) {
+        int64_t *ids = realloc(self->doc_ids, (self->n_docs + 1) * sizeof *ids);
+        if (!ids)
+            return -1;
+        self->doc_ids = ids;
+        for (size_t i = 0; i < self->n_docs; i++)
+            ids[i] = (int64_t)((uint64_t)self->docs[i].id << 32 | i);
+        self->n_doc_ids = self->n_docs;
+        qsort(ids, self->n_docs, sizeof *ids, s_int64_compare);
+    }
+    size_t lo = 0, hi = self->n_doc_ids;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int64_t at = self->doc_ids[mid] >> 32;
+        if (at == id)
+            return self->doc_ids[mid] & 0xffffffff;
+        if (at < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return -1;
+}
+
+int faq_index_add_click(faq_index_t *self, int64_t faq_id, const char *q, int users)
+{
+    if (!q || users < 1)
+        return -EINVAL;
+    if (faq_id < 0 || faq_id > UINT32_MAX)
+        return -ENOENT;
+    int64_t doc = s_doc_of(self, faq_id);
+    if (doc < 0)
+        return -ENOENT;
+    char *norm = faq_normalize(q);
+    if (!norm)
+        return -EINVAL;
+    int rc = -ENOMEM;
+    s_query_terms_t terms = {.weight = 1.0};
+    char *key = NULL;
+    terms.seen = zhashx_new();
+    if (!self->click_terms) {
+        self->click_terms = zhashx_new();
+        self->click_keys = zhashx_new();
+        if (self->click_terms)
+            zhashx_set_destructor(self->click_terms, s_cterm_destroy);
+    }
+    if (!terms.seen || !self->click_terms || !self->click_keys ||
+        asprintf(&key, "%" PRId64 ":%s", doc, norm) < 0) {
+        key = NULL;
+        goto out;
+    }
+    uintptr_t known = (uintptr_t)zhashx_lookup(self->click_keys, key);
+    if (known) {
+        s_click_t *c = &self->clicks[known - 1];
+        c->users = c->users + (uint32_t)users < c->users ? UINT32_MAX : c->users + (uint32_t)users;
+        rc = 0;
+        goto out;
+    }
+    rc = s_analyze(self->analyzer, q, true, s_query_emit, &terms);
+    if (rc < 0)
+        goto out;
+    rc = -ENOMEM;
+    if (terms.failed)
+        goto out;
+    size_t useful = 0;
+    for (size_t i = 0; i < terms.n; i++)
+        useful += terms.items[i].kind != S_KIND_U;
+    if (useful == 0) {
+        rc = -EINVAL;
+        goto out;
+    }
+    if (self->n_clicks == self->cap_clicks) {
+        size_t cap = self->cap_clicks ? self->cap_clicks * 2 : 256;
+        s_click_t *grown = realloc(self->clicks, cap * sizeof *grown);
+        double *dot = realloc(self->click_dot, cap * sizeof *dot);
+        if (grown)
+            self->clicks = grown;
+        if (dot)
+            self->click_dot = dot;
+        if (!grown || !dot)
+            goto out;
+        self->cap_clicks = cap;
+    }
+    uint32_t click = (uint32_t)self->n_clicks;
+    for (size_t i = 0; i < terms.n; i++) {
+        const s_qterm_t *qt = &terms.items[i];
+        if (qt->kind == S_KIND_U)
+            continue;
+        s_cterm_t *t = zhashx_lookup(self->click_terms, qt->key);
+        if (!t) {
+            t = calloc(1, sizeof *t);
+            if (!t || zhashx_insert(self->click_terms, qt->key, t) != 0) {
+                free(t);
+                goto out; /* the postings added so far name a click not yet counted: harmless */
+            }
+            t->kind = qt->kind;
+            t->term = zhashx_lookup(self->terms, qt->key);
+        }
+        if (t->n == t->cap) {
+            uint32_t cap = t->cap ? t->cap * 2 : 4;
+            s_cpost_t *grown = realloc(t->items, cap * sizeof *grown);
+            if (!grown)
+                goto out;
+            t->items = grown;
+            t->cap = cap;
+        }
+        t->items[t->n++] = (s_cpost_t){.click = click, .tf = 1};
+    }
+    if (zhashx_insert(self->click_keys, key, (void *)(uintptr_t)(click + 1)) != 0)
+        goto out;
+    self->clicks[click] = (s_click_t){.doc = (uint32_t)doc, .users = (uint32_t)users};
+    self->click_dot[click] = 0;
+    self->n_clicks++;
+    self->click_norms_stale = true;
+    rc = 0;
+out:
+    free(key);
+    free(terms.items);
+    zhashx_destroy(&terms.seen);
+    free(norm);
+    return rc;
+}
+
+/* learned[doc]: the best cosine between the query's own terms (the first
+ * n_terms, synonyms included, feedback not) and words that led to the FAQ,
+ * when at least click_min. True when any FAQ got one. */
+static bool s_learned(faq_index_t *self, const s_query_terms_t *terms, size_t n_terms,
+                      double *learned)
+{
+    if (self->n_clicks == 0 || self->params.click_weight <= 0)
+        return false;
+    if (self->click_norms_stale)
+        s_click_norms(self);
+    double q_sum = 0;
+    for (size_t i = 0; i < n_terms; i++) {
+        const s_qterm_t *qt = &terms->items[i];
+        if (qt->kind == S_KIND_U)
+            continue;
+        double qv = s_click_term_weight(self, qt->term, qt->kind) * qt->weight;
+        q_sum += qv * qv;
+        s_cterm_t *t = zhashx_lookup(self->click_terms, qt->key);
+        if (!t)
+            continue;
+        double w = s_click_term_weight(self, t->term, t->kind);
+        for (uint32_t j = 0; j < t->n; j++) {
+            double *dot = &self->click_dot[t->items[j].click];
+            *dot += qv * w * (1.0 + log((double)t->items[j].tf));
+        }
+    }
+    bool any = false;
+    double q_norm = sqrt(q_sum);
+    for (size_t i = 0; i < n_terms; i++) {
+        s_cterm_t *t = zhashx_lookup(self->click_terms, terms->items[i].key);
+        if (!t || terms->items[i].kind == S_KIND_U)
+            continue;
+        for (uint32_t j = 0; j < t->n; j++) {
+            double *dot = &self->click_dot[t->items[j].click];
+            if (*dot == 0)
+                continue;
+            const s_click_t *c = &self->clicks[t->items[j].click];
+            double cosine = q_norm > 0 && c->norm > 0 ? *dot / (q_norm * c->norm) : 0;
+            *dot = 0; /* the scratch is clean again for the next search */
+            if (cosine >= self->params.click_min && cosine > learned[c->doc]) {
+                learned[c->doc] = cosine;
+                any = true;
+            }
+        }
+    }
+    return any;
+}
+
+/* Adds the learned part to the combined score, scaled by the best BM25F
+ * score as the query-question cosine is (by 1 when no FAQ holds a word of
+ * the query: learned words may be all a query has). */
+static void s_learned_add(const faq_index_t *self, const double *learned, double scale,
+                          double *combined)
+{
+    if (scale <= 0)
+        scale = 1.0;
+    for (size_t i = 0; i < self->n_docs; i++)
+        if (learned[i] > 0)
+            combined[i] += self->params.click_weight * scale * learned[i];
 }

@@ -67,6 +67,8 @@ typedef struct {
     int prf_docs;           /* pseudo-relevance feedback: top documents read (0: off) */
     int prf_terms;          /* terms added from them */
     double prf_weight;      /* weight of an added term (relative to a query term) */
+    double click_weight;    /* learned words: their cosine with the query, scaled as qq_weight */
+    double click_min;       /* learned words less similar to the query than this are ignored */
 } faq_search_params_t;
 
 faq_search_params_t faq_search_params_default(void);
@@ -85,6 +87,15 @@ void faq_index_set_params(faq_index_t *self, const faq_search_params_t *params);
  * ending with NULL (copied). A query holding a word of a group also looks
  * for the group's other words. 0 or -ENOMEM. */
 int faq_index_set_synonyms(faq_index_t *self, const char *const *const *groups, size_t count);
+
+/* Learned from operators (docs/faq.md "Learning from operators"): the words
+ * `q` led `users` different staff users to FAQ `faq_id` (opened from the
+ * results or used in a record). The same words for the same FAQ add up. A
+ * query close to words that led to an FAQ raises that FAQ. Works before and
+ * after faq_index_finish (a live index takes clicks as they come). 0,
+ * -ENOENT (the FAQ is not in the index), -EINVAL (q not UTF-8 or without
+ * terms), -ENOMEM. */
+int faq_index_add_click(faq_index_t *self, int64_t faq_id, const char *q, int users);
 
 typedef struct {
     const char *q;          /* the words (required, UTF-8) */

@@ -4,3 +4,6 @@ $(BUILD)/tests/unit/test_sms_text: $(BUILD)/obj/services/sms/text.o
 # test_history_search: the text normalisation of ncc-history's search index (services/history/search.c).
 $(BUILD)/tests/unit/test_history_search: $(BUILD)/obj/services/history/search.o
 test_history_search_LIBS := $(BUILD)/libncc.a -lutf8proc $(NCC_LIBS)
+# test_faq_learned: the FAQ search index with learned words (services/faq/faq_search.c, MeCab).
+$(BUILD)/tests/unit/test_faq_learned: $(BUILD)/obj/services/faq/faq_search.o
+test_faq_learned_LIBS := -lmecab -lutf8proc $(NCC_LIBS)
