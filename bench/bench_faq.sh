@@ -11,6 +11,11 @@
 #   (b) every dev query (525) sent through GET /api/v1/faqs?q= as the
 #       administrator: Recall@10, nDCG@10, MRR@10, Hit@1, Hit@5 (grade >= 1,
 #       and grade 2), and the request latency p50 / p99 seen by the client;
+#   (b2) the same with learning from operators' clicks (docs/faq.md), by
+#       BENCH_FAQ_LEARN_FOLDS-fold cross-validation (5; 0 leaves it out): the
+#       other folds' queries are sent as clicks on their relevant FAQs through
+#       POST /api/v1/faqs/{id}/clicks, the fold's queries are searched, the
+#       clicks are deleted before the next fold;
 #   (c) the public resident pages under wrk (BENCH_DURATION s each, 2 threads,
 #       BENCH_CONNECTIONS connections): /faq, /faq/{number}, /faq?q= — requests/s
 #       and latency;
@@ -24,7 +29,7 @@
 # Environment: BUILD (default build), FAQ_DATA (the data folder),
 # NCC_DATABASE_URL / NCC_DATABASE_OWNER_URL (else scripts/pg.sh start and
 # var/env), BENCH_PORT_OFFSET (20000), BENCH_DURATION (10), BENCH_CONNECTIONS (32),
-# BENCH_FAQ_LARGE (100000). Needs curl, jq, python3 and psql; wrk for (c).
+# BENCH_FAQ_LARGE (100000), BENCH_FAQ_LEARN_FOLDS (5). Needs curl, jq, python3 and psql; wrk for (c).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -65,6 +70,17 @@ python3 bench/faq/eval.py run "$data" "$api" "$cookies" "$out" | tee "$out/metri
 {
     printf 'faq_import_%s_s\t%s\n' "$count" "$import_s"
 } >>"$out/metrics.tsv"
+
+# --- (b2) learning from operators' clicks, by cross-validation ----------------------------------
+folds=${BENCH_FAQ_LEARN_FOLDS:-5}
+if [ "$folds" -gt 1 ]; then
+    psql "$NCC_DATABASE_OWNER_URL" -AtF $'\t' -c "SELECT number, id FROM faq.faqs" >"$tmp/ids.tsv"
+    reset="psql '$NCC_DATABASE_OWNER_URL' -q -c 'DELETE FROM faq.clicks' -c 'UPDATE faq.index_state SET revision = revision + 1' && sleep 3"
+    mkdir -p "$out/learn"
+    python3 bench/faq/eval.py learn "$data" "$api" "$cookies" "$out/learn" "$csrf" "$tmp/ids.tsv" \
+        "$folds" "$reset" | tee "$out/learn/metrics.tsv"
+    sed 's/^/learn_/' "$out/learn/metrics.tsv" >>"$out/metrics.tsv"
+fi
 
 # --- (c) the public pages under wrk --------------------------------------------------------------
 duration=${BENCH_DURATION:-10}

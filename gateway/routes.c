@@ -85,9 +85,18 @@ const gw_route_t gw_routes[] = {
     {"PATCH",  "/api/v1/faqs/{id}",               "faq",       "ncc.faq.UpdateFaq",              S_OVERSIGHT,     S_AUDIT,                            GW_ROUTE_GENERIC,    "faq.update",         NULL,       NULL},
     {"DELETE", "/api/v1/faqs/{id}",               "faq",       "ncc.faq.DeleteFaq",              S_OVERSIGHT,     S_AUDIT,                            GW_ROUTE_GENERIC,    "faq.delete",         NULL,       NULL},
     {"GET",    "/api/v1/faqs/{id}/versions",      "faq",       "ncc.faq.ListFaqVersions",        S_READ,          0,                                  GW_ROUTE_GENERIC,    NULL,                 NULL,       NULL},
-    {"POST",   "/api/v1/faqs/{id}/approve",       "faq",       "ncc.faq.ApproveFaq",             S_OVERSIGHT,     S_AUDIT,                            GW_ROUTE_GENERIC,    "faq.approve",        NULL,       NULL},
+    /* staff too: a department's reviewers approve its FAQs; ncc-faq decides (faq_review.c) */
+    {"POST",   "/api/v1/faqs/{id}/approve",       "faq",       "ncc.faq.ApproveFaq",             S_OVERSIGHT | NCC_ROLE_STAFF, S_AUDIT,               GW_ROUTE_GENERIC,    "faq.approve",        NULL,       NULL},
+    /* learning from operators: the words that led staff to an FAQ (docs/faq.md) */
+    {"POST",   "/api/v1/faqs/{id}/clicks",        "faq",       "ncc.faq.RecordFaqClick",         S_READ,          S_AUDIT,                            GW_ROUTE_GENERIC,    "faq_clicks.create",  NULL,       NULL},
+    {"GET",    "/api/v1/faqs/{id}/clicks",        "faq",       "ncc.faq.ListFaqClicks",          S_OVERSIGHT,     0,                                  GW_ROUTE_GENERIC,    NULL,                 NULL,       NULL},
+    {"DELETE", "/api/v1/faqs/{id}/clicks",        "faq",       "ncc.faq.DeleteFaqClicks",        S_OVERSIGHT,     S_AUDIT,                            GW_ROUTE_GENERIC,    "faq_clicks.delete",  NULL,       NULL},
     {"GET",    "/api/v1/faq-synonyms",            "faq",       "ncc.faq.GetSynonyms",            S_READ,          0,                                  GW_ROUTE_GENERIC,    NULL,                 NULL,       NULL},
     {"PUT",    "/api/v1/faq-synonyms",            "faq",       "ncc.faq.PutSynonyms",            S_OVERSIGHT,     S_AUDIT,                            GW_ROUTE_GENERIC,    "faq_synonyms.update", NULL,      NULL},
+    /* department reviewers (所管課の確認者): who approves a department's FAQs */
+    {"GET",    "/api/v1/faq-reviewers",           "faq",       "ncc.faq.ListFaqReviewers",       S_OVERSIGHT | NCC_ROLE_STAFF, 0,                     GW_ROUTE_GENERIC,    NULL,                 NULL,       NULL},
+    {"PUT",    "/api/v1/faq-reviewers/{department_id}", "faq", "ncc.faq.PutFaqReviewers",        S_ADMIN,         S_AUDIT,                            GW_ROUTE_GENERIC,    "faq_reviewers.update", NULL,     NULL},
+    {"DELETE", "/api/v1/faq-reviewers/{department_id}", "faq", "ncc.faq.DeleteFaqReviewers",     S_ADMIN,         S_AUDIT,                            GW_ROUTE_GENERIC,    "faq_reviewers.delete", NULL,     NULL},
     {"GET",    "/api/v1/public/faqs",             "faq",       "ncc.faq.PublicListFaqs",         S_READ,          S_PUBLIC | GW_ROUTE_OPEN,           GW_ROUTE_GENERIC,    NULL,                 NULL,       NULL},
     {"GET",    "/api/v1/public/faqs/{number}",    "faq",       "ncc.faq.PublicGetFaq",           S_READ,          S_PUBLIC | GW_ROUTE_OPEN,           GW_ROUTE_GENERIC,    NULL,                 NULL,       NULL},
     {"POST",   "/api/v1/public/faqs/{number}/feedback", "faq", "ncc.faq.PublicFeedback",         S_READ,          S_PUBLIC | GW_ROUTE_OPEN | GW_ROUTE_CLIENT_ADDRESS, GW_ROUTE_GENERIC, NULL, NULL,      NULL},

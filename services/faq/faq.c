@@ -209,6 +209,8 @@ int faq_index_rebuild(faq_t *self)
         };
         rc = faq_index_add(index, &doc);
     }
+    if (rc == 0)
+        rc = faq_clicks_load(self, index); /* learned from operators (faq_clicks.c) */
     if (rc == 0) {
         faq_index_finish(index);
         /* synonyms: text[] arrives as {a,b,"c d"}; parse the simple array form */
@@ -278,7 +280,8 @@ int faq_index_rebuild(faq_t *self)
     return 0;
 }
 
-/* Timer: another copy (or an import) changed the FAQ: rebuild. */
+/* Timer: another copy (or an import) changed the FAQ: rebuild; else add
+ * the clicks other copies stored since. */
 static void s_check_index(void *arg)
 {
     faq_t *self = arg;
@@ -292,6 +295,8 @@ static void s_check_index(void *arg)
         int rc = faq_index_rebuild(self);
         if (rc < 0)
             ncc_error("faq.index_failed", "the search index could not be built: %s", strerror(-rc));
+    } else {
+        faq_clicks_follow(self);
     }
 }
 
@@ -451,6 +456,8 @@ static void s_on_list(void *arg, const ncc_request_t *request, ncc_reply_t *repl
     char *norm = faq_normalize(q);
     bool has_q = norm && *norm;
     free(norm);
+    if (!has_q && reader && faq_review_list(self, request, m, department_id, offset, limit, reply))
+        return; /* a staff reviewer's approval queue (faq_review.c) */
     if (has_q) {
         faq_query_t query = {
             .q = q,
@@ -569,7 +576,9 @@ static void s_on_get(void *arg, const ncc_request_t *request, ncc_reply_t *reply
         ncc_reply_error(reply, 422, "invalid_field", "id", "id is required");
         return;
     }
-    s_reply_faq(self, reply, m->id, s_is_reader_only(request));
+    /* a staff reviewer also reads the drafts and reviews of their departments */
+    s_reply_faq(self, reply, m->id,
+                s_is_reader_only(request) && !faq_review_may_read(self, request, m->id));
 }
 
 /* ---- changes ------------------------------------------------------------------------------ */
@@ -893,6 +902,9 @@ static void s_on_approve(void *arg, const ncc_request_t *request, ncc_reply_t *r
                         "only a draft or an FAQ in review can be approved");
         return;
     }
+    /* the department's reviewers, else supervisors and administrators (faq_review.c) */
+    if (faq_review_check_approver(self, request, reply, m->id) < 0)
+        return;
     char id_text[24];
     snprintf(id_text, sizeof id_text, "%" PRId64, m->id);
     const char *params[] = {id_text, login};
@@ -1054,11 +1066,14 @@ faq_t *faq_new(ncc_service_t *service, const faq_settings_t *settings)
     ncc_service_on(service, &ncc__faq__create_faq__descriptor, S_EDITORS, s_on_create, self);
     ncc_service_on(service, &ncc__faq__update_faq__descriptor, S_EDITORS, s_on_update, self);
     ncc_service_on(service, &ncc__faq__delete_faq__descriptor, S_EDITORS, s_on_delete, self);
-    ncc_service_on(service, &ncc__faq__approve_faq__descriptor, S_EDITORS, s_on_approve, self);
+    ncc_service_on(service, &ncc__faq__approve_faq__descriptor, S_EDITORS | NCC_ROLE_STAFF,
+                   s_on_approve, self); /* staff: department reviewers (faq_review.c) */
     ncc_service_on(service, &ncc__faq__list_faq_versions__descriptor, NCC_ROLES_USERS,
                    s_on_versions, self);
     faq_csv_register(self);
     faq_extra_register(self);
+    faq_clicks_register(self);
+    faq_review_register(self);
     ncc_service_on_ready(service, s_on_ready, self);
     ncc_service_every(service, settings->index_check_ms > 0 ? settings->index_check_ms : 1000,
                       s_check_index, self);
@@ -1071,6 +1086,7 @@ void faq_destroy(faq_t **self_p)
         return;
     faq_t *self = *self_p;
     faq_views_stop(self);
+    faq_clicks_stop(self);
     faq_index_destroy(&self->index);
     faq_analyzer_destroy(&self->analyzer);
     ncc_masters_cache_destroy(&self->masters);

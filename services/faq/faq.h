@@ -1,7 +1,8 @@
 /* faq: the service object of ncc-faq and what its handler files share.
  * faq.c: the object, the search index's life, FAQ CRUD, versions,
  * approval; faq_csv.c: CSV import and export; faq_extra.c: synonyms,
- * suggestions, the zero-hit log and the residents' requests. docs/faq.md. */
+ * suggestions, the zero-hit log and the residents' requests; faq_review.c:
+ * department reviewers (who may approve). docs/faq.md. */
 #ifndef FAQ_H
 #define FAQ_H
 
@@ -18,6 +19,7 @@ typedef struct {
     char *mecab_dicdir;   /* NCC_FAQ_MECAB_DICDIR */
     int votes_per_minute; /* NCC_FAQ_VOTES_PER_MINUTE: per address and copy */
     int index_check_ms;   /* NCC_FAQ_INDEX_CHECK_MS */
+    int click_days;       /* NCC_FAQ_CLICK_DAYS: older clicks are not loaded */
 } faq_settings_t;
 
 typedef struct {
@@ -31,6 +33,7 @@ typedef struct {
     zhashx_t *logins;       /* user id text -> login (char *) */
     zhashx_t *rate;         /* address -> s_rate_t (faq_extra.c) */
     zhashx_t *views;        /* FAQ number text -> views not yet stored (int64_t *; faq_extra.c) */
+    zhashx_t *click_ids;    /* ids (text) of the recent clicks the index holds (faq_clicks.c) */
 } faq_t;
 
 /* Limits of the fields (characters). */
@@ -81,9 +84,21 @@ int faq_index_rebuild(faq_t *self);
  * holds departments but not this one. */
 int faq_department_id(faq_t *self, const char *code, int64_t *ret_id);
 
-/* Registers the handlers of faq_csv.c and faq_extra.c. */
+/* Registers the handlers of faq_csv.c, faq_extra.c and faq_clicks.c. */
 void faq_csv_register(faq_t *self);
 void faq_extra_register(faq_t *self);
+void faq_clicks_register(faq_t *self);
+/* Frees what faq_clicks.c keeps. */
+void faq_clicks_stop(faq_t *self);
+
+/* Learning from operators (faq_clicks.c): adds the stored clicks (not older
+ * than NCC_FAQ_CLICK_DAYS, counted per FAQ and words) to `index`, a new
+ * index not finished yet, and remembers the recent ones so that
+ * faq_clicks_follow does not count them twice. 0, -EIO or -ENOMEM. */
+int faq_clicks_load(faq_t *self, faq_index_t *index);
+/* Adds to the live index the clicks stored since (by any copy) that it does
+ * not hold yet. Run by the index check when no rebuild is needed. */
+void faq_clicks_follow(faq_t *self);
 /* Stores the views counted since the last second's flush and frees their table. */
 void faq_views_stop(faq_t *self);
 
@@ -102,5 +117,22 @@ void faq_reply_hits(faq_t *self, ncc_reply_t *reply, const faq_hit_t *hits, size
 
 /* Logs a search that found nothing. */
 void faq_log_zero_hit(faq_t *self, const char *q, bool public_request);
+
+/* Department reviewers (faq_review.c, docs/faq.md "States"). Registers
+ * ListFaqReviewers, PutFaqReviewers and DeleteFaqReviewers. */
+void faq_review_register(faq_t *self);
+/* May the request's actor approve FAQ `id` (locked in the open transaction)?
+ * 0 when so; otherwise answers (403 naming the department, or the database
+ * error), rolls back and returns -EPERM (-EIO, -ENOENT). */
+int faq_review_check_approver(faq_t *self, const ncc_request_t *request, ncc_reply_t *reply,
+                              int64_t id);
+/* True when the actor is staff reviewing the department of FAQ `id` and the
+ * FAQ is a draft or in review: they may read it. */
+bool faq_review_may_read(faq_t *self, const ncc_request_t *request, int64_t id);
+/* A staff actor's list of drafts or FAQs in review (m->status, no words):
+ * those of the departments they review (none when they review none).
+ * True when it answered; false when the request is not such a list. */
+bool faq_review_list(faq_t *self, const ncc_request_t *request, const Ncc__Faq__ListFaqs *m,
+                     int64_t department_id, int64_t offset, int64_t limit, ncc_reply_t *reply);
 
 #endif

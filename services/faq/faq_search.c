@@ -482,7 +482,7 @@ faq_search_params_t faq_search_params_default(void)
         .prf_docs = 5,
         .prf_terms = 20,
         .prf_weight = 0.2,
-        .click_weight = 1.0,
+        .click_weight = 1.5,
         .click_min = 0.1,
     };
     return p;

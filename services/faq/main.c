@@ -18,6 +18,10 @@ static const ncc_config_entry_t s_config[] = {
     {"NCC_FAQ_INDEX_CHECK_MS", NCC_CONFIG_INT, "1000", offsetof(faq_settings_t, index_check_ms),
      100, 60000, false, false,
      "how often a copy checks whether another changed the FAQ (then rebuilds its index)"},
+    {"NCC_FAQ_CLICK_DAYS", NCC_CONFIG_INT, "365", offsetof(faq_settings_t, click_days), 1, 3650,
+     false, false,
+     "days a click (the words that led a user to an FAQ) counts in the search; older ones are "
+     "not loaded"},
     {NULL, 0, NULL, 0, 0, 0, false, false, NULL},
 };
 

@@ -7,7 +7,10 @@
  * bad rows: nothing applied) and export, Japanese search (readings, width,
  * kana, 1-character words, typos, synonyms, numbers), bad queries, the
  * zero-hit report, suggestions, the public API and votes (one per browser, a
- * flood refused). */
+ * flood refused), and learning from operators' clicks (bad input, roles, the
+ * list and its removal, the search effect, a second copy that follows), and
+ * department reviewers (所管課の確認者: who may approve, the staff
+ * reviewer's queue, bad lists refused). */
 #include <criterion/criterion.h>
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
@@ -18,6 +21,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "faq.pb-c.h"
+#include "ncc/bus.h"
 #include "ncc/log.h"
 #include "ncc_system.h"
 #include "ncc_test.h"
@@ -43,8 +48,11 @@ static void setup(void)
     ncct_system_start_gateway(&s_sys, NULL);
 }
 
+static ncc_rpc_client_t *s_copy_client; /* a second ncc-faq copy's bus (learning test) */
+
 static void teardown(void)
 {
+    ncc_rpc_client_destroy(&s_copy_client);
     ncct_system_teardown(&s_sys);
 }
 
@@ -644,5 +652,423 @@ Test(faq, public_api_votes_and_flood)
                         "application/x-www-form-urlencoded", voter_cookie);
     cr_assert_eq(resp.status, 429, "the address is still limited: %ld", resp.status);
     s_free(&resp);
+    s_stop_all();
+}
+
+/* ---- learning from operators (docs/faq.md "Learning from operators") ------------------------ */
+
+/* POST /api/v1/faqs/{id}/clicks {"q": q} as `session`. */
+static resp_t s_click(const session_t *session, long id, const char *q)
+{
+    char path[96];
+    snprintf(path, sizeof path, "/api/v1/faqs/%ld/clicks", id);
+    cJSON *body = cJSON_CreateObject();
+    cJSON_AddStringToObject(body, "q", q);
+    char *text = cJSON_PrintUnformatted(body);
+    cJSON_Delete(body);
+    resp_t resp = s_request(session, "POST", path, text);
+    free(text);
+    return resp;
+}
+
+/* DELETE /api/v1/faqs/{id}/clicks?q=<q escaped> as `session`. */
+static resp_t s_unclick(const session_t *session, long id, const char *q)
+{
+    CURL *curl = curl_easy_init();
+    char *escaped = curl_easy_escape(curl, q, (int)strlen(q));
+    char path[4096];
+    snprintf(path, sizeof path, "/api/v1/faqs/%ld/clicks?q=%s", id, escaped);
+    curl_free(escaped);
+    curl_easy_cleanup(curl);
+    return s_request(session, "DELETE", path, NULL);
+}
+
+/* True when a search of `q` on one ncc-faq copy, asked over the bus (the
+ * gateway talks to the first copy only), finds FAQ `number`. */
+static bool s_copy_finds(ncc_rpc_client_t *client, const char *q, long number)
+{
+    Ncc__Faq__ListFaqs ask = NCC__FAQ__LIST_FAQS__INIT;
+    ask.q = (char *)q;
+    ask.has_log = true;
+    ask.log = false;
+    ncc_ctx_t ctx = {.actor_id = "svc:test", .actor_role = "system"};
+    ProtobufCMessage *answer = NULL;
+    Ncc__Error *error = NULL;
+    int rc = ncc_rpc_call_typed(client, &ctx, &ask.base, &ncc__faq__faq_list__descriptor, 5000,
+                                &answer, &error);
+    cr_assert_eq(rc, 0, "the second copy did not answer (%d) %s", rc,
+                 error && error->message ? error->message : "");
+    const Ncc__Faq__FaqList *list = (const Ncc__Faq__FaqList *)answer;
+    bool found = false;
+    for (size_t i = 0; i < list->n_items; i++)
+        found |= list->items[i]->number == number;
+    protobuf_c_message_free_unpacked(answer, NULL);
+    return found;
+}
+
+/* Waits up to timeout_ms until the copy finds (or no longer finds) `number`
+ * for `q`; true when it came to that. */
+static bool s_copy_waits_for(ncc_rpc_client_t *client, const char *q, long number, bool found,
+                             int timeout_ms)
+{
+    long long deadline = ncct_now_ms() + timeout_ms;
+    while (s_copy_finds(client, q, number) != found) {
+        if (ncct_now_ms() > deadline)
+            return false;
+        usleep(100 * 1000);
+    }
+    return true;
+}
+
+Test(faq, learning_from_operators_clicks)
+{
+    s_people();
+    s_import_sample();
+    session_t op2, staff;
+    s_user(&op2, "op2", "operator");
+    s_user(&staff, "staff1", "staff");
+    /* a second copy of ncc-faq, built before any click: it must learn them
+     * from the database (NCC_FAQ_INDEX_CHECK_MS, 1 s), not from a rebuild */
+    const char *const copy_env[] = {"NCC_FAQ_VOTES_PER_MINUTE=5", NULL};
+    ncct_daemon_t *copy = ncct_system_start_copy(&s_sys, "faq", copy_env);
+    char endpoint[64];
+    snprintf(endpoint, sizeof endpoint, "tcp://127.0.0.1:%d", copy->rpc);
+    s_copy_client = ncc_rpc_client_new(endpoint);
+    ncc_rpc_client_t *client = s_copy_client;
+    cr_assert_not_null(client);
+
+    long bulky = s_owner_long("SELECT id FROM faq.faqs WHERE number = 104"); /* 粗大ごみの出し方 */
+    long draft = s_owner_long("SELECT id FROM faq.faqs WHERE number = 105");
+    const char *words = "電子ピアノを捨てたい", *later = "電子ピアノの処分";
+    /* the FAQ says nothing of pianos: no search of these words finds it */
+    cr_assert(!s_finds(&s_op, words, 104), "104 found before any click");
+    cr_assert(!s_finds(&s_op, later, 104), "104 found before any click");
+    cr_assert(!s_copy_finds(client, later, 104), "the copy finds 104 already");
+
+    /* bad input: a clear error, nothing stored */
+    char path[96];
+    snprintf(path, sizeof path, "/api/v1/faqs/%ld/clicks", bulky);
+    s_check(s_click(&s_op, bulky, ""), 422, "invalid_field", "empty q");
+    s_check(s_click(&s_op, bulky, "  　 "), 422, "invalid_field", "blank q");
+    s_check(s_click(&s_op, bulky, "電子\x07ピアノ"), 422, "invalid_field", "control character");
+    char *huge = malloc(1002);
+    cr_assert_not_null(huge);
+    memset(huge, 'a', 1001);
+    huge[1001] = '\0';
+    s_check(s_click(&s_op, bulky, huge), 422, "invalid_field", "over 1000 characters");
+    free(huge);
+    s_check(s_request(&s_op, "POST", path, "{}"), 422, "invalid_field", "no q");
+    s_check(s_request(&s_op, "POST", path, "{\"q\":\"x\",\"user_id\":1}"), 400, NULL,
+            "an unknown field");
+    s_check(s_click(&s_op, 999999, words), 404, "not_found", "no such FAQ");
+    s_check(s_click(&s_op, draft, words), 404, "not_found", "a draft is not the operators'");
+    resp_t resp = s_expect(s_request(&s_op, "POST", path, "{\"q\":\"\"}"), 422, "invalid_field",
+                           "the error shape");
+    cr_assert_str_eq(s_str(cJSON_GetObjectItemCaseSensitive(resp.json, "error"), "field"), "q");
+    s_free(&resp);
+    cr_assert_eq(s_owner_long("SELECT count(*) FROM faq.clicks"), 0, "a refused click was stored");
+
+    /* two operators were led to 104 by the same words; a user counts once */
+    resp = s_expect(s_click(&s_op, bulky, words), 200, NULL, "click");
+    cr_assert(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(resp.json, "recorded")), "%s",
+              resp.body);
+    cr_assert_str_eq(s_str(resp.json, "q"), words, "the words as typed");
+    s_free(&resp);
+    resp = s_expect(s_click(&s_op, bulky, "電子ﾋﾟｱﾉを捨てたい"), 200, NULL, "the same again");
+    cr_assert(cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(resp.json, "recorded")), "%s",
+              resp.body);
+    s_free(&resp);
+    s_check(s_click(&op2, bulky, words), 200, NULL, "a second operator");
+    s_check(s_click(&staff, bulky, "大型家具の回収"), 200, NULL, "ward staff");
+    long residents = s_owner_long("SELECT id FROM faq.faqs WHERE number = 101");
+    s_check(s_click(&s_super, residents, "転居の証明"), 200, NULL, "a supervisor, another FAQ");
+    cr_assert_eq(s_owner_long("SELECT count(*) FROM faq.clicks"), 4);
+    cr_assert_eq(s_owner_long("SELECT count(*) FROM directory.audit_log WHERE action = "
+                              "'faq_clicks.create' AND outcome = 'ok'"),
+                 5, "every answered click is audited");
+
+    /* the list and the removal are for supervisors and administrators */
+    snprintf(path, sizeof path, "/api/v1/faqs/%ld/clicks", bulky);
+    s_check(s_request(&s_op, "GET", path, NULL), 403, "forbidden", "an operator lists");
+    s_check(s_request(&staff, "GET", path, NULL), 403, "forbidden", "staff list");
+    s_check(s_unclick(&s_op, bulky, words), 403, "forbidden", "an operator deletes");
+    resp = s_expect(s_request(&s_super, "GET", path, NULL), 200, NULL, "list");
+    cr_assert_eq(s_num(resp.json, "total"), 2, "%s", resp.body);
+    const cJSON *items = cJSON_GetObjectItemCaseSensitive(resp.json, "items");
+    const cJSON *first = cJSON_GetArrayItem(items, 0);
+    cr_assert_str_eq(s_str(first, "q"), words, "%s", resp.body);
+    cr_assert_eq(s_num(first, "users"), 2);
+    cr_assert_not_null(s_str(first, "last_at"));
+    cr_assert_str_eq(s_str(cJSON_GetArrayItem(items, 1), "q"), "大型家具の回収");
+    cr_assert_eq(s_num(cJSON_GetArrayItem(items, 1), "users"), 1);
+    s_free(&resp);
+    s_check(s_request(&s_super, "GET", "/api/v1/faqs/999999/clicks", NULL), 404, "not_found",
+            "list of no FAQ");
+
+    /* the effect: two users' words now find the FAQ, first, for words close
+     * to them (faq_index_add_click, the lead's ranking) */
+    cr_assert_eq(s_first_number(&s_op, later), 104,
+                 "after two users' clicks, %s does not find 104 first (faq_index_add_click)",
+                 later);
+    /* ... and the second copy finds it too, within its index check, without
+     * a rebuild (no revision moved) */
+    cr_assert(s_copy_waits_for(client, later, 104, true, 5000),
+              "the second copy did not learn the clicks");
+
+    /* removal: refused input, then the words forgotten by every copy */
+    s_check(s_unclick(&s_super, bulky, ""), 422, "invalid_field", "delete without q");
+    s_check(s_unclick(&s_super, 999999, words), 404, "not_found", "delete on no FAQ");
+    resp = s_expect(s_unclick(&s_admin, bulky, words), 200, NULL, "delete");
+    cr_assert_eq(s_num(resp.json, "removed"), 2, "%s", resp.body);
+    s_free(&resp);
+    resp = s_expect(s_unclick(&s_admin, bulky, words), 200, NULL, "delete again");
+    cr_assert_eq(s_num(resp.json, "removed"), 0, "%s", resp.body);
+    s_free(&resp);
+    cr_assert_eq(s_owner_long("SELECT count(*) FROM directory.audit_log WHERE action = "
+                              "'faq_clicks.delete' AND outcome = 'ok'"),
+                 2, "every removal is audited");
+    cr_assert_eq(s_owner_long("SELECT count(*) FROM directory.audit_log WHERE action = "
+                              "'faq_clicks.delete' AND outcome = 'denied'"),
+                 1, "the operator's attempt is audited");
+    cr_assert_eq(s_total(&s_super, path), 1);
+    cr_assert(!s_finds(&s_op, later, 104), "the removed words still find 104");
+    cr_assert(s_copy_waits_for(client, later, 104, false, 10000),
+              "the second copy did not forget the removed words");
+
+    /* clicks older than NCC_FAQ_CLICK_DAYS (365) do not count */
+    cr_assert_eq(s_owner_long("WITH u AS (UPDATE faq.clicks SET at = now() - interval '400 days' "
+                              "WHERE q = '大型家具の回収' RETURNING 1) SELECT count(*) FROM u"),
+                 1);
+    cr_assert_eq(s_total(&s_super, path), 0, "an old click is still listed");
+
+    /* an FAQ deleted takes its clicks with it */
+    long version = s_owner_long("SELECT version FROM faq.faqs WHERE number = 101");
+    char del[96];
+    snprintf(del, sizeof del, "/api/v1/faqs/%ld?version=%ld", residents, version);
+    s_check(s_request(&s_super, "DELETE", del, NULL), 200, NULL, "delete FAQ 101");
+    cr_assert_eq(s_owner_long("SELECT count(*) FROM faq.clicks WHERE q = '転居の証明'"), 0);
+    ncc_rpc_client_destroy(&s_copy_client);
+    s_stop_all();
+}
+
+/* ---- department reviewers (所管課の確認者; docs/faq.md "States") ----------------------------- */
+
+/* Creates a department as the administrator; its id. */
+static long s_department(const char *code, const char *name)
+{
+    char body[256];
+    snprintf(body, sizeof body, "{\"code\":\"%s\",\"name\":\"%s\"}", code, name);
+    resp_t resp =
+        s_expect(s_request(&s_admin, "POST", "/api/v1/departments", body), 201, NULL, "department");
+    long id = s_num(resp.json, "id");
+    s_free(&resp);
+    return id;
+}
+
+/* Waits until ncc-faq's copy of the masters holds department `code` (it
+ * holds departments: an unknown code is refused; and this one is known). */
+static void s_wait_department(const char *code)
+{
+    char path[128];
+    snprintf(path, sizeof path, "/api/v1/faqs?department_code=%s", code);
+    for (int i = 0; i < 200; i++) {
+        resp_t unknown = s_request(&s_super, "GET", "/api/v1/faqs?department_code=NO-SUCH", NULL);
+        resp_t known = s_request(&s_super, "GET", path, NULL);
+        bool ready = unknown.status == 422 && known.status == 200;
+        s_free(&unknown);
+        s_free(&known);
+        if (ready)
+            return;
+        usleep(50 * 1000);
+    }
+    cr_assert(false, "ncc-faq never learnt the department %s", code);
+}
+
+/* An FAQ of department `code` sent for approval by the supervisor; its id. */
+static long s_faq_in_review(const char *question, const char *code, long department_id)
+{
+    char body[512];
+    snprintf(body, sizeof body,
+             "{\"question\":\"%s\",\"answer\":\"所管課の窓口へ。\",\"department_code\":\"%s\","
+             "\"status\":\"review\"}",
+             question, code);
+    resp_t resp = s_expect(s_request(&s_super, "POST", "/api/v1/faqs", body), 201, NULL, question);
+    cr_assert_str_eq(s_str(resp.json, "status"), "review");
+    cr_assert_eq(s_num(resp.json, "department_id"), department_id, "%s", resp.body);
+    long id = s_num(resp.json, "id");
+    s_free(&resp);
+    return id;
+}
+
+/* POST /api/v1/faqs/{id}/approve {"version": version} as `session`. */
+static resp_t s_approve(const session_t *session, long id, long version)
+{
+    char path[96], body[48];
+    snprintf(path, sizeof path, "/api/v1/faqs/%ld/approve", id);
+    snprintf(body, sizeof body, "{\"version\":%ld}", version);
+    return s_request(session, "POST", path, body);
+}
+
+static resp_t s_put_reviewers(const session_t *session, const char *department, const char *body)
+{
+    char path[96];
+    snprintf(path, sizeof path, "/api/v1/faq-reviewers/%s", department);
+    return s_request(session, "PUT", path, body);
+}
+
+/* True when `session`'s approval queue (GET /api/v1/faqs?status=review)
+ * holds FAQ `id`; *ret_total its total. */
+static bool s_queue_holds(const session_t *session, long id, long *ret_total)
+{
+    resp_t resp =
+        s_expect(s_request(session, "GET", "/api/v1/faqs?status=review", NULL), 200, NULL, "queue");
+    bool found = false;
+    const cJSON *item;
+    cJSON_ArrayForEach(item, cJSON_GetObjectItemCaseSensitive(resp.json, "items"))
+    {
+        cr_assert_str_eq(s_str(item, "status"), "review", "%s", resp.body);
+        found |= s_num(item, "id") == id;
+    }
+    *ret_total = s_num(resp.json, "total");
+    s_free(&resp);
+    return found;
+}
+
+Test(faq, department_reviewers_approve_their_departments_faqs)
+{
+    s_people();
+    session_t reviewer, staff;
+    s_user(&reviewer, "kakunin1", "staff");
+    s_user(&staff, "staff2", "staff");
+    long welfare = s_department("D10", "福祉課");
+    long env = s_department("D11", "環境課");
+    s_wait_department("D11");
+    char welfare_id[24], path[128];
+    snprintf(welfare_id, sizeof welfare_id, "%ld", welfare);
+
+    /* a department without reviewers: supervisors and administrators
+     * approve as before; staff may not */
+    long plain = s_faq_in_review("資源ごみの日", "D11", env);
+    resp_t resp = s_expect(s_approve(&reviewer, plain, 1), 403, "forbidden", "staff, no reviewers");
+    cr_assert(strstr(resp.body, "環境課") && strstr(resp.body, "no reviewers"), "%s", resp.body);
+    s_free(&resp);
+    resp = s_expect(s_approve(&s_super, plain, 1), 200, NULL, "supervisor approves");
+    cr_assert_str_eq(s_str(resp.json, "approved_by"), "super1");
+    cr_assert_str_eq(s_str(resp.json, "status"), "published");
+    s_free(&resp);
+
+    /* only administrators set reviewers; bad input is refused and changes nothing */
+    const char *set = "{\"users\":[\"kakunin1\"]}";
+    s_check(s_put_reviewers(&s_super, welfare_id, set), 403, "forbidden", "supervisor PUT");
+    s_check(s_put_reviewers(&reviewer, welfare_id, set), 403, "forbidden", "staff PUT");
+    snprintf(path, sizeof path, "/api/v1/faq-reviewers/%s", welfare_id);
+    s_check(s_request(&s_super, "DELETE", path, NULL), 403, "forbidden", "supervisor DELETE");
+    s_check(s_put_reviewers(&s_admin, "999999", set), 422, "invalid_field", "unknown department");
+    s_check(s_put_reviewers(&s_admin, "0", set), 422, "invalid_field", "department 0");
+    s_check(s_put_reviewers(&s_admin, "abc", set), 400, NULL, "department not a number");
+    resp = s_expect(s_put_reviewers(&s_admin, welfare_id, "{\"users\":[\"kakunin1\",\"nobody\"]}"),
+                    422, "invalid_field", "unknown login");
+    cr_assert_str_eq(s_str(cJSON_GetObjectItemCaseSensitive(resp.json, "error"), "field"),
+                     "users[1]");
+    s_free(&resp);
+    s_check(s_put_reviewers(&s_admin, welfare_id, "{}"), 422, "invalid_field", "empty body");
+    s_check(s_put_reviewers(&s_admin, welfare_id, "{\"users\":[]}"), 422, "invalid_field",
+            "no users");
+    s_check(s_put_reviewers(&s_admin, welfare_id, "{\"users\":[\"op1\"]}"), 422, "invalid_field",
+            "an operator cannot approve");
+    s_check(s_put_reviewers(&s_admin, welfare_id, "{\"users\":[\"kakunin1\",\"KAKUNIN1\"]}"), 422,
+            "invalid_field", "a login twice");
+    s_check(s_put_reviewers(&s_admin, welfare_id, "{\"users\":[\"a b\"]}"), 422, "invalid_field",
+            "not a login");
+    s_check(s_put_reviewers(&s_admin, welfare_id, "{\"users\":[1]}"), 400, NULL, "not a string");
+    cr_assert_eq(s_owner_long("SELECT count(*) FROM faq.reviewers"), 0, "a refused PUT wrote");
+
+    /* the administrator names a staff user (any case of the login) */
+    resp = s_expect(s_put_reviewers(&s_admin, welfare_id, "{\"users\":[\"KAKUNIN1\"]}"), 200, NULL,
+                    "set reviewers");
+    cr_assert_eq(s_num(resp.json, "department_id"), welfare);
+    const cJSON *users = cJSON_GetObjectItemCaseSensitive(resp.json, "users");
+    cr_assert_eq(cJSON_GetArraySize(users), 1, "%s", resp.body);
+    cr_assert_str_eq(s_str(cJSON_GetArrayItem(users, 0), "login"), "kakunin1");
+    cr_assert_eq(s_num(cJSON_GetArrayItem(users, 0), "user_id"), reviewer.user_id);
+    cr_assert_str_eq(s_str(cJSON_GetArrayItem(users, 0), "added_by"), "admin");
+    cr_assert_not_null(s_str(cJSON_GetArrayItem(users, 0), "added_at"));
+    s_free(&resp);
+    cr_assert_eq(s_owner_long("SELECT count(*) FROM directory.audit_log WHERE action = "
+                              "'faq_reviewers.update' AND outcome = 'ok'"),
+                 1, "the change is audited");
+    cr_assert_geq(s_owner_long("SELECT count(*) FROM directory.audit_log WHERE action = "
+                               "'faq_reviewers.update' AND outcome = 'denied'"),
+                  2, "the refused attempts are audited");
+    /* staff and supervisors read the lists; operators do not */
+    resp = s_expect(s_request(&staff, "GET", "/api/v1/faq-reviewers", NULL), 200, NULL, "list");
+    const cJSON *items = cJSON_GetObjectItemCaseSensitive(resp.json, "items");
+    cr_assert_eq(cJSON_GetArraySize(items), 1, "%s", resp.body);
+    cr_assert_eq(s_num(cJSON_GetArrayItem(items, 0), "department_id"), welfare);
+    s_free(&resp);
+    snprintf(path, sizeof path, "/api/v1/faq-reviewers?department_id=%ld", env);
+    resp = s_expect(s_request(&s_super, "GET", path, NULL), 200, NULL, "one department");
+    items = cJSON_GetObjectItemCaseSensitive(resp.json, "items");
+    cr_assert_eq(cJSON_GetArraySize(items), 1, "%s", resp.body);
+    cr_assert_eq(
+        cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(items, 0), "users")),
+        0, "%s", resp.body);
+    s_free(&resp);
+    s_check(s_request(&s_op, "GET", "/api/v1/faq-reviewers", NULL), 403, "forbidden",
+            "operator reads reviewers");
+
+    /* an FAQ of that department in review: the reviewer sees it in their
+     * queue and reads it; other staff and operators do not */
+    long id = s_faq_in_review("介護保険の申請", "D10", welfare);
+    snprintf(path, sizeof path, "/api/v1/faqs/%ld", id);
+    long total = 0;
+    cr_assert(s_queue_holds(&reviewer, id, &total), "not in the reviewer's queue");
+    cr_assert_eq(total, 1, "the reviewer's queue holds other departments' FAQs");
+    cr_assert(!s_queue_holds(&staff, id, &total), "in another staff user's queue");
+    cr_assert_eq(total, 0);
+    s_check(s_request(&reviewer, "GET", path, NULL), 200, NULL, "the reviewer reads it");
+    s_check(s_request(&staff, "GET", path, NULL), 404, "not_found", "other staff read it");
+    s_check(s_request(&s_op, "GET", path, NULL), 404, "not_found", "an operator reads it");
+    resp = s_expect(s_request(&reviewer, "GET", "/api/v1/faqs", NULL), 200, NULL, "plain list");
+    cr_assert_eq(s_num(resp.json, "total"), 1, "staff list drafts: %s", resp.body); /* plain */
+    s_free(&resp);
+
+    /* a supervisor, an administrator and other staff are refused: it stays in review */
+    resp = s_expect(s_approve(&s_super, id, 1), 403, "forbidden", "supervisor, not a reviewer");
+    const cJSON *error = cJSON_GetObjectItemCaseSensitive(resp.json, "error");
+    cr_assert_str_eq(s_str(error, "field"), "department_id");
+    cr_assert(strstr(s_str(error, "message"), "福祉課") &&
+                  strstr(s_str(error, "message"), "kakunin1"),
+              "the refusal names the department and its reviewers: %s", resp.body);
+    s_free(&resp);
+    s_check(s_approve(&s_admin, id, 1), 403, "forbidden", "administrator, not a reviewer");
+    s_check(s_approve(&staff, id, 1), 403, "forbidden", "staff, not a reviewer");
+    s_check(s_approve(&s_op, id, 1), 403, "forbidden", "operator");
+    resp = s_expect(s_request(&s_super, "GET", path, NULL), 200, NULL, "still in review");
+    cr_assert_str_eq(s_str(resp.json, "status"), "review");
+    cr_assert_eq(s_num(resp.json, "version"), 1);
+    cr_assert_null(s_str(resp.json, "approved_by"));
+    s_free(&resp);
+
+    /* the reviewer approves it */
+    resp = s_expect(s_approve(&reviewer, id, 1), 200, NULL, "the reviewer approves");
+    cr_assert_str_eq(s_str(resp.json, "status"), "published");
+    cr_assert_str_eq(s_str(resp.json, "approved_by"), "kakunin1");
+    s_free(&resp);
+    cr_assert_eq(s_owner_long("SELECT count(*) FROM faq.faq_versions WHERE op = 'approved' AND "
+                              "actor_login = 'kakunin1'"),
+                 1, "the approval's version names the reviewer");
+    cr_assert(!s_queue_holds(&reviewer, id, &total), "a published FAQ in the queue");
+    s_check(s_request(&s_op, "GET", path, NULL), 200, NULL, "published: the operators'");
+
+    /* without reviewers again, supervisors approve the department's FAQs and staff may not */
+    snprintf(path, sizeof path, "/api/v1/faq-reviewers/%s", welfare_id);
+    resp = s_expect(s_request(&s_admin, "DELETE", path, NULL), 200, NULL, "remove reviewers");
+    cr_assert_eq(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(resp.json, "users")), 0);
+    s_free(&resp);
+    cr_assert_eq(s_owner_long("SELECT count(*) FROM faq.reviewers"), 0);
+    long next = s_faq_in_review("障害者手帳の更新", "D10", welfare);
+    s_check(s_approve(&reviewer, next, 1), 403, "forbidden", "a former reviewer");
+    s_check(s_approve(&s_super, next, 1), 200, NULL, "supervisor, no reviewers again");
     s_stop_all();
 }

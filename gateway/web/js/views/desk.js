@@ -7,6 +7,8 @@
 // from ncc-summary (docs/summary.md) the running summary (`summary.updated`), the caller's
 // emotion with a warning when anger rises (`emotion.updated`) and FAQ suggestions
 // (`faq.suggested`), which the operator adds to the record's 利用FAQ (click, or Alt+1..3).
+// A saved record's 利用FAQ that the operator's FAQ searches found tell ncc-faq the words
+// that led to them (faq.js clicksForFaqNumbers; docs/faq.md "Learning from operators").
 // The 回答案 card (for e-mail, letters, the counter: any channel) asks
 // POST /api/v1/answers/draft for a draft from published public FAQs with its citations.
 //
@@ -31,6 +33,7 @@ import { t, formatTime } from '../i18n.js';
 import { errorText } from '../forms.js';
 import { recordEditor, loadSetup, recordLine, shortcutHelp, codeText, fieldLabel } from './records.js';
 import { banner as degradedBanner, drafts, isDown, watch as watchServices } from '../offline.js';
+import { clicksForFaqNumbers } from './faq.js';
 
 const LOOKUP_TRIES = 8;
 const PENDING_CALLS = 5;
@@ -602,6 +605,7 @@ export async function mount(ctx) {
         if (store.manual === m) store.typed = editor?.typed() ?? {};
       },
       onSaved: (saved, { close: closed }) => {
+        clicksForFaqNumbers(user.id, saved.faq_ids); // 利用FAQ found by a search (docs/faq.md)
         if (store.manual !== m) return;
         m.record = saved;
         store.typed = {};
@@ -929,6 +933,7 @@ export async function mount(ctx) {
       draft: { userId: user.id, key: `call:${call.call_id}`, meta: () => ({ kind: 'call', call: callMeta(call) }) },
       create: (changes, options) => saveForCall(call, changes, options),
       onSaved: (saved, { close }) => {
+        clicksForFaqNumbers(user.id, saved.faq_ids); // 利用FAQ found by a search (docs/faq.md)
         if (store.call !== call) return; // the save of a call the desk has left
         store.record = saved;
         store.recordState = 'ready';

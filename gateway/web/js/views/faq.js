@@ -4,6 +4,12 @@
 // get the state and visibility filters and, on an FAQ, its actions (edit, history, review,
 // approve, archive, delete); their other screens are in faq_admin.js. Server text is
 // shown with DOM APIs only (h()): HTML in an answer stays text.
+//
+// Learning from operators (docs/faq.md): opening an FAQ from the results of a search tells
+// the server which words led to it (POST /api/v1/faqs/{id}/clicks, fire and forget); the
+// FAQs a search showed are remembered for this tab, so that putting one into a record's
+// 利用FAQ at the desk sends the words too (clicksForFaqNumbers). On an FAQ, supervisors and
+// administrators see the words that led users to it and delete a wrong one.
 
 import { api, ApiError, isAbort } from '../api.js';
 import { h, clear, notice, pager, confirmDialog } from '../dom.js';
@@ -52,13 +58,71 @@ export function statusBadge(status) {
   return h('span', { class: `faq-status faq-status-${STATUS_KEYS[status] ? status : 'other'}` }, statusText(status));
 }
 
+// ---- department reviewers (所管課の確認者; docs/faq.md "States") --------------------------
+// When an FAQ's department has reviewers, only one of them approves it (staff too); else
+// supervisors and administrators do. The server decides; the client only offers the button.
+
+// Department id -> its reviewers [{user_id, login, ...}] (GET /api/v1/faq-reviewers:
+// supervisors, administrators, staff); one department when `departmentId` is given. Empty
+// for other roles, or when the list cannot be read (the server still decides).
+export async function loadReviewers(ctx, departmentId) {
+  const map = new Map();
+  if (!seesZeroHits(ctx.user)) return map;
+  try {
+    const answer = await api('GET', '/api/v1/faq-reviewers', {
+      query: { department_id: departmentId ? String(departmentId) : undefined }, signal: ctx.signal,
+    });
+    for (const d of Array.isArray(answer.items) ? answer.items : []) {
+      map.set(Number(d.department_id), Array.isArray(d.users) ? d.users : []);
+    }
+  } catch (error) {
+    if (stop(ctx, error)) throw error;
+  }
+  return map;
+}
+
+function reviewersOf(item, reviewers) {
+  return reviewers.get(Number(item?.department_id ?? 0)) ?? [];
+}
+
+// May `user` approve `item` (a draft or in review)? Its department's reviewers only, when it
+// has some; else supervisors and administrators.
+export function mayApprove(user, item, reviewers) {
+  if (item?.status !== 'draft' && item?.status !== 'review') return false;
+  const list = reviewersOf(item, reviewers);
+  if (list.length) return list.some((r) => Number(r.user_id) === Number(user?.id));
+  return isEditor(user);
+}
+
+function departmentOf(item) {
+  return String(item?.department_name || item?.department_code || '');
+}
+
+// 「確認者: 〇〇課 (login, ...)」, or who approves when the department has none.
+export function reviewersText(item, reviewers) {
+  const list = reviewersOf(item, reviewers);
+  const department = departmentOf(item);
+  if (list.length) return t('faq.reviewers_line', { department, logins: list.map((r) => String(r.login ?? '')).join(', ') });
+  return department ? t('faq.reviewers_none_for', { department }) : t('faq.reviewers_no_department');
+}
+
+// The reason of a refused approval (403), in the user's language.
+export function approveRefusedText(error, item, reviewers) {
+  if (error?.field === 'department_id') {
+    const logins = reviewersOf(item, reviewers).map((r) => String(r.login ?? '')).join(', ');
+    return t('faq.approve_refused_reviewer', { department: departmentOf(item), logins: logins || t('common.dash') });
+  }
+  return t('faq.approve_refused_editor');
+}
+
 // The heading and the FAQ sub-menu (the tabs the user's roles allow); `tab` is the
 // current one ('' for search).
 export function header(ctx, tab, titleText) {
   const tabs = [
     ['', 'faq.tab_search', true],
     ['/new', 'faq.tab_new', isEditor(ctx.user)],
-    ['/review', 'faq.tab_review', isEditor(ctx.user)],
+    ['/review', 'faq.tab_review', seesZeroHits(ctx.user)], // staff: the departments they review
+    ['/reviewers', 'faq.tab_reviewers', seesZeroHits(ctx.user)],
     ['/synonyms', 'faq.tab_synonyms', isEditor(ctx.user)],
     ['/zero-hits', 'faq.tab_zero_hits', seesZeroHits(ctx.user)],
     ['/import', 'faq.tab_import', isEditor(ctx.user)],
@@ -115,7 +179,73 @@ function snippet(answer, max = 120) {
   return flat.length > max ? `${flat.slice(0, max)}…` : flat;
 }
 
+// ---- learning from operators ----------------------------------------------------------
+
+// A search for an FAQ number (as the server reads one) teaches nothing.
+const NUMBER_QUERY = /^\s*(?:#|No\.?|FAQ)?\s*[0-9０-９]+\s*$/i;
+const FOUND_MAX = 200; // FAQs remembered per tab and user
+
+function foundKey(userId) {
+  return `ncc.faq.found.${userId ?? ''}`;
+}
+
+// The words worth sending, or '' (empty, too long, an FAQ number).
+function clickWords(q) {
+  const words = String(q ?? '').trim();
+  return words && words.length <= QUERY_MAX && !NUMBER_QUERY.test(words) ? words : '';
+}
+
+// Tells the server that the words `q` led the signed-in user to FAQ `id`. Fire and forget:
+// no signal (leaving the screen does not cancel it), errors ignored, nothing waits on it.
+export function sendClick(id, q) {
+  const words = clickWords(q);
+  if (!id || !words) return;
+  api('POST', `/api/v1/faqs/${encodeURIComponent(String(id))}/clicks`, { body: { q: words } }).catch(() => {});
+}
+
+// [[number, id, q], ...] newest first: the FAQs the user's searches in this tab showed.
+function readFound(userId) {
+  try {
+    const list = JSON.parse(sessionStorage.getItem(foundKey(userId)) ?? '[]');
+    return Array.isArray(list) ? list.filter((e) => Array.isArray(e) && e.length === 3) : [];
+  } catch {
+    return [];
+  }
+}
+
+// Remembers that the search `q` showed these FAQs (the latest search wins for each).
+export function noteFound(userId, items, q) {
+  const words = clickWords(q);
+  if (!words || !items.length) return;
+  const shown = items.filter((item) => item?.id && item.number).map((item) => [String(item.number), item.id, words]);
+  const numbers = new Set(shown.map(([number]) => number));
+  const list = [...shown, ...readFound(userId).filter(([number]) => !numbers.has(String(number)))].slice(0, FOUND_MAX);
+  try {
+    sessionStorage.setItem(foundKey(userId), JSON.stringify(list));
+  } catch {
+    // storage full or refused: the desk then sends nothing for these
+  }
+}
+
+// The FAQs of a record's 利用FAQ (numbers) that a search in this tab found: their clicks
+// are sent with the words of that search (the server counts a user once per FAQ and words).
+export function clicksForFaqNumbers(userId, numbers) {
+  const found = readFound(userId);
+  for (const number of Array.isArray(numbers) ? numbers : []) {
+    const entry = found.find(([n]) => String(n) === String(number));
+    if (entry) sendClick(entry[1], entry[2]);
+  }
+}
+
 // ---- #/faq?q=&department_id=&category=&status=&visibility=&page= ---------------------
+
+// A result's link: opening it (click, Enter, middle click) sends the words searched.
+function resultLink(item, q) {
+  const link = h('a', { href: `#/faq/${encodeURIComponent(String(item.id))}` }, text(item.question));
+  link.addEventListener('click', () => sendClick(item.id, q));
+  link.addEventListener('auxclick', (event) => { if (event.button === 1) sendClick(item.id, q); });
+  return link;
+}
 
 export const search = {
   async mount(ctx) {
@@ -191,6 +321,7 @@ export const search = {
     }
     if (ctx.signal.aborted) return;
     const items = Array.isArray(answer.items) ? answer.items : [];
+    noteFound(ctx.user?.id, items, q);
     const total = Number(answer.total ?? items.length);
     let summary;
     if (q) summary = total ? t('faq.results_for', { q, total: String(total) }) : t('faq.no_results_for', { q });
@@ -201,7 +332,7 @@ export const search = {
         h('div', { class: 'faq-result-title' },
           h('span', { class: 'faq-number' }, t('faq.number_label', { number: String(item.number ?? '') })),
           ' ',
-          h('a', { href: `#/faq/${encodeURIComponent(String(item.id))}` }, text(item.question)),
+          resultLink(item, q),
           editor && item.status !== 'published' ? [' ', statusBadge(item.status)] : null),
         h('p', { class: 'faq-result-snippet' }, snippet(item.answer)),
         h('p', { class: 'faq-result-meta' },
@@ -242,13 +373,23 @@ function metaList(item, editor) {
 }
 
 // The actions an editor has on one FAQ in its state.
-function editorActions(ctx, item, status) {
+// `editor`: a supervisor or administrator (every action but approval); `approver`: may
+// approve it (mayApprove); `reviewers` for the reason of a refused approval.
+function editorActions(ctx, item, status, { editor = true, approver = true, reviewers = new Map() } = {}) {
   const id = encodeURIComponent(String(item.id));
-  const actions = [
+  const actions = editor ? [
     h('a', { href: `#/faq/${id}/edit`, class: 'button primary', id: 'faq-edit' }, t('faq.edit')),
     h('a', { href: `#/faq/${id}/history`, class: 'button secondary', id: 'faq-history' }, t('faq.history')),
-  ];
+  ] : [];
   const conflict = (error) => {
+    if (error instanceof ApiError && error.status === 403) {
+      const box = notice('error', approveRefusedText(error, item, reviewers));
+      box.id = 'faq-approve-refused';
+      box.setAttribute('tabindex', '-1');
+      clear(status, box);
+      box.focus();
+      return;
+    }
     if (error instanceof ApiError && error.status === 409) {
       const button = h('button', { type: 'button', class: 'primary' }, t('conflict.reload'));
       button.addEventListener('click', () => ctx.reload());
@@ -286,12 +427,13 @@ function editorActions(ctx, item, status) {
   };
   const patch = (to) => () => api('PATCH', `/api/v1/faqs/${id}`, { body: { version: item.version, status: to }, signal: ctx.signal });
   const approve = () => api('POST', `/api/v1/faqs/${id}/approve`, { body: { version: item.version }, signal: ctx.signal });
-  if (item.status === 'draft') {
+  if (editor && item.status === 'draft') {
     actions.push(act(t('faq.to_review'), 'secondary', 'faq-to-review', patch('review'), 'faq.sent_to_review'));
   }
-  if (item.status === 'draft' || item.status === 'review') {
+  if (approver && (item.status === 'draft' || item.status === 'review')) {
     actions.push(act(t('faq.approve'), 'primary', 'faq-approve', approve, 'faq.approved', t('faq.approve_confirm', { number: String(item.number) })));
   }
+  if (!editor) return h('div', { class: 'actions faq-actions' }, actions);
   if (item.status === 'review' || item.status === 'archived') {
     actions.push(act(t('faq.to_draft'), 'secondary', 'faq-to-draft', patch('draft'), 'faq.sent_to_draft'));
   }
@@ -302,6 +444,68 @@ function editorActions(ctx, item, status) {
     () => api('DELETE', `/api/v1/faqs/${id}`, { query: { version: item.version }, signal: ctx.signal }),
     'faq.deleted', t('faq.delete_confirm', { number: String(item.number) })));
   return h('div', { class: 'actions faq-actions' }, actions);
+}
+
+// 「この FAQ が選ばれた検索語」 (supervisors, administrators): the words that led users to
+// the FAQ, with how many users and when last, each with 削除 (after a confirmation).
+function clicksSection(ctx, item) {
+  const id = encodeURIComponent(String(item.id));
+  const status = h('div', { id: 'faq-clicks-status' });
+  const slot = h('div', { id: 'faq-clicks-list', 'aria-busy': 'true' }, h('p', null, t('common.loading')));
+  const load = async () => {
+    let answer;
+    try {
+      answer = await api('GET', `/api/v1/faqs/${id}/clicks`, { query: { per_page: 100 }, signal: ctx.signal });
+    } catch (error) {
+      if (stop(ctx, error)) return;
+      clear(slot, notice('error', errorText(error)));
+      slot.setAttribute('aria-busy', 'false');
+      return;
+    }
+    if (ctx.signal.aborted) return;
+    const items = Array.isArray(answer.items) ? answer.items : [];
+    const total = Number(answer.total ?? items.length);
+    const rows = items.map((c) => {
+      const words = String(c.q ?? '');
+      const remove = h('button', {
+        type: 'button', class: 'danger small faq-click-delete', 'aria-label': t('faq.clicks_delete_label', { q: words }),
+      }, t('faq.clicks_delete'));
+      remove.addEventListener('click', async () => {
+        status.replaceChildren();
+        const ok = await confirmDialog({
+          title: t('faq.clicks_delete_title'), text: t('faq.clicks_delete_confirm', { q: words, users: String(Number(c.users ?? 0)) }),
+          ok: t('faq.clicks_delete'), cancel: t('common.cancel'), danger: true,
+        });
+        if (!ok || ctx.signal.aborted) return;
+        try {
+          await busy(remove, null, () => api('DELETE', `/api/v1/faqs/${id}/clicks`, { query: { q: words }, signal: ctx.signal }));
+        } catch (error) {
+          if (stop(ctx, error)) return;
+          clear(status, notice('error', errorText(error)));
+          return;
+        }
+        clear(status, notice('ok', t('faq.clicks_deleted', { q: words })));
+        load();
+      });
+      return h('tr', { class: 'faq-click', dataset: { q: words } },
+        h('td', { class: 'detail faq-click-q' }, text(words)),
+        h('td', { class: 'num faq-click-users' }, String(Number(c.users ?? 0))),
+        h('td', { class: 'nowrap' }, formatTime(c.last_at)),
+        h('td', null, remove));
+    });
+    const table = h('table', { id: 'faq-clicks' },
+      h('caption', { class: 'visually-hidden' }, t('faq.clicks_heading')),
+      h('thead', null, h('tr', null, ['faq.clicks_q', 'faq.clicks_users', 'faq.clicks_last', 'faq.col_actions']
+        .map((key) => h('th', { scope: 'col' }, t(key))))),
+      h('tbody', null, rows));
+    clear(slot, items.length ? table : h('p', { id: 'faq-clicks-empty' }, t('faq.clicks_empty')),
+      total > items.length ? h('p', { class: 'hint' }, t('faq.clicks_more', { count: String(total - items.length), shown: String(items.length) })) : null);
+    slot.setAttribute('aria-busy', 'false');
+  };
+  load();
+  return h('section', { class: 'card faq-clicks-card', id: 'faq-clicks-card', 'aria-labelledby': 'faq-clicks-title' },
+    h('h3', { id: 'faq-clicks-title' }, t('faq.clicks_heading')),
+    h('p', { class: 'hint' }, t('faq.clicks_hint')), status, slot);
 }
 
 export const page = {
@@ -317,6 +521,13 @@ export const page = {
       return;
     }
     if (ctx.signal.aborted) return;
+    // A draft or an FAQ in review: who confirms it (所管課の確認者), and whether this user may.
+    const pending = item.status === 'draft' || item.status === 'review';
+    const reviewers = pending ? await loadReviewers(ctx, item.department_id) : new Map();
+    if (ctx.signal.aborted) return;
+    const approver = mayApprove(ctx.user, item, reviewers);
+    const reviewersNote = pending && seesZeroHits(ctx.user)
+      ? h('p', { id: 'faq-reviewers-note', class: 'faq-reviewers-note' }, reviewersText(item, reviewers)) : null;
     const status = h('div', { id: 'faq-action-status' });
     const isPublic = item.status === 'published' && item.visibility === 'public';
     const publicLink = isPublic
@@ -324,12 +535,14 @@ export const page = {
       : h('p', { class: 'hint' }, item.visibility === 'public' ? t('faq.not_public_yet') : t('faq.internal_only'));
     clear(ctx.view, ...header(ctx, null, t('faq.number_label', { number: String(item.number) })),
       h('p', null, h('a', { href: '#/faq' }, t('faq.back_to_search'))),
+      reviewersNote,
       status,
-      editor ? editorActions(ctx, item, status) : null,
+      editor || approver ? editorActions(ctx, item, status, { editor, approver, reviewers }) : null,
       h('div', { class: 'faq-page' },
         h('section', { class: 'card faq-answer-card', 'aria-label': t('faq.answer_label') },
           publicLook(item), h('p', { class: 'hint' }, t('faq.answer_as_public'))),
         h('section', { class: 'card faq-info-card', 'aria-labelledby': 'faq-info-title' },
-          h('h3', { id: 'faq-info-title' }, t('faq.info_label')), metaList(item, editor), publicLink)));
+          h('h3', { id: 'faq-info-title' }, t('faq.info_label')), metaList(item, editor || approver), publicLink)),
+      editor ? clicksSection(ctx, item) : null);
   },
 };

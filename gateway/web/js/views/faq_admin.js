@@ -1,7 +1,9 @@
 // FAQ screens of supervisors and administrators (docs/faq.md, docs/web.md):
 //   #/faq/new, #/faq/{id}/edit   the editor beside a preview of the residents' page
 //   #/faq/{id}/history           every version, and the differences between two of them
-//   #/faq/review                 the approval queue (review -> approve, or back to draft)
+//   #/faq/review                 the approval queue (review -> approve, or back to draft);
+//                                staff: the FAQs of the departments they review
+//   #/faq/reviewers              department reviewers (所管課の確認者): admins edit, others read
 //   #/faq/synonyms               synonym groups (GET|PUT /api/v1/faq-synonyms)
 //   #/faq/zero-hits              searches that found nothing (staff too)
 //   #/faq/import                 CSV import (preview, errors by line) and export links
@@ -13,6 +15,7 @@ import { t, formatTime } from '../i18n.js';
 import { field, select, clearErrors, setFieldError, setFormError, showError, errorText, busy } from '../forms.js';
 import {
   header, isEditor, loadChoices, categoryField, publicLook, statusText, statusBadge, visibilityText, stop, text,
+  loadReviewers, mayApprove, approveRefusedText,
 } from './faq.js';
 
 const QUESTION_MAX = 500;
@@ -383,12 +386,19 @@ export const history = {
 
 export const queue = {
   async mount(ctx) {
+    const editor = isEditor(ctx.user);
     const slot = h('div', { class: 'table-wrap' }, h('p', { role: 'status' }, t('common.loading')));
     const status = h('div', { id: 'faq-queue-status' });
-    clear(ctx.view, ...header(ctx, '/review', t('faq.review_heading')), h('p', null, t('faq.review_intro')), status, slot);
+    clear(ctx.view, ...header(ctx, '/review', t('faq.review_heading')),
+      h('p', null, editor ? t('faq.review_intro') : t('faq.review_intro_staff')), status, slot);
+    // Supervisors and administrators get every FAQ in review; staff those of the departments
+    // they review (the server's filter). The reviewers say who may approve each.
     let answer;
+    let reviewers;
     try {
-      answer = await api('GET', '/api/v1/faqs', { query: { status: 'review', per_page: 500 }, signal: ctx.signal });
+      [answer, reviewers] = await Promise.all([
+        api('GET', '/api/v1/faqs', { query: { status: 'review', per_page: 500 }, signal: ctx.signal }),
+        loadReviewers(ctx)]);
     } catch (error) {
       if (stop(ctx, error)) return;
       clear(slot, notice('error', errorText(error)));
@@ -404,7 +414,10 @@ export const queue = {
           await busy(button, null, request);
         } catch (error) {
           if (stop(ctx, error)) return;
-          const box = notice('error', error instanceof ApiError && error.status === 409 ? t('faq.queue_conflict') : errorText(error));
+          let message = errorText(error);
+          if (error instanceof ApiError && error.status === 409) message = t('faq.queue_conflict');
+          else if (error instanceof ApiError && error.status === 403) message = approveRefusedText(error, item, reviewers);
+          const box = notice('error', message);
           box.setAttribute('tabindex', '-1');
           clear(status, box);
           box.focus();
@@ -417,23 +430,112 @@ export const queue = {
     };
     const body = h('tbody', null, items.map((item) => {
       const id = encodeURIComponent(String(item.id));
+      const names = (reviewers.get(Number(item.department_id ?? 0)) ?? []).map((r) => String(r.login ?? ''));
       return h('tr', { dataset: { number: String(item.number) } },
         h('td', { class: 'num' }, text(item.number)),
         h('td', { class: 'detail' }, h('a', { href: `#/faq/${id}` }, text(item.question))),
         h('td', null, text(item.department_name || item.department_code)),
+        h('td', { class: 'faq-queue-reviewers' }, names.length ? names.join(', ') : t('faq.reviewers_editors')),
         h('td', null, visibilityText(item.visibility)),
         h('td', null, t('faq.at_by', { time: formatTime(item.updated_at), who: text(item.updated_by) })),
         h('td', null, h('div', { class: 'row-actions' },
-          h('a', { href: `#/faq/${id}/history`, class: 'button secondary' }, t('faq.diff_prev')),
-          act(item, t('faq.approve'), 'primary', () => api('POST', `/api/v1/faqs/${id}/approve`, { body: { version: item.version }, signal: ctx.signal }), 'faq.approved'),
-          act(item, t('faq.to_draft'), 'secondary', () => api('PATCH', `/api/v1/faqs/${id}`, { body: { version: item.version, status: 'draft' }, signal: ctx.signal }), 'faq.sent_to_draft'))));
+          editor ? h('a', { href: `#/faq/${id}/history`, class: 'button secondary' }, t('faq.diff_prev')) : null,
+          mayApprove(ctx.user, item, reviewers)
+            ? act(item, t('faq.approve'), 'primary', () => api('POST', `/api/v1/faqs/${id}/approve`, { body: { version: item.version }, signal: ctx.signal }), 'faq.approved')
+            : null,
+          editor ? act(item, t('faq.to_draft'), 'secondary', () => api('PATCH', `/api/v1/faqs/${id}`, { body: { version: item.version, status: 'draft' }, signal: ctx.signal }), 'faq.sent_to_draft') : null)));
     }));
     const table = h('table', { id: 'faq-queue' },
       h('caption', null, t('faq.review_caption', { count: String(items.length) })),
-      h('thead', null, h('tr', null, ['faq.f_number', 'faq.f_question', 'faq.f_department', 'faq.f_visibility', 'faq.f_updated', 'faq.col_actions']
+      h('thead', null, h('tr', null, ['faq.f_number', 'faq.f_question', 'faq.f_department', 'faq.col_reviewers', 'faq.f_visibility', 'faq.f_updated', 'faq.col_actions']
         .map((key) => h('th', { scope: 'col' }, t(key))))),
       body);
-    clear(slot, items.length ? table : h('p', { id: 'faq-queue-empty' }, t('faq.review_empty')));
+    clear(slot, items.length ? table : h('p', { id: 'faq-queue-empty' }, editor ? t('faq.review_empty') : t('faq.review_empty_staff')));
+  },
+};
+
+// ---- #/faq/reviewers: department reviewers (所管課の確認者) ---------------------------------
+
+// Logins typed by an administrator: separated by commas (",", "、", "，") or spaces.
+export function parseLogins(value) {
+  return String(value ?? '').split(/[\s,、，]+/).map((w) => w.trim()).filter(Boolean);
+}
+
+export const reviewers = {
+  async mount(ctx) {
+    const admin = Array.isArray(ctx.user?.roles) && ctx.user.roles.includes('admin');
+    const heading = () => header(ctx, '/reviewers', t('faq.reviewers_heading'));
+    clear(ctx.view, ...heading(), h('p', { role: 'status' }, t('common.loading')));
+    let choices;
+    let lists;
+    try {
+      [choices, lists] = await Promise.all([loadChoices(ctx), (async () => {
+        const answer = await api('GET', '/api/v1/faq-reviewers', { signal: ctx.signal });
+        return new Map((Array.isArray(answer.items) ? answer.items : []).map((d) => [Number(d.department_id), Array.isArray(d.users) ? d.users : []]));
+      })()]);
+    } catch (error) {
+      if (stop(ctx, error)) return;
+      clear(ctx.view, ...heading(), notice('error', errorText(error)));
+      return;
+    }
+    if (ctx.signal.aborted) return;
+    // Every active department, and any other department that still has reviewers.
+    const departments = choices.departments.map((d) => ({ id: Number(d.id), code: String(d.code ?? ''), name: String(d.name ?? '') }));
+    for (const id of lists.keys()) {
+      if (!departments.some((d) => d.id === id)) departments.push({ id, code: '', name: `#${id}` });
+    }
+    const row = (d) => {
+      const users = lists.get(d.id) ?? [];
+      const logins = users.map((u) => String(u.login ?? ''));
+      const label = d.code ? `${d.name}（${d.code}）` : d.name;
+      let cell;
+      if (admin) {
+        const input = field({
+          label: t('faq.reviewers_logins_label', { department: label }), name: 'users', value: logins.join(', '),
+          autocomplete: 'off', hint: t('faq.reviewers_logins_hint'),
+        });
+        const save = h('button', { type: 'submit', class: 'primary small' }, t('common.save'));
+        const form = h('form', { class: 'faq-reviewers-form', novalidate: true, dataset: { department: d.code || String(d.id) } }, input, save);
+        form.addEventListener('submit', async (event) => {
+          event.preventDefault();
+          clearErrors(form);
+          const typed = parseLogins(input.control.value);
+          const path = `/api/v1/faq-reviewers/${encodeURIComponent(String(d.id))}`;
+          try {
+            await busy(save, t('common.saving'), () => (typed.length
+              ? api('PUT', path, { body: { users: typed }, signal: ctx.signal })
+              : api('DELETE', path, { signal: ctx.signal })));
+          } catch (error) {
+            if (stop(ctx, error)) return;
+            const m = /^users\[(\d+)\]$/.exec(error?.field ?? '');
+            if (error instanceof ApiError && error.status === 422 && m && typed[Number(m[1])] !== undefined) {
+              setFieldError(form, 'users', t('faq.reviewers_bad_login', { login: typed[Number(m[1])] }), error.message);
+            } else if (error instanceof ApiError && error.status === 422 && error.field === 'department_id') {
+              setFieldError(form, 'users', t('faq.reviewers_bad_department'), error.message);
+            } else {
+              showError(form, error);
+            }
+            return;
+          }
+          ctx.flash('ok', typed.length ? 'faq.reviewers_saved' : 'faq.reviewers_cleared', { department: label });
+          ctx.reload();
+        });
+        cell = form;
+      } else {
+        cell = logins.length ? logins.join(', ') : t('faq.reviewers_editors');
+      }
+      return h('tr', { dataset: { department: d.code || String(d.id) } },
+        h('th', { scope: 'row' }, label),
+        h('td', { class: 'faq-reviewers-logins' }, cell));
+    };
+    const table = h('table', { id: 'faq-reviewers' },
+      h('caption', null, t('faq.reviewers_caption')),
+      h('thead', null, h('tr', null, ['faq.f_department', 'faq.col_reviewers'].map((key) => h('th', { scope: 'col' }, t(key))))),
+      h('tbody', null, departments.map(row)));
+    clear(ctx.view, ...heading(),
+      h('p', null, t('faq.reviewers_intro')),
+      admin ? null : h('p', { class: 'hint' }, t('faq.reviewers_read_only')),
+      departments.length ? h('div', { class: 'table-wrap' }, table) : h('p', { id: 'faq-reviewers-empty' }, t('faq.reviewers_no_departments')));
   },
 };
 
