@@ -370,8 +370,8 @@ static void s_on_put(void *arg, const ncc_request_t *request, ncc_reply_t *reply
     }
     if (m->n_users == 0 || m->n_users > S_MAX_REVIEWERS) {
         ncc_reply_error(reply, 422, "invalid_field", "users",
-                        "users holds the logins of 1 to %d reviewers (DELETE "
-                        "/api/v1/faq-reviewers/{department_id} removes every reviewer)",
+                        "users holds the logins of 1 to %d reviewers (to remove every "
+                        "reviewer, send the method delete to /api/v1/faq-reviewers/{id})",
                         S_MAX_REVIEWERS);
         return;
     }
