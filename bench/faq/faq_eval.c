@@ -14,9 +14,16 @@
  * kept), FAQ_EVAL_MISSES (list the queries with no relevant FAQ in the top
  * 10, with the first two FAQs found), FAQ_EVAL_CLICK ("weight,min" of learned
  * words), FAQ_EVAL_CLICKS (k-fold cross-validation of learning from clicks,
- * see below), FAQ_EVAL_CLICK_GRADE. */
+ * see below), FAQ_EVAL_CLICK_GRADE, FAQ_EVAL_LARGE (n: the index grows to n
+ * FAQs with generated ones as bench/bench_faq.sh makes them: FAQ g pairs the
+ * question of corpus FAQ g % c with the answer of (7g + g / c) % c, c the
+ * corpus size, numbers from 1,000,000; the latency over many FAQs),
+ * FAQ_EVAL_DUMP (a file: each query's hit count, a checksum of the hits'
+ * ids, the sum of their scores and the top 10 with their scores, to compare
+ * two builds' results: bench/faq/compare_dumps.py). */
 #include <cjson/cJSON.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -110,11 +117,15 @@ int main(int argc, char **argv)
     double *times = calloc((size_t)cJSON_GetArraySize(queries) + 1, sizeof *times);
     double build = 0;
     size_t docs = 0;
+    size_t large = getenv("FAQ_EVAL_LARGE") ? strtoul(getenv("FAQ_EVAL_LARGE"), NULL, 10) : 0;
+    FILE *dump = getenv("FAQ_EVAL_DUMP") ? fopen(getenv("FAQ_EVAL_DUMP"), "w") : NULL;
     for (int fold = 0; fold < (folds > 1 ? folds : 1); fold++) {
         faq_index_t *index = faq_index_new(an);
         faq_index_set_params(index, &p);
         double t0 = s_now();
         docs = 0;
+        cJSON **kept = calloc(4096, sizeof *kept); /* the corpus by number, for FAQ_EVAL_LARGE */
+        size_t n_kept = 0;
         char *corpus_copy = strdup(corpus);
         for (char *line = strtok(corpus_copy, "\n"); line; line = strtok(NULL, "\n")) {
             cJSON *o = cJSON_Parse(line);
@@ -145,8 +156,28 @@ int main(int argc, char **argv)
             };
             faq_index_add(index, &doc);
             docs++;
-            cJSON_Delete(o);
+            if (large && n_kept < 4096)
+                kept[n_kept++] = o;
+            else
+                cJSON_Delete(o);
         }
+        /* the corpus is in number order (id + 1) as the SQL of bench_faq.sh reads it */
+        for (size_t g = 1; n_kept > 0 && docs < large; g++, docs++) {
+            const cJSON *qo = kept[g % n_kept], *ao = kept[(g * 7 + g / n_kept) % n_kept];
+            faq_doc_t doc = {
+                .id = (int64_t)(1000000 + g),
+                .number = (int64_t)(1000000 + g),
+                .question = cJSON_GetObjectItem(qo, "Question")->valuestring,
+                .answer = cJSON_GetObjectItem(ao, "Answer")->valuestring,
+                .keywords = "",
+                .status = "published",
+                .visibility = "public",
+            };
+            faq_index_add(index, &doc);
+        }
+        for (size_t i = 0; i < n_kept; i++)
+            cJSON_Delete(kept[i]);
+        free(kept);
         free(corpus_copy);
         int at = 0;
         const cJSON *q;
@@ -196,6 +227,21 @@ int main(int argc, char **argv)
                     times[nq] = ms;
             }
             size_t top = count < 10 ? count : 10;
+            if (dump) {
+                /* the hits as a set (a checksum of the ids) and the sum of their scores */
+                uint64_t ids = 0;
+                double scores = 0;
+                for (size_t i = 0; i < count; i++) {
+                    ids += ((uint64_t)hits[i].id * 0x9e3779b97f4a7c15ull) ^
+                           ((uint64_t)hits[i].id >> 7);
+                    scores += hits[i].score;
+                }
+                fprintf(dump, "%s\t%zu\t%016llx\t%.17g", q->string, count, (unsigned long long)ids,
+                        scores);
+                for (size_t i = 0; i < top; i++)
+                    fprintf(dump, "\t%lld:%.17g", (long long)hits[i].id, hits[i].score);
+                fputc('\n', dump);
+            }
             int relevant = 0, strict = 0;
             double ideal[64];
             int n_ideal = 0;
@@ -266,7 +312,10 @@ int main(int argc, char **argv)
            "(grade 2: Hit@1 %.3f  Hit@5 %.3f over %zu)\n",
            recall / nq, ndcg / nq, mrr / nq, hit1 / nq, hit5 / nq, hit1s / strict_queries,
            hit5s / strict_queries, strict_queries);
-    printf("search p50 %.3f ms  p99 %.3f ms\n", times[nq / 2], times[(nq * 99) / 100]);
+    printf("search p50 %.3f ms  p99 %.3f ms  max %.3f ms\n", times[nq / 2], times[(nq * 99) / 100],
+           times[nq - 1]);
+    if (dump)
+        fclose(dump);
     cJSON_Delete(queries);
     cJSON_Delete(qrels);
     free(times);
