@@ -467,10 +467,11 @@ typedef struct {
     char status, visibility;
 } s_meta_t;
 
+/* An FAQ found by a key (its number, its id): arrays of these sorted by key. */
 typedef struct {
-    int64_t number;
+    int64_t key;
     uint32_t doc;
-} s_numbered_t;
+} s_keyed_t;
 
 /* A query's filters, compiled once per search (s_doc_passes). */
 typedef struct {
@@ -505,13 +506,13 @@ struct faq_index {
     char ***synonyms; /* groups of normalised words, each NULL-terminated */
     size_t n_synonyms;
     /* by faq_index_finish, what searches read: */
-    size_t n_ready;        /* FAQs searched (those added before it) */
-    bool unready;          /* it ran out of memory: searches fail */
-    s_meta_t *meta;        /* [n_ready] */
-    int64_t *ids;          /* [n_ready] docs[i].id */
-    double *inv_q_norm;    /* [n_ready] 1 / docs[i].q_norm, 0 without a question vector */
-    s_numbered_t *numbers; /* [n_ready] by number */
-    zhashx_t *categories;  /* category -> its index + 1 */
+    size_t n_ready;       /* FAQs searched (those added before it) */
+    bool unready;         /* it ran out of memory: searches fail */
+    s_meta_t *meta;       /* [n_ready] */
+    int64_t *ids;         /* [n_ready] docs[i].id */
+    double *inv_q_norm;   /* [n_ready] 1 / docs[i].q_norm, 0 without a question vector */
+    s_keyed_t *numbers;   /* [n_ready] by number */
+    zhashx_t *categories; /* category -> its index + 1 */
     s_scratch_t scratch;
     uint32_t n_terms; /* terms created (s_term_t.seq) */
     uint32_t mark;    /* searches with feedback (s_term_t's marks) */
@@ -523,7 +524,7 @@ struct faq_index {
     size_t n_clicks, cap_clicks;
     bool click_norms_stale; /* the vectors' lengths need the idf of a finished index */
     double *click_dot;      /* scratch of one search: dot product per click */
-    int64_t *doc_ids;       /* sorted (id << 32 | doc) for finding an FAQ by id */
+    s_keyed_t *doc_ids;     /* every FAQ added, by id (s_doc_of) */
     size_t n_doc_ids;
     bool finished;
     /* while adding: */
@@ -796,12 +797,26 @@ static bool s_forward(const s_term_t *t, const uint16_t tf[S_FIELDS])
     return t->kind == S_KIND_W || tf[S_FIELD_QUESTION] > 0;
 }
 
-static int s_numbered_compare(const void *a, const void *b)
+static int s_keyed_compare(const void *a, const void *b)
 {
-    const s_numbered_t *x = a, *y = b;
-    if (x->number != y->number)
-        return x->number < y->number ? -1 : 1;
+    const s_keyed_t *x = a, *y = b;
+    if (x->key != y->key)
+        return x->key < y->key ? -1 : 1;
     return x->doc < y->doc ? -1 : x->doc > y->doc;
+}
+
+/* The first of the n sorted entries whose key is not below `key` (n when none). */
+static size_t s_keyed_first(const s_keyed_t *keyed, size_t n, int64_t key)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (keyed[mid].key < key)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
 }
 
 /* What searches read, for the FAQs added so far: each FAQ's filter fields
@@ -834,9 +849,9 @@ static bool s_ready(faq_index_t *self)
                                    .category = (uint32_t)(at - 1),
                                    .status = d->status,
                                    .visibility = d->visibility};
-        self->numbers[i] = (s_numbered_t){.number = d->number, .doc = (uint32_t)i};
+        self->numbers[i] = (s_keyed_t){.key = d->number, .doc = (uint32_t)i};
     }
-    qsort(self->numbers, n, sizeof *self->numbers, s_numbered_compare);
+    qsort(self->numbers, n, sizeof *self->numbers, s_keyed_compare);
     bool ok = true;
     for (s_term_t *t = zhashx_first(self->terms); t; t = zhashx_next(self->terms)) {
         if (t->cap > t->n && t->n > 0) {
@@ -1488,16 +1503,8 @@ int faq_index_search(faq_index_t *self, const faq_query_t *query, faq_hit_t **re
     int64_t number = s_query_number(norm);
     size_t named_from = 0, named_to = 0;
     if (number >= 0) {
-        size_t lo = 0, hi = self->n_ready;
-        while (lo < hi) {
-            size_t mid = lo + (hi - lo) / 2;
-            if (self->numbers[mid].number < number)
-                lo = mid + 1;
-            else
-                hi = mid;
-        }
-        named_from = named_to = lo;
-        while (named_to < self->n_ready && self->numbers[named_to].number == number)
+        named_from = named_to = s_keyed_first(self->numbers, self->n_ready, number);
+        while (named_to < self->n_ready && self->numbers[named_to].key == number)
             combined[self->numbers[named_to++].doc] = 0; /* added below */
     }
     hits = malloc((n + (named_to - named_from) + 1) * sizeof *hits);
@@ -1612,45 +1619,29 @@ static void s_click_norms(faq_index_t *self)
     self->click_norms_stale = false;
 }
 
-static int s_int64_compare(const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
-/* The index of the FAQ `id` in docs[], or -1. */
+/* The index of the FAQ `id` in docs[], or -1 (the FAQs by id are sorted
+ * again when FAQs were added since the last look). */
 static int64_t s_doc_of(faq_index_t *self, int64_t id)
 {
     if (self->n_doc_ids != self->n_docs) {
-        int64_t *ids = realloc(self->doc_ids, (self->n_docs + 1) * sizeof *ids);
+        s_keyed_t *ids = realloc(self->doc_ids, (self->n_docs + 1) * sizeof *ids);
         if (!ids)
             return -1;
         self->doc_ids = ids;
         for (size_t i = 0; i < self->n_docs; i++)
-            ids[i] = (int64_t)((uint64_t)self->docs[i].id << 32 | i);
+            ids[i] = (s_keyed_t){.key = self->docs[i].id, .doc = (uint32_t)i};
         self->n_doc_ids = self->n_docs;
-        qsort(ids, self->n_docs, sizeof *ids, s_int64_compare);
+        qsort(ids, self->n_docs, sizeof *ids, s_keyed_compare);
     }
-    size_t lo = 0, hi = self->n_doc_ids;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        int64_t at = self->doc_ids[mid] >> 32;
-        if (at == id)
-            return self->doc_ids[mid] & 0xffffffff;
-        if (at < id)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return -1;
+    size_t at = s_keyed_first(self->doc_ids, self->n_doc_ids, id);
+    return at < self->n_doc_ids && self->doc_ids[at].key == id ? (int64_t)self->doc_ids[at].doc
+                                                               : -1;
 }
 
 int faq_index_add_click(faq_index_t *self, int64_t faq_id, const char *q, int users)
 {
     if (!q || users < 1)
         return -EINVAL;
-    if (faq_id < 0 || faq_id > UINT32_MAX)
-        return -ENOENT;
     int64_t doc = s_doc_of(self, faq_id);
     if (doc < 0)
         return -ENOENT;
