@@ -24,6 +24,7 @@
 #include <time.h>
 
 #include "../../services/faq/faq_search.h"
+#include "faq_data.h"
 
 faq_analyzer_t *a_faq_analyzer_new(const char *dicdir);
 faq_index_t *a_faq_index_new(faq_analyzer_t *analyzer);
@@ -32,37 +33,12 @@ void a_faq_index_finish(faq_index_t *self);
 int a_faq_index_search(faq_index_t *self, const faq_query_t *query, faq_hit_t **ret_hits,
                        size_t *ret_count);
 
-static char *s_read(const char *dir, const char *name)
+/* Both indexes get every FAQ. */
+static void s_add(void *arg, const faq_doc_t *doc)
 {
-    char path[1024];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        perror(path);
-        exit(2);
-    }
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)len + 1);
-    if (!buf || fread(buf, 1, (size_t)len, f) != (size_t)len)
-        exit(2);
-    buf[len] = '\0';
-    fclose(f);
-    return buf;
-}
-
-static double s_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
-static int s_cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
+    faq_index_t **both = arg;
+    a_faq_index_add(both[0], doc);
+    faq_index_add(both[1], doc);
 }
 
 static void s_report(const char *name, double *t, size_t n)
@@ -70,7 +46,7 @@ static void s_report(const char *name, double *t, size_t n)
     double sum = 0;
     for (size_t i = 0; i < n; i++)
         sum += t[i];
-    qsort(t, n, sizeof *t, s_cmp_double);
+    qsort(t, n, sizeof *t, faq_data_cmp_double);
     printf("%s: p50 %.3f ms  p90 %.3f ms  p99 %.3f ms  max %.3f ms  mean %.3f ms\n", name, t[n / 2],
            t[n * 9 / 10], t[n * 99 / 100], t[n - 1], sum / (double)n);
 }
@@ -103,52 +79,16 @@ int main(int argc, char **argv)
     if (rounds < 1)
         rounds = 1;
     const char *filter = getenv("FILTER") ? getenv("FILTER") : "none";
-    char *corpus = s_read(argv[1], "corpus_qa.jsonl");
-    cJSON *kept[4096];
-    size_t n_kept = 0, docs = 0;
-    double t0 = s_now_ms();
-    for (char *line = strtok(corpus, "\n"); line; line = strtok(NULL, "\n")) {
-        cJSON *o = cJSON_Parse(line);
-        if (!o)
-            continue;
-        long id = strtol(cJSON_GetObjectItem(o, "id")->valuestring, NULL, 10);
-        faq_doc_t doc = {.id = id + 1,
-                         .number = id + 1,
-                         .question = cJSON_GetObjectItem(o, "Question")->valuestring,
-                         .answer = cJSON_GetObjectItem(o, "Answer")->valuestring,
-                         .keywords = "",
-                         .status = "published",
-                         .visibility = "public"};
-        a_faq_index_add(ia, &doc);
-        faq_index_add(ib, &doc);
-        docs++;
-        if (n_kept < 4096)
-            kept[n_kept++] = o;
-        else
-            cJSON_Delete(o);
-    }
-    /* as bench/bench_faq.sh: FAQ g pairs the question of g % c with the answer of (7g + g / c) % c
-     */
-    for (size_t g = 1; n_kept > 0 && docs < large; g++, docs++) {
-        const cJSON *qo = kept[g % n_kept], *ao = kept[(g * 7 + g / n_kept) % n_kept];
-        faq_doc_t doc = {.id = (int64_t)(1000000 + g),
-                         .number = (int64_t)(1000000 + g),
-                         .question = cJSON_GetObjectItem(qo, "Question")->valuestring,
-                         .answer = cJSON_GetObjectItem(ao, "Answer")->valuestring,
-                         .keywords = "",
-                         .status = g % 10 ? "published" : "draft",
-                         .visibility = g % 3 ? "public" : "internal"};
-        a_faq_index_add(ia, &doc);
-        faq_index_add(ib, &doc);
-    }
-    for (size_t i = 0; i < n_kept; i++)
-        cJSON_Delete(kept[i]);
+    char *corpus = faq_data_read(argv[1], "corpus_qa.jsonl");
+    double t0 = faq_data_now_ms();
+    faq_index_t *both[] = {ia, ib};
+    size_t docs = faq_data_load(corpus, NULL, large, true, s_add, both);
     a_faq_index_finish(ia);
     faq_index_finish(ib);
     printf("docs %zu (both indexes built in %.1f s), %d rounds, filter %s\n", docs,
-           (s_now_ms() - t0) / 1000, rounds, filter);
+           (faq_data_now_ms() - t0) / 1000, rounds, filter);
 
-    char *qtext = s_read(argv[1], "dev_queries.json");
+    char *qtext = faq_data_read(argv[1], "dev_queries.json");
     cJSON *queries = cJSON_Parse(qtext);
     size_t nq = (size_t)cJSON_GetArraySize(queries);
     double *ta = calloc(nq * (size_t)rounds, sizeof *ta),
@@ -167,12 +107,12 @@ int main(int argc, char **argv)
             size_t ca = 0, cb = 0;
             for (int k = 0; k < 2; k++) {
                 bool a_now = (k == 0) == (r % 2 == 0);
-                double s = s_now_ms();
+                double s = faq_data_now_ms();
                 if (a_now)
                     a_faq_index_search(ia, &query, &ha, &ca);
                 else
                     faq_index_search(ib, &query, &hb, &cb);
-                (a_now ? ta : tb)[qi * (size_t)rounds + (size_t)r] = s_now_ms() - s;
+                (a_now ? ta : tb)[qi * (size_t)rounds + (size_t)r] = faq_data_now_ms() - s;
             }
             if (r == 0) {
                 bool same = ca == cb && s_id_sum(ha, ca) == s_id_sum(hb, cb);
@@ -193,8 +133,8 @@ int main(int argc, char **argv)
     }
     double *ma = calloc(nq, sizeof *ma), *mb = calloc(nq, sizeof *mb);
     for (size_t i = 0; i < nq; i++) {
-        qsort(ta + i * (size_t)rounds, (size_t)rounds, sizeof *ta, s_cmp_double);
-        qsort(tb + i * (size_t)rounds, (size_t)rounds, sizeof *tb, s_cmp_double);
+        qsort(ta + i * (size_t)rounds, (size_t)rounds, sizeof *ta, faq_data_cmp_double);
+        qsort(tb + i * (size_t)rounds, (size_t)rounds, sizeof *tb, faq_data_cmp_double);
         ma[i] = ta[i * (size_t)rounds + (size_t)rounds / 2];
         mb[i] = tb[i * (size_t)rounds + (size_t)rounds / 2];
     }

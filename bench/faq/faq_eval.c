@@ -30,38 +30,11 @@
 #include <time.h>
 
 #include "../../services/faq/faq_search.h"
+#include "faq_data.h"
 
-static char *s_read(const char *dir, const char *name)
+static void s_add(void *arg, const faq_doc_t *doc)
 {
-    char path[1024];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        perror(path);
-        exit(2);
-    }
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)len + 1);
-    if (!buf || fread(buf, 1, (size_t)len, f) != (size_t)len)
-        exit(2);
-    buf[len] = '\0';
-    fclose(f);
-    return buf;
-}
-
-static double s_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int s_cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
+    faq_index_add(arg, doc);
 }
 
 int main(int argc, char **argv)
@@ -97,9 +70,9 @@ int main(int argc, char **argv)
     if (getenv("FAQ_EVAL_PRF"))
         sscanf(getenv("FAQ_EVAL_PRF"), "%d,%d,%lf", &p.prf_docs, &p.prf_terms, &p.prf_weight);
 
-    char *corpus = s_read(argv[1], "corpus_qa.jsonl");
-    char *qtext = s_read(argv[1], "dev_queries.json");
-    char *rtext = s_read(argv[1], "dev_qrels.json");
+    char *corpus = faq_data_read(argv[1], "corpus_qa.jsonl");
+    char *qtext = faq_data_read(argv[1], "dev_queries.json");
+    char *rtext = faq_data_read(argv[1], "dev_qrels.json");
     cJSON *queries = cJSON_Parse(qtext), *qrels = cJSON_Parse(rtext);
     /* FAQ_EVAL_CLICKS=k: k-fold cross-validation of learning from clicks:
      * the queries of the other folds "clicked" their relevant FAQs (grade >=
@@ -122,63 +95,9 @@ int main(int argc, char **argv)
     for (int fold = 0; fold < (folds > 1 ? folds : 1); fold++) {
         faq_index_t *index = faq_index_new(an);
         faq_index_set_params(index, &p);
-        double t0 = s_now();
-        docs = 0;
-        cJSON **kept = calloc(4096, sizeof *kept); /* the corpus by number, for FAQ_EVAL_LARGE */
-        size_t n_kept = 0;
-        char *corpus_copy = strdup(corpus);
-        for (char *line = strtok(corpus_copy, "\n"); line; line = strtok(NULL, "\n")) {
-            cJSON *o = cJSON_Parse(line);
-            if (!o)
-                continue;
-            long id = strtol(cJSON_GetObjectItem(o, "id")->valuestring, NULL, 10);
-            /* FAQ_EVAL_CUT="A|B": answers end before marker A or B (boilerplate experiments) */
-            char *ans = cJSON_GetObjectItem(o, "Answer")->valuestring;
-            const char *cut = getenv("FAQ_EVAL_CUT");
-            for (const char *c = cut; c && *c;) {
-                const char *bar = strchr(c, '|');
-                char pat[128];
-                size_t len = bar ? (size_t)(bar - c) : strlen(c);
-                snprintf(pat, sizeof pat, "%.*s", (int)len, c);
-                char *at = strstr(ans, pat);
-                if (at)
-                    *at = 0;
-                c = bar ? bar + 1 : NULL;
-            }
-            faq_doc_t doc = {
-                .id = id + 1,
-                .number = id + 1,
-                .question = cJSON_GetObjectItem(o, "Question")->valuestring,
-                .answer = cJSON_GetObjectItem(o, "Answer")->valuestring,
-                .keywords = "",
-                .status = "published",
-                .visibility = "public",
-            };
-            faq_index_add(index, &doc);
-            docs++;
-            if (large && n_kept < 4096)
-                kept[n_kept++] = o;
-            else
-                cJSON_Delete(o);
-        }
-        /* the corpus is in number order (id + 1) as the SQL of bench_faq.sh reads it */
-        for (size_t g = 1; n_kept > 0 && docs < large; g++, docs++) {
-            const cJSON *qo = kept[g % n_kept], *ao = kept[(g * 7 + g / n_kept) % n_kept];
-            faq_doc_t doc = {
-                .id = (int64_t)(1000000 + g),
-                .number = (int64_t)(1000000 + g),
-                .question = cJSON_GetObjectItem(qo, "Question")->valuestring,
-                .answer = cJSON_GetObjectItem(ao, "Answer")->valuestring,
-                .keywords = "",
-                .status = "published",
-                .visibility = "public",
-            };
-            faq_index_add(index, &doc);
-        }
-        for (size_t i = 0; i < n_kept; i++)
-            cJSON_Delete(kept[i]);
-        free(kept);
-        free(corpus_copy);
+        double t0 = faq_data_now_ms();
+        /* FAQ_EVAL_CUT="A|B": answers end before marker A or B (boilerplate experiments) */
+        docs = faq_data_load(corpus, getenv("FAQ_EVAL_CUT"), large, false, s_add, index);
         int at = 0;
         const cJSON *q;
         if (folds > 1) {
@@ -202,7 +121,7 @@ int main(int argc, char **argv)
             }
         }
         faq_index_finish(index);
-        build += s_now() - t0;
+        build += (faq_data_now_ms() - t0) / 1000.0;
         at = 0;
         cJSON_ArrayForEach(q, queries)
         {
@@ -220,9 +139,9 @@ int main(int argc, char **argv)
             for (int r = 0; r < (repeat > 0 ? repeat : 1); r++) {
                 free(hits);
                 hits = NULL;
-                double s = s_now();
+                double s = faq_data_now_ms();
                 faq_index_search(index, &query, &hits, &count);
-                double ms = (s_now() - s) * 1000.0;
+                double ms = faq_data_now_ms() - s;
                 if (ms < times[nq])
                     times[nq] = ms;
             }
@@ -255,7 +174,7 @@ int main(int argc, char **argv)
                 if (n_ideal < 64)
                     ideal[n_ideal++] = r->valueint;
             }
-            qsort(ideal, (size_t)n_ideal, sizeof ideal[0], s_cmp_double);
+            qsort(ideal, (size_t)n_ideal, sizeof ideal[0], faq_data_cmp_double);
             double idcg = 0;
             for (int i = 0; i < n_ideal && i < 10; i++)
                 idcg += ideal[n_ideal - 1 - i] / log2(i + 2.0);
@@ -306,7 +225,7 @@ int main(int argc, char **argv)
     if (folds > 1)
         printf("%d folds, %zu clicks learned per fold (grade >= %d, %.0f %% to a random FAQ)\n",
                folds, n_clicks / (size_t)folds, click_grade, noise * 100);
-    qsort(times, nq, sizeof *times, s_cmp_double);
+    qsort(times, nq, sizeof *times, faq_data_cmp_double);
     printf("docs %zu (index built in %.2f s), queries %zu\n", docs, build, nq);
     printf("Recall@10 %.3f  nDCG@10 %.3f  MRR@10 %.3f  Hit@1 %.3f  Hit@5 %.3f  "
            "(grade 2: Hit@1 %.3f  Hit@5 %.3f over %zu)\n",
