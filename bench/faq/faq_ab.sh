@@ -12,13 +12,22 @@ out=$build/bench/faq_ab
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 mkdir -p "$(dirname "$out")"
-cflags=(-O2 -g -std=c17 -D_GNU_SOURCE -Iservices/faq)
-git show "$rev:services/faq/faq_search.c" >"$tmp/a.c"
-cc "${cflags[@]}" -c "$tmp/a.c" -o "$tmp/a.o"
-# every function A defines becomes a_<name>
+cflags=(-O2 -g -std=c17 -D_GNU_SOURCE)
+# A: the search of `rev` (faq_search.c, and faq_analysis.c once it was split off), as one
+# object whose every global becomes a_<name>
+mkdir -p "$tmp/a" "$tmp/b"
+for f in faq_search.c faq_search.h faq_analysis.c faq_analysis.h; do
+    git show "$rev:services/faq/$f" >"$tmp/a/$f" 2>/dev/null || rm -f "$tmp/a/$f"
+done
+for f in "$tmp"/a/*.c; do cc "${cflags[@]}" -I"$tmp/a" -c "$f" -o "${f%.c}.o"; done
+ld -r -o "$tmp/a.o" "$tmp"/a/*.o
 nm --defined-only -g "$tmp/a.o" | awk '{ print $3 " a_" $3 }' >"$tmp/renames"
 objcopy --redefine-syms="$tmp/renames" "$tmp/a.o"
-cc "${cflags[@]}" -c services/faq/faq_search.c -o "$tmp/b.o"
-cc "${cflags[@]}" -o "$out" bench/faq/faq_ab.c "$tmp/a.o" "$tmp/b.o" -lmecab -lutf8proc -lczmq -lcjson -lm
+# B: the working tree's
+for f in services/faq/faq_search.c services/faq/faq_analysis.c; do
+    cc "${cflags[@]}" -Iservices/faq -c "$f" -o "$tmp/b/$(basename "${f%.c}").o"
+done
+cc "${cflags[@]}" -Iservices/faq -o "$out" bench/faq/faq_ab.c "$tmp/a.o" "$tmp"/b/*.o \
+    -lmecab -lutf8proc -lczmq -lcjson -lm
 echo "A: $rev ($(git rev-parse --short "$rev")), B: the working tree"
 "$out" "$data"

@@ -1,414 +1,18 @@
-/* faq_search: normalisation (utf8proc), analysis (MeCab, IPA dictionary) and
- * the in-memory BM25F index of the FAQ (faq_search.h, docs/faq.md). */
+/* faq_search: the in-memory BM25F index of the FAQ and its ranking
+ * (faq_search.h, docs/faq.md); the terms come from faq_analysis.c. */
 #include "faq_search.h"
 
 #include <czmq.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
-#include <mecab.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <utf8proc.h>
 
-enum { S_KIND_W, S_KIND_R, S_KIND_B, S_KIND_Y, S_KIND_U, S_KINDS };
+#include "faq_analysis.h"
+
 enum { S_FIELD_QUESTION, S_FIELD_ANSWER, S_FIELD_KEYWORDS, S_FIELDS };
-static const char s_kind_char[S_KINDS] = {'w', 'r', 'b', 'y', 'u'};
-
-#define S_MAX_TERM_BYTES 96 /* longer words (URLs, runs of symbols) are not indexed */
-#define S_MAX_CHUNK      64 /* code points kept of one run of content words */
-
-struct faq_analyzer {
-    mecab_t *mecab; /* one tagger, used from one thread */
-};
-
-faq_analyzer_t *faq_analyzer_new(const char *dicdir)
-{
-    faq_analyzer_t *self = calloc(1, sizeof *self);
-    if (!self)
-        return NULL;
-    char arg[600];
-    if (dicdir && *dicdir)
-        snprintf(arg, sizeof arg, "-d %s", dicdir);
-    else
-        arg[0] = '\0';
-    self->mecab = mecab_new2(arg);
-    if (!self->mecab) {
-        free(self);
-        return NULL;
-    }
-    return self;
-}
-
-void faq_analyzer_destroy(faq_analyzer_t **self_p)
-{
-    if (!self_p || !*self_p)
-        return;
-    faq_analyzer_t *self = *self_p;
-    if (self->mecab)
-        mecab_destroy(self->mecab);
-    free(self);
-    *self_p = NULL;
-}
-
-/* ---- normalisation ------------------------------------------------------------------------ */
-
-static bool s_is_blank(utf8proc_int32_t c)
-{
-    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == 0x3000;
-}
-
-/* NFKC + case folding + default ignorables dropped, control characters as
- * blanks, blanks squeezed and trimmed; katakana folded to hiragana when
- * `fold_kana`. Caller frees; NULL when not UTF-8 or out of memory. */
-static char *s_normalize(const char *text, bool fold_kana)
-{
-    utf8proc_uint8_t *mapped = NULL;
-    utf8proc_ssize_t n = utf8proc_map((const utf8proc_uint8_t *)text, 0, &mapped,
-                                      UTF8PROC_NULLTERM | UTF8PROC_STABLE | UTF8PROC_COMPOSE |
-                                          UTF8PROC_COMPAT | UTF8PROC_CASEFOLD | UTF8PROC_IGNORE);
-    if (n < 0)
-        return NULL;
-    char *out = malloc((size_t)n + 1);
-    if (!out) {
-        free(mapped);
-        return NULL;
-    }
-    size_t o = 0;
-    bool blank = true; /* drops leading blanks */
-    for (utf8proc_ssize_t i = 0; i < n;) {
-        utf8proc_int32_t c;
-        utf8proc_ssize_t len = utf8proc_iterate(mapped + i, n - i, &c);
-        if (len <= 0)
-            break;
-        i += len;
-        if (c < 0x20 || (c >= 0x7f && c < 0xa0) || s_is_blank(c)) {
-            if (!blank)
-                out[o++] = ' ';
-            blank = true;
-            continue;
-        }
-        blank = false;
-        if (fold_kana) {
-            if (c >= 0x30a1 && c <= 0x30f6)
-                c -= 0x60;
-            else if (c == 0x30fd || c == 0x30fe)
-                c -= 0x60;
-        }
-        o += (size_t)utf8proc_encode_char(c, (utf8proc_uint8_t *)out + o);
-    }
-    while (o > 0 && out[o - 1] == ' ')
-        o--;
-    out[o] = '\0';
-    free(mapped);
-    return out;
-}
-
-char *faq_normalize(const char *text)
-{
-    return s_normalize(text ? text : "", true);
-}
-
-/* Katakana folded to hiragana in a normalised string (in place: the same length). */
-static void s_fold_kana(char *text)
-{
-    unsigned char *p = (unsigned char *)text;
-    while (*p) {
-        /* katakana U+30A1..U+30F6 are E3 82 A1..E3 83 B6; hiragana E3 81 81..E3 82 96 */
-        if (p[0] == 0xe3 && (p[1] == 0x82 || p[1] == 0x83) && p[2]) {
-            unsigned c = 0x3000u | ((unsigned)(p[1] & 0x0f) << 6) | (p[2] & 0x3f);
-            if ((c >= 0x30a1 && c <= 0x30f6) || c == 0x30fd || c == 0x30fe) {
-                c -= 0x60;
-                p[1] = (unsigned char)(0x80 | ((c >> 6) & 0x3f));
-                p[2] = (unsigned char)(0x80 | (c & 0x3f));
-            }
-            p += 3;
-            continue;
-        }
-        p++;
-    }
-}
-
-static bool s_is_kana(utf8proc_int32_t c)
-{
-    return (c >= 0x3041 && c <= 0x309f) || (c >= 0x30a0 && c <= 0x30ff) || c == 0x30fc;
-}
-
-static bool s_is_kanji(utf8proc_int32_t c)
-{
-    return (c >= 0x4e00 && c <= 0x9fff) || (c >= 0x3400 && c <= 0x4dbf) || c == 0x3005 ||
-           (c >= 0xf900 && c <= 0xfaff);
-}
-
-/* ---- analysis ----------------------------------------------------------------------------- */
-
-typedef void (*s_emit_fn)(void *arg, int kind, const char *term, size_t len);
-
-/* A run of code points (for bigrams). */
-typedef struct {
-    utf8proc_int32_t c[S_MAX_CHUNK];
-    size_t n;
-} s_chunk_t;
-
-static void s_chunk_add(s_chunk_t *chunk, const char *text, size_t len)
-{
-    for (size_t i = 0; i < len && chunk->n < S_MAX_CHUNK;) {
-        utf8proc_int32_t c;
-        utf8proc_ssize_t step =
-            utf8proc_iterate((const utf8proc_uint8_t *)text + i, (utf8proc_ssize_t)(len - i), &c);
-        if (step <= 0)
-            break;
-        i += (size_t)step;
-        chunk->c[chunk->n++] = c;
-    }
-}
-
-static void s_chunk_flush(s_chunk_t *chunk, int kind, s_emit_fn emit, void *arg)
-{
-    char buf[16];
-    if (chunk->n == 1) {
-        size_t len = (size_t)utf8proc_encode_char(chunk->c[0], (utf8proc_uint8_t *)buf);
-        emit(arg, kind, buf, len);
-    }
-    for (size_t i = 0; i + 1 < chunk->n; i++) {
-        size_t len = (size_t)utf8proc_encode_char(chunk->c[i], (utf8proc_uint8_t *)buf);
-        len += (size_t)utf8proc_encode_char(chunk->c[i + 1], (utf8proc_uint8_t *)buf + len);
-        emit(arg, kind, buf, len);
-    }
-    chunk->n = 0;
-}
-
-/* A compound noun being collected (surface and reading). */
-typedef struct {
-    char surface[S_MAX_TERM_BYTES];
-    size_t surface_len;
-    char reading[S_MAX_TERM_BYTES];
-    size_t reading_len;
-    bool reading_ok; /* every part had a reading */
-    int parts;
-} s_compound_t;
-
-static void s_compound_flush(s_compound_t *compound, s_emit_fn emit, void *arg)
-{
-    if (compound->parts >= 2) {
-        emit(arg, S_KIND_W, compound->surface, compound->surface_len);
-        if (compound->reading_ok && compound->reading_len > 0)
-            emit(arg, S_KIND_R, compound->reading, compound->reading_len);
-    }
-    compound->surface_len = compound->reading_len = 0;
-    compound->reading_ok = true;
-    compound->parts = 0;
-}
-
-static void s_append(char *buf, size_t *len, size_t cap, const char *text, size_t text_len,
-                     bool *ok)
-{
-    if (*len + text_len >= cap) {
-        if (ok)
-            *ok = false;
-        return;
-    }
-    memcpy(buf + *len, text, text_len);
-    *len += text_len;
-}
-
-/* The fields of a MeCab feature string (IPA: pos1,pos2,pos3,pos4,ctype,cform,base,reading,pron). */
-typedef struct {
-    char pos1[32], pos2[32];
-    char base[S_MAX_TERM_BYTES], reading[S_MAX_TERM_BYTES];
-} s_feature_t;
-
-static void s_feature_parse(const char *feature, s_feature_t *f)
-{
-    memset(f, 0, sizeof *f);
-    const char *p = feature;
-    for (int i = 0; i < 9 && p; i++) {
-        const char *comma = strchr(p, ',');
-        size_t len = comma ? (size_t)(comma - p) : strlen(p);
-        char *dst = NULL;
-        size_t cap = 0;
-        if (i == 0)
-            dst = f->pos1, cap = sizeof f->pos1;
-        else if (i == 1)
-            dst = f->pos2, cap = sizeof f->pos2;
-        else if (i == 6)
-            dst = f->base, cap = sizeof f->base;
-        else if (i == 7)
-            dst = f->reading, cap = sizeof f->reading;
-        if (dst && len < cap && !(len == 1 && p[0] == '*')) {
-            memcpy(dst, p, len);
-            dst[len] = '\0';
-        }
-        p = comma ? comma + 1 : NULL;
-    }
-}
-
-/* Content words carry the meaning: nouns (not pronouns or dependent nouns),
- * independent verbs and adjectives, adverbs, prefixes, unknown words. */
-static bool s_is_content(const s_feature_t *f, bool unknown)
-{
-    if (unknown)
-        return true;
-    if (strcmp(f->pos1, "名詞") == 0)
-        return strcmp(f->pos2, "非自立") != 0 && strcmp(f->pos2, "代名詞") != 0;
-    if (strcmp(f->pos1, "動詞") == 0 || strcmp(f->pos1, "形容詞") == 0)
-        return strcmp(f->pos2, "自立") == 0;
-    return strcmp(f->pos1, "副詞") == 0 || strcmp(f->pos1, "接頭詞") == 0;
-}
-
-static bool s_is_noun(const s_feature_t *f, bool unknown)
-{
-    return unknown || strcmp(f->pos1, "名詞") == 0 || strcmp(f->pos1, "接頭詞") == 0;
-}
-
-static bool s_all_kana(const char *text, size_t len)
-{
-    if (len == 0)
-        return false;
-    for (size_t i = 0; i < len;) {
-        utf8proc_int32_t c;
-        utf8proc_ssize_t step =
-            utf8proc_iterate((const utf8proc_uint8_t *)text + i, (utf8proc_ssize_t)(len - i), &c);
-        if (step <= 0 || !s_is_kana(c))
-            return false;
-        i += (size_t)step;
-    }
-    return true;
-}
-
-/* Emits the terms of `text`. `query`: a text made only of kana also gives
- * the reading bigrams of the whole (a word typed by its reading, which MeCab
- * may split wrongly). 0, -EINVAL (not UTF-8), -ENOMEM. */
-static int s_analyze(faq_analyzer_t *self, const char *text, bool query, s_emit_fn emit, void *arg)
-{
-    char *norm = s_normalize(text, false);
-    if (!norm)
-        return -EINVAL;
-    size_t norm_len = strlen(norm);
-    /* single kanji */
-    for (size_t i = 0; i < norm_len;) {
-        utf8proc_int32_t c;
-        utf8proc_ssize_t step = utf8proc_iterate((const utf8proc_uint8_t *)norm + i,
-                                                 (utf8proc_ssize_t)(norm_len - i), &c);
-        if (step <= 0)
-            break;
-        if (s_is_kanji(c))
-            emit(arg, S_KIND_U, norm + i, (size_t)step);
-        i += (size_t)step;
-    }
-    if (query) {
-        char *folded = strdup(norm);
-        if (!folded) {
-            free(norm);
-            return -ENOMEM;
-        }
-        s_fold_kana(folded);
-        size_t len = strlen(folded);
-        if (s_all_kana(folded, len)) {
-            s_chunk_t chunk = {.n = 0};
-            s_chunk_add(&chunk, folded, len);
-            s_chunk_flush(&chunk, S_KIND_Y, emit, arg);
-        }
-        free(folded);
-    }
-    const mecab_node_t *node = mecab_sparse_tonode(self->mecab, norm);
-    s_chunk_t surfaces = {.n = 0}, readings = {.n = 0};
-    s_compound_t compound = {.reading_ok = true};
-    for (; node; node = node->next) {
-        if (node->stat == MECAB_BOS_NODE || node->stat == MECAB_EOS_NODE)
-            continue;
-        bool unknown = node->stat == MECAB_UNK_NODE;
-        s_feature_t f;
-        s_feature_parse(node->feature, &f);
-        char surface[S_MAX_TERM_BYTES];
-        size_t surface_len = node->length;
-        if (surface_len == 0 || surface_len >= sizeof surface || !s_is_content(&f, unknown) ||
-            (surface_len == 1 && norm[0] && node->surface[0] == ' ')) {
-            s_chunk_flush(&surfaces, S_KIND_B, emit, arg);
-            s_chunk_flush(&readings, S_KIND_Y, emit, arg);
-            s_compound_flush(&compound, emit, arg);
-            continue;
-        }
-        memcpy(surface, node->surface, surface_len);
-        surface[surface_len] = '\0';
-        s_fold_kana(surface);
-        const char *base = f.base[0] ? f.base : surface;
-        char word[S_MAX_TERM_BYTES];
-        snprintf(word, sizeof word, "%s", base);
-        s_fold_kana(word);
-        emit(arg, S_KIND_W, word, strlen(word));
-        char reading[S_MAX_TERM_BYTES] = "";
-        if (f.reading[0]) {
-            snprintf(reading, sizeof reading, "%s", f.reading);
-            s_fold_kana(reading);
-        } else if (s_all_kana(surface, surface_len)) {
-            snprintf(reading, sizeof reading, "%s", surface);
-        }
-        if (reading[0] && strcmp(reading, word) != 0)
-            emit(arg, S_KIND_R, reading, strlen(reading));
-        s_chunk_add(&surfaces, surface, surface_len);
-        /* readings of the surface as written (conjugated forms) */
-        if (reading[0])
-            s_chunk_add(&readings, reading, strlen(reading));
-        else
-            s_chunk_flush(&readings, S_KIND_Y, emit, arg);
-        if (s_is_noun(&f, unknown)) {
-            s_append(compound.surface, &compound.surface_len, sizeof compound.surface, surface,
-                     surface_len, NULL);
-            if (reading[0])
-                s_append(compound.reading, &compound.reading_len, sizeof compound.reading, reading,
-                         strlen(reading), &compound.reading_ok);
-            else
-                compound.reading_ok = false;
-            compound.parts++;
-        } else {
-            s_compound_flush(&compound, emit, arg);
-        }
-    }
-    s_chunk_flush(&surfaces, S_KIND_B, emit, arg);
-    s_chunk_flush(&readings, S_KIND_Y, emit, arg);
-    s_compound_flush(&compound, emit, arg);
-    free(norm);
-    return 0;
-}
-
-typedef struct {
-    char *buf;
-    size_t len, cap;
-} s_text_t;
-
-static void s_terms_emit(void *arg, int kind, const char *term, size_t len)
-{
-    s_text_t *out = arg;
-    if (out->len + len + 4 > out->cap) {
-        size_t cap = (out->cap + len + 4) * 2;
-        char *grown = realloc(out->buf, cap);
-        if (!grown)
-            return;
-        out->buf = grown;
-        out->cap = cap;
-    }
-    if (out->len)
-        out->buf[out->len++] = ' ';
-    out->buf[out->len++] = s_kind_char[kind];
-    out->buf[out->len++] = ':';
-    memcpy(out->buf + out->len, term, len);
-    out->len += len;
-    out->buf[out->len] = '\0';
-}
-
-char *faq_analyzer_terms(faq_analyzer_t *self, const char *text)
-{
-    s_text_t out = {.buf = calloc(1, 64), .cap = 64};
-    if (!out.buf)
-        return NULL;
-    if (s_analyze(self, text, true, s_terms_emit, &out) < 0) {
-        free(out.buf);
-        return NULL;
-    }
-    return out.buf;
-}
 
 /* ---- the index ---------------------------------------------------------------------------- */
 
@@ -452,9 +56,9 @@ typedef struct {
     char status;     /* d r p a */
     char visibility; /* p i */
     char *category;
-    uint32_t len[S_KINDS][S_FIELDS];   /* terms of each kind per field */
-    float inv_norm[S_KINDS][S_FIELDS]; /* 1 / BM25's length normalisation (by finish) */
-    s_fwd_t *fwd;                      /* its distinct terms (after faq_index_finish) */
+    uint32_t len[FAQ_KINDS][S_FIELDS];   /* terms of each kind per field */
+    float inv_norm[FAQ_KINDS][S_FIELDS]; /* 1 / BM25's length normalisation (by finish) */
+    s_fwd_t *fwd;                        /* its distinct terms (after faq_index_finish) */
     uint32_t n_fwd;
     double q_norm; /* length of the question's weighted term vector */
 } s_doc_t;
@@ -501,7 +105,7 @@ struct faq_index {
     zhashx_t *terms;          /* "k:term" -> s_term_t */
     s_doc_t *docs;
     size_t n_docs, cap_docs;
-    double avg_len[S_KINDS][S_FIELDS];
+    double avg_len[FAQ_KINDS][S_FIELDS];
     faq_search_params_t params;
     char ***synonyms; /* groups of normalised words, each NULL-terminated */
     size_t n_synonyms;
@@ -648,7 +252,7 @@ size_t faq_index_size(const faq_index_t *self)
  * 手続き or 知りたい, tells little about which question is meant). */
 static double s_term_weight(const faq_index_t *self, const s_term_t *t)
 {
-    int kind = t->kind == S_KIND_U ? S_KIND_W : t->kind;
+    int kind = t->kind == FAQ_KIND_U ? FAQ_KIND_W : t->kind;
     return self->params.kind_weight[kind] * t->idf_q;
 }
 
@@ -659,14 +263,14 @@ static void s_question_norms(faq_index_t *self)
     const faq_search_params_t *p = &self->params;
     for (size_t i = 0; i < self->n_docs; i++) {
         s_doc_t *d = &self->docs[i];
-        for (int k = 0; k < S_KINDS; k++)
+        for (int k = 0; k < FAQ_KINDS; k++)
             for (int f = 0; f < S_FIELDS; f++)
                 d->inv_norm[k][f] =
                     (float)(1.0 / (1.0 - p->b + p->b * (double)d->len[k][f] / self->avg_len[k][f]));
         double sum = 0;
         for (uint32_t j = 0; j < d->n_fwd; j++) {
             const s_fwd_t *f = &d->fwd[j];
-            if (!f->tf[S_FIELD_QUESTION] || f->kind == S_KIND_U)
+            if (!f->tf[S_FIELD_QUESTION] || f->kind == FAQ_KIND_U)
                 continue;
             double w = s_term_weight(self, f->term) * (1.0 + log((double)f->tf[S_FIELD_QUESTION]));
             sum += w * w;
@@ -712,10 +316,10 @@ void faq_index_set_params(faq_index_t *self, const faq_search_params_t *params)
 static void s_index_emit(void *arg, int kind, const char *term, size_t len)
 {
     faq_index_t *self = arg;
-    if (len == 0 || len + 3 > S_MAX_TERM_BYTES + 3)
+    if (len == 0 || len + 3 > FAQ_MAX_TERM_BYTES + 3)
         return;
-    char key[S_MAX_TERM_BYTES + 4];
-    key[0] = s_kind_char[kind];
+    char key[FAQ_MAX_TERM_BYTES + 4];
+    key[0] = faq_kind_char[kind];
     key[1] = ':';
     memcpy(key + 2, term, len);
     key[len + 2] = '\0';
@@ -786,7 +390,7 @@ int faq_index_add(faq_index_t *self, const faq_doc_t *doc)
         if (!fields[f] || !*fields[f])
             continue;
         self->field = f;
-        s_analyze(self->analyzer, fields[f], false, s_index_emit, self);
+        faq_analyze(self->analyzer, fields[f], false, s_index_emit, self);
     }
     return self->failed ? -ENOMEM : 0;
 }
@@ -794,7 +398,7 @@ int faq_index_add(faq_index_t *self, const faq_doc_t *doc)
 /* Kept in the forward index: words (kind w) anywhere, any term of the question. */
 static bool s_forward(const s_term_t *t, const uint16_t tf[S_FIELDS])
 {
-    return t->kind == S_KIND_W || tf[S_FIELD_QUESTION] > 0;
+    return t->kind == FAQ_KIND_W || tf[S_FIELD_QUESTION] > 0;
 }
 
 static int s_keyed_compare(const void *a, const void *b)
@@ -901,7 +505,7 @@ static bool s_ready(faq_index_t *self)
 
 void faq_index_finish(faq_index_t *self)
 {
-    for (int k = 0; k < S_KINDS; k++)
+    for (int k = 0; k < FAQ_KINDS; k++)
         for (int f = 0; f < S_FIELDS; f++) {
             double sum = 0;
             for (size_t i = 0; i < self->n_docs; i++)
@@ -939,7 +543,7 @@ void faq_index_finish(faq_index_t *self)
             f->term = t;
             memcpy(f->tf, t->tf[j], sizeof f->tf);
             f->kind = (uint8_t)t->kind;
-            f->feedback = t->kind == S_KIND_W && t->n >= 2;
+            f->feedback = t->kind == FAQ_KIND_W && t->n >= 2;
         }
     }
     self->unready = !s_ready(self);
@@ -977,7 +581,7 @@ int faq_index_set_synonyms(faq_index_t *self, const char *const *const *groups, 
 /* ---- search ------------------------------------------------------------------------------- */
 
 typedef struct {
-    char key[S_MAX_TERM_BYTES + 4];
+    char key[FAQ_MAX_TERM_BYTES + 4];
     int kind;
     double weight;
     s_term_t *term; /* in the index, or NULL */
@@ -994,10 +598,10 @@ typedef struct {
 static void s_query_emit(void *arg, int kind, const char *term, size_t len)
 {
     s_query_terms_t *q = arg;
-    if (len == 0 || len > S_MAX_TERM_BYTES)
+    if (len == 0 || len > FAQ_MAX_TERM_BYTES)
         return;
-    char key[S_MAX_TERM_BYTES + 4];
-    key[0] = s_kind_char[kind];
+    char key[FAQ_MAX_TERM_BYTES + 4];
+    key[0] = faq_kind_char[kind];
     key[1] = ':';
     memcpy(key + 2, term, len);
     key[len + 2] = '\0';
@@ -1221,16 +825,16 @@ static void s_accumulate(faq_index_t *self, const s_query_terms_t *terms, size_t
     const faq_search_params_t *p = &self->params;
     for (size_t i = from; i < to; i++) {
         const s_qterm_t *qt = &terms->items[i];
-        if (qt->kind == S_KIND_U && q_chars > 2)
+        if (qt->kind == FAQ_KIND_U && q_chars > 2)
             continue;
         const s_term_t *t = qt->term;
         if (!t || t->n_ready == 0)
             continue;
         double weight = p->kind_weight[qt->kind] * qt->weight * t->idf;
-        if (qt->kind == S_KIND_U)
-            weight = p->kind_weight[S_KIND_W] * qt->weight * t->idf; /* a short query's kanji */
+        if (qt->kind == FAQ_KIND_U)
+            weight = p->kind_weight[FAQ_KIND_W] * qt->weight * t->idf; /* a short query's kanji */
         double tw = s_term_weight(self, t);
-        double qv = qt->kind == S_KIND_U ? 0 : tw * qt->weight;
+        double qv = qt->kind == FAQ_KIND_U ? 0 : tw * qt->weight;
         *q_sum += qv * qv;
         s_add_postings(score, t->doc, t->impact, t->n_ready, weight);
         if (dot && qv > 0) {
@@ -1365,7 +969,7 @@ static void s_feedback(faq_index_t *self, const double *combined, s_query_terms_
         const s_doc_t *d = &self->docs[top[k]];
         double length = 0;
         for (uint32_t j = 0; j < d->n_fwd; j++)
-            if (d->fwd[j].kind == S_KIND_W)
+            if (d->fwd[j].kind == FAQ_KIND_W)
                 for (int f = 0; f < S_FIELDS; f++)
                     length += p->field_weight[f] * d->fwd[j].tf[f];
         if (length <= 0)
@@ -1417,7 +1021,7 @@ static void s_feedback(faq_index_t *self, const double *combined, s_query_terms_
         }
         s_qterm_t *t = &terms->items[terms->n++];
         memset(t, 0, sizeof *t);
-        t->kind = S_KIND_W;
+        t->kind = FAQ_KIND_W;
         t->term = best[i].term;
         t->weight = p->prf_weight * best[i].weight / top_weight;
     }
@@ -1444,7 +1048,7 @@ int faq_index_search(faq_index_t *self, const faq_query_t *query, faq_hit_t **re
     terms.seen = zhashx_new();
     if (!terms.seen)
         goto out;
-    rc = s_analyze(self->analyzer, query->q, true, s_query_emit, &terms);
+    rc = faq_analyze(self->analyzer, query->q, true, s_query_emit, &terms);
     if (rc < 0)
         goto out;
     /* 1- and 2-character words: single kanji count in full */
@@ -1459,7 +1063,7 @@ int faq_index_search(faq_index_t *self, const faq_query_t *query, faq_hit_t **re
             continue;
         for (char **w = self->synonyms[g]; *w; w++)
             if (!strstr(norm, *w))
-                s_analyze(self->analyzer, *w, true, s_query_emit, &terms);
+                faq_analyze(self->analyzer, *w, true, s_query_emit, &terms);
     }
     rc = -ENOMEM;
     if (terms.failed || self->unready || !s_scratch_ready(self))
@@ -1670,7 +1274,7 @@ int faq_index_add_click(faq_index_t *self, int64_t faq_id, const char *q, int us
         rc = 0;
         goto out;
     }
-    rc = s_analyze(self->analyzer, q, true, s_query_emit, &terms);
+    rc = faq_analyze(self->analyzer, q, true, s_query_emit, &terms);
     if (rc < 0)
         goto out;
     rc = -ENOMEM;
@@ -1678,7 +1282,7 @@ int faq_index_add_click(faq_index_t *self, int64_t faq_id, const char *q, int us
         goto out;
     size_t useful = 0;
     for (size_t i = 0; i < terms.n; i++)
-        useful += terms.items[i].kind != S_KIND_U;
+        useful += terms.items[i].kind != FAQ_KIND_U;
     if (useful == 0) {
         rc = -EINVAL;
         goto out;
@@ -1698,7 +1302,7 @@ int faq_index_add_click(faq_index_t *self, int64_t faq_id, const char *q, int us
     uint32_t click = (uint32_t)self->n_clicks;
     for (size_t i = 0; i < terms.n; i++) {
         const s_qterm_t *qt = &terms.items[i];
-        if (qt->kind == S_KIND_U)
+        if (qt->kind == FAQ_KIND_U)
             continue;
         s_cterm_t *t = zhashx_lookup(self->click_terms, qt->key);
         if (!t) {
@@ -1748,7 +1352,7 @@ static bool s_learned(faq_index_t *self, const s_query_terms_t *terms, size_t n_
     double q_sum = 0;
     for (size_t i = 0; i < n_terms; i++) {
         const s_qterm_t *qt = &terms->items[i];
-        if (qt->kind == S_KIND_U)
+        if (qt->kind == FAQ_KIND_U)
             continue;
         double qv = s_click_term_weight(self, qt->term, qt->kind) * qt->weight;
         q_sum += qv * qv;
@@ -1765,7 +1369,7 @@ static bool s_learned(faq_index_t *self, const s_query_terms_t *terms, size_t n_
     double q_norm = sqrt(q_sum);
     for (size_t i = 0; i < n_terms; i++) {
         s_cterm_t *t = zhashx_lookup(self->click_terms, terms->items[i].key);
-        if (!t || terms->items[i].kind == S_KIND_U)
+        if (!t || terms->items[i].kind == FAQ_KIND_U)
             continue;
         for (uint32_t j = 0; j < t->n; j++) {
             double *dot = &self->click_dot[t->items[j].click];
