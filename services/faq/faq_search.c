@@ -1300,7 +1300,9 @@ int faq_index_add_click(faq_index_t *self, int64_t faq_id, const char *q, int us
         self->cap_clicks = cap;
     }
     uint32_t click = (uint32_t)self->n_clicks;
-    for (size_t i = 0; i < terms.n; i++) {
+    double sum = 0; /* the squares of its vector (each term once: tf 1) */
+    size_t i = 0;
+    for (; i < terms.n; i++) {
         const s_qterm_t *qt = &terms.items[i];
         if (qt->kind == FAQ_KIND_U)
             continue;
@@ -1309,7 +1311,7 @@ int faq_index_add_click(faq_index_t *self, int64_t faq_id, const char *q, int us
             t = calloc(1, sizeof *t);
             if (!t || zhashx_insert(self->click_terms, qt->key, t) != 0) {
                 free(t);
-                goto out; /* the postings added so far name a click not yet counted: harmless */
+                break;
             }
             t->kind = qt->kind;
             t->term = zhashx_lookup(self->terms, qt->key);
@@ -1318,18 +1320,28 @@ int faq_index_add_click(faq_index_t *self, int64_t faq_id, const char *q, int us
             uint32_t cap = t->cap ? t->cap * 2 : 4;
             s_cpost_t *grown = realloc(t->items, cap * sizeof *grown);
             if (!grown)
-                goto out;
+                break;
             t->items = grown;
             t->cap = cap;
         }
         t->items[t->n++] = (s_cpost_t){.click = click, .tf = 1};
+        double w = s_click_term_weight(self, t->term, t->kind);
+        sum += w * w;
     }
-    if (zhashx_insert(self->click_keys, key, (void *)(uintptr_t)(click + 1)) != 0)
+    if (i < terms.n || zhashx_insert(self->click_keys, key, (void *)(uintptr_t)(click + 1)) != 0) {
+        /* out of memory: the postings added take the next click's number, so they go */
+        for (size_t j = 0; j < i; j++) {
+            s_cterm_t *t = zhashx_lookup(self->click_terms, terms.items[j].key);
+            if (t && t->n > 0 && t->items[t->n - 1].click == click)
+                t->n--;
+        }
         goto out;
-    self->clicks[click] = (s_click_t){.doc = (uint32_t)doc, .users = (uint32_t)users};
+    }
+    /* its length now, unless every length waits for the idf of a finished index */
+    self->clicks[click] =
+        (s_click_t){.doc = (uint32_t)doc, .users = (uint32_t)users, .norm = sqrt(sum)};
     self->click_dot[click] = 0;
     self->n_clicks++;
-    self->click_norms_stale = true;
     rc = 0;
 out:
     free(key);
